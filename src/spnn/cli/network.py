@@ -1,0 +1,68 @@
+"""`spnn check` (build a random network, print its Penrose report) and `spnn penrose PATH`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from spnn.diagnostics import format_report, penrose_report
+from spnn.network import SPNN
+from spnn.testing import perturb_
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.replace("x", ",").split(",") if v)
+
+
+def _print_report(report: dict, as_json: bool, title: str) -> None:
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(title)
+        print(format_report(report))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    torch.manual_seed(args.seed)
+    net = SPNN.build(args.input, args.output, hidden=args.hidden, mixing=args.mixing)
+    perturb_(net, 0.1, seed=args.seed)
+    x = torch.rand(args.n, *net.input_shape) * 2 - 1
+    n_params = sum(p.numel() for p in net.parameters())
+    report = {f"float32.{k}": v for k, v in penrose_report(net, x).items()}
+    report |= {f"float64.{k}": v for k, v in penrose_report(net.double(), x.double()).items()}
+    _print_report(report, args.json, f"random SPNN {net.input_shape} -> {net.output_shape}, "
+                  f"{len(net.blocks)} blocks, {n_params} parameters, {args.mixing} mixing")
+    return 0
+
+
+def cmd_penrose(args: argparse.Namespace) -> int:
+    net = SPNN.load(args.path)
+    if args.float64:
+        net = net.double()
+    dtype = next(net.parameters()).dtype
+    gen = torch.Generator().manual_seed(args.seed)
+    x = (torch.rand((args.n, *net.input_shape), generator=gen) * 2 - 1).to(dtype)
+    _print_report(penrose_report(net, x), args.json, f"{args.path}: {net.input_shape} -> {net.output_shape}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check", help="build a random network and print its Penrose report")
+    p.add_argument("--input", type=_shape, default=(3, 32, 32), help="input shape C,H,W")
+    p.add_argument("--output", type=_shape, default=(40,), help="output shape k or C,H,W")
+    p.add_argument("--mixing", default="cayley", choices=["cayley", "householder"])
+    p.add_argument("--hidden", type=int, default=32)
+    p.add_argument("--n", type=int, default=8, help="batch of random inputs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("penrose", help="Penrose report of a saved network (.safetensors)")
+    p.add_argument("path")
+    p.add_argument("--n", type=int, default=16, help="number of random inputs in [-1, 1]")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--float64", action="store_true", help="evaluate in float64")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_penrose)

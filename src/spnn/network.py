@@ -1,0 +1,249 @@
+"""Surjective pseudo-invertible networks (SPNN): g(x), its completion G(x) = [g(x) | latents],
+the exact inverse G^-1, and two pseudo-inverses g+ (learned through r, or natural closed form).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from spnn.blocks import Block, PixelUnshuffle, SurjectiveCoupling, block_from_config
+from spnn.checks import check_finite, check_shape
+from spnn.errors import CheckpointError, LayoutError, ShapeError
+from spnn.io import load_tensors, save_tensors
+from spnn.layout import plan_layout
+
+__all__ = ["SPNN", "Latents", "PINV_MODES"]
+
+Latents = list[torch.Tensor]
+PINV_MODES = ("learned", "natural")
+FORMAT = "spnn.SPNN/1"
+
+
+class SPNN(nn.Module):
+    """A chain of blocks g = b_k o ... o b_1 with bijective completion G(x) = [g(x) | z_1 .. z_m].
+
+    - ``net(x)``: y = g(x);
+    - ``net.complete(x)``: (y, latents) = G(x);
+    - ``net.inverse(y, latents)``: x = G^-1(y, latents), exact;
+    - ``net.pinv(y, mode="learned")``: latents from the r networks;
+      ``net.pinv(y, mode="natural")``: G^-1([y | origin]), the x with g(x) = y whose latents are
+      closest to the origin (0, or the latents of the zero image with ``origin="completion"``).
+
+    >>> net = SPNN.build((3, 8, 8), (5,), hidden=8)
+    >>> x = torch.randn(2, 3, 8, 8)
+    >>> y, latents = net.complete(x)
+    >>> bool(torch.allclose(net.inverse(y, latents), x, atol=1e-5))
+    True
+    >>> bool(torch.allclose(net(net.pinv(y)), y, atol=1e-5))
+    True
+    """
+
+    def __init__(self, blocks: Sequence[Block], output_shape: Sequence[int] | None = None,
+                 check_finite: bool = False):
+        super().__init__()
+        if not blocks:
+            raise LayoutError("an SPNN needs at least one block")
+        for a, b in zip(blocks[:-1], blocks[1:]):
+            if tuple(a.out_shape) != tuple(b.in_shape):
+                raise LayoutError(f"block output {a.out_shape} does not match next input {b.in_shape}")
+        self.blocks = nn.ModuleList(blocks)
+        self.input_shape = tuple(blocks[0].in_shape)
+        map_shape = tuple(blocks[-1].out_shape)
+        output_shape = tuple(int(v) for v in (output_shape or map_shape))
+        is_vector = len(output_shape) == 1 and map_shape == (output_shape[0], 1, 1)
+        if output_shape != map_shape and not is_vector:
+            raise LayoutError(f"output_shape {output_shape} does not fit the last block's {map_shape}")
+        self.output_shape = output_shape
+        self._map_shape = map_shape
+        self.check_finite = check_finite
+        n_in = torch.Size(self.input_shape).numel()
+        if torch.Size(map_shape).numel() >= n_in:
+            raise LayoutError(f"output {output_shape} is not smaller than input {self.input_shape}")
+
+    # construction -------------------------------------------------------------------------
+    @classmethod
+    def build(cls, input_shape: Sequence[int], output_shape: Sequence[int], *,
+              factor: int = 2, reduction: float = 2.0, mixing: str = "cayley", dense_max: int = 1024,
+              reflections: int = 8, hidden: int = 64, subnet: str = "plain", depth: int = 2,
+              scale_bound: float = 2.0, t_bound: float = 1.0, r_bound: float = 1.0,
+              check_finite: bool = False) -> SPNN:
+        """Plan a layout for any (C, H, W) -> (k,) or (C', H', W') (see `spnn.layout`)."""
+        layout = plan_layout(tuple(input_shape), tuple(output_shape), factor=factor,
+                             reduction=reduction, mixing=mixing, dense_max=dense_max,
+                             reflections=reflections, hidden=hidden, subnet=subnet, depth=depth,
+                             scale_bound=scale_bound, t_bound=t_bound, r_bound=r_bound)
+        return cls.from_config({"layout": layout, "output_shape": list(output_shape)},
+                               check_finite=check_finite)
+
+    @classmethod
+    def from_layout(cls, input_shape: Sequence[int], layout: Sequence, output_shape=None,
+                    **coupling_options) -> SPNN:
+        """Explicit layout: entries ``("unshuffle", r)`` or ``("coupling", c_out)`` or
+        ``("coupling", c_out, {options})``; shapes are inferred from ``input_shape``.
+
+        >>> net = SPNN.from_layout((3, 16, 16), [("unshuffle", 4), ("coupling", 12),
+        ...                                      ("unshuffle", 4), ("coupling", 7)], output_shape=(7,))
+        >>> net.output_shape
+        (7,)
+        """
+        shape = tuple(input_shape)
+        blocks: list[Block] = []
+        for entry in layout:
+            kind, arg, *rest = entry
+            if kind == "unshuffle":
+                blocks.append(PixelUnshuffle(shape, arg))
+            elif kind == "coupling":
+                opts = {**coupling_options, **(rest[0] if rest else {})}
+                blocks.append(SurjectiveCoupling(shape, arg, **opts))
+            else:
+                raise LayoutError(f"unknown layout entry {kind!r}; use 'unshuffle' or 'coupling'")
+            shape = blocks[-1].out_shape
+        return cls(blocks, output_shape)
+
+    @classmethod
+    def from_config(cls, config: dict, check_finite: bool = False) -> SPNN:
+        """Rebuild from `config()`."""
+        blocks = [block_from_config(b) for b in config["layout"]]
+        return cls(blocks, config.get("output_shape"), check_finite=check_finite)
+
+    def config(self) -> dict:
+        """JSON description that rebuilds the architecture without code."""
+        return {"format": FORMAT, "input_shape": list(self.input_shape),
+                "output_shape": list(self.output_shape),
+                "layout": [b.config() for b in self.blocks]}
+
+    # shapes --------------------------------------------------------------------------------
+    @property
+    def latent_shapes(self) -> list[tuple[int, int, int]]:
+        """Per-sample shapes of the latents, in block order."""
+        return [b.latent_shape for b in self.blocks if b.latent_shape is not None]
+
+    def _check_x(self, x: torch.Tensor) -> None:
+        check_shape(x, self.input_shape, "SPNN input")
+        if self.check_finite:
+            check_finite(x, "SPNN input")
+
+    def _y_to_map(self, y: torch.Tensor) -> torch.Tensor:
+        check_shape(y, self.output_shape, "SPNN output y")
+        if self.check_finite:
+            check_finite(y, "SPNN output y")
+        return y.reshape(y.shape[0], *self._map_shape)
+
+    def _map_to_y(self, m: torch.Tensor) -> torch.Tensor:
+        return m.reshape(m.shape[0], *self.output_shape)
+
+    # the maps ------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """y = g(x)."""
+        self._check_x(x)
+        for b in self.blocks:
+            x, _ = b(x)
+        return self._map_to_y(x)
+
+    def complete(self, x: torch.Tensor) -> tuple[torch.Tensor, Latents]:
+        """G(x) = (g(x), latents)."""
+        self._check_x(x)
+        latents: Latents = []
+        for b in self.blocks:
+            x, z = b(x)
+            if z is not None:
+                latents.append(z)
+        return self._map_to_y(x), latents
+
+    def inverse(self, y: torch.Tensor, latents: Sequence[torch.Tensor]) -> torch.Tensor:
+        """x = G^-1(y, latents)."""
+        h = self._y_to_map(y)
+        shapes = self.latent_shapes
+        if len(latents) != len(shapes):
+            raise ShapeError(f"expected {len(shapes)} latents (one per coupling block), got {len(latents)}")
+        for i, (z, s) in enumerate(zip(latents, shapes)):
+            check_shape(z, s, f"latent {i}")
+            if z.shape[0] != y.shape[0]:
+                raise ShapeError(f"latent {i} has batch {z.shape[0]} but y has batch {y.shape[0]}")
+        zs = list(latents)
+        for b in reversed(self.blocks):
+            h = b.inverse(h, zs.pop() if b.latent_shape is not None else None)
+        return h
+
+    def origin_latents(self, batch: int, *, dtype=None, device=None) -> Latents:
+        """Latents of the all-zero input, G(0), repeated over the batch."""
+        p = next(self.parameters())
+        zero = torch.zeros(1, *self.input_shape, dtype=dtype or p.dtype, device=device or p.device)
+        _, latents = self.complete(zero)
+        return [z.expand(batch, *z.shape[1:]) for z in latents]
+
+    def pinv(self, y: torch.Tensor, mode: str = "learned", origin: str = "zero",
+             return_latents: bool = False):
+        """Pseudo-inverse g+(y); with ``return_latents`` also the latents used, i.e. G(g+(y)) = (y, latents).
+
+        mode "learned": each block's latent is r(block output).
+        mode "natural": latents at the origin: 0 (``origin="zero"``) or those of G(0)
+        (``origin="completion"``); the closed form argmin_{g(x) = y} |G(x) - origin|.
+        """
+        if mode not in PINV_MODES:
+            raise ValueError(f"unknown pseudo-inverse mode {mode!r}; choose one of {PINV_MODES}")
+        h = self._y_to_map(y)
+        if mode == "natural":
+            if origin == "zero":
+                latents = [h.new_zeros(y.shape[0], *s) for s in self.latent_shapes]
+            elif origin == "completion":
+                latents = self.origin_latents(y.shape[0], dtype=h.dtype, device=h.device)
+            else:
+                raise ValueError(f"unknown origin {origin!r}; choose 'zero' or 'completion'")
+            x = self.inverse(y, latents)
+            return (x, latents) if return_latents else x
+        used: Latents = []
+        for b in reversed(self.blocks):
+            z = b.learned_latent(h)
+            if z is not None:
+                used.append(z)
+            h = b.inverse(h, z)
+        used.reverse()
+        return (h, used) if return_latents else h
+
+    # persistence ---------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write weights (safetensors) with the JSON architecture in the file's metadata, atomically."""
+        save_tensors(path, self.state_dict(), {"spnn_config": self.config()})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> SPNN:
+        """Rebuild a network saved by `save`."""
+        tensors, meta = load_tensors(path, map_location)
+        config = meta.get("spnn_config")
+        if not isinstance(config, dict) or config.get("format") != FORMAT:
+            raise CheckpointError(
+                f"{path}: no spnn network description in the file's metadata; "
+                "for the authors' checkpoints use `spnn convert` / spnn.convert.load_authors_spnn"
+            )
+        try:
+            net = cls.from_config(config)
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: invalid network description ({e})") from e
+        load_state_checked(net, tensors, str(path))
+        return net.to(map_location)
+
+
+def load_state_checked(module: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """load_state_dict that names every missing, unexpected or mis-shaped key in its error."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    shapes = [f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in tensors and tensors[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        def head(items):
+            return ", ".join(items[:5]) + (f" (+{len(items) - 5} more)" if len(items) > 5 else "")
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {head(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {head(unexpected)}")
+        if shapes:
+            parts.append(f"shape mismatches: {head(shapes)}")
+        raise CheckpointError(f"{source}: weights do not match the architecture; " + "; ".join(parts))
+    module.load_state_dict(tensors)

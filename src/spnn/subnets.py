@@ -1,0 +1,98 @@
+"""The small conv nets s, t and r of a coupling block, described by a JSON-friendly spec.
+
+A spec is a list of layers: ``["conv", c_in, c_out, kernel, stride, padding]``,
+``["convT", c_in, c_out, kernel, stride, padding]``, ``["relu"]`` or ``["shuffle", r]``.
+Layer i becomes ``net.i`` of an ``nn.Sequential``; the last layer is zero-initialised so that a fresh
+coupling block is the identity on its kept channels and its r network outputs 0.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["SubNet", "plain_spec", "unet_spec", "subnet_spec"]
+
+Spec = list[list]
+
+
+def plain_spec(c_in: int, c_out: int, hidden: int, spatial: tuple[int, int], depth: int = 2) -> Spec:
+    """``depth`` hidden conv+ReLU layers then an output conv (3x3, or 1x1 on a 1x1 map)."""
+    k = 1 if spatial == (1, 1) else 3
+    p = k // 2
+    spec: Spec = []
+    c = c_in
+    for _ in range(depth):
+        spec += [["conv", c, hidden, k, 1, p], ["relu"]]
+        c = hidden
+    return spec + [["conv", c, c_out, k, 1, p]]
+
+
+def unet_spec(c_in: int, c_out: int, hidden: int, spatial: tuple[int, int]) -> Spec:
+    """Down-up conv net (stride-2 conv, transposed conv back), base width max(c_in, hidden).
+
+    On a 1x1 map it is the MLP c_in -> b -> 2b -> b -> c_out. This is the authors' generic layout.
+    """
+    b = max(c_in, hidden)
+    if spatial == (1, 1):
+        return [["conv", c_in, b, 1, 1, 0], ["relu"], ["conv", b, 2 * b, 1, 1, 0], ["relu"],
+                ["conv", 2 * b, b, 1, 1, 0], ["relu"], ["conv", b, c_out, 1, 1, 0]]
+    if spatial[0] % 2 or spatial[1] % 2:
+        raise ValueError(f"unet subnets need an even spatial size, got {spatial}; use subnet='plain'")
+    return [["conv", c_in, b, 3, 1, 1], ["relu"], ["conv", b, b, 3, 1, 1], ["relu"],
+            ["conv", b, 2 * b, 3, 2, 1], ["relu"], ["conv", 2 * b, 2 * b, 3, 1, 1], ["relu"],
+            ["convT", 2 * b, b, 4, 2, 1], ["relu"], ["conv", b, c_out, 3, 1, 1]]
+
+
+def subnet_spec(style: str, c_in: int, c_out: int, hidden: int, spatial: tuple[int, int],
+                depth: int = 2) -> Spec:
+    """Spec of the named style: "plain" or "unet"."""
+    if style == "plain":
+        return plain_spec(c_in, c_out, hidden, spatial, depth)
+    if style == "unet":
+        return unet_spec(c_in, c_out, hidden, spatial)
+    raise ValueError(f"unknown subnet style {style!r}; choose 'plain' or 'unet'")
+
+
+def _layer(entry: list) -> nn.Module:
+    kind, *args = entry
+    if kind == "conv":
+        c_in, c_out, k, s, p = args
+        return nn.Conv2d(c_in, c_out, k, stride=s, padding=p)
+    if kind == "convT":
+        c_in, c_out, k, s, p = args
+        return nn.ConvTranspose2d(c_in, c_out, k, stride=s, padding=p)
+    if kind == "relu":
+        return nn.ReLU()
+    if kind == "shuffle":
+        return nn.PixelShuffle(args[0])
+    raise ValueError(f"unknown subnet layer {kind!r} in spec")
+
+
+class SubNet(nn.Module):
+    """Conv net from a spec, followed by a bounded output.
+
+    ``bound`` b and ``exp_output``: out = exp(b tanh(net)) (for s) or b tanh(net) (for t and r).
+
+    >>> s = SubNet(plain_spec(2, 3, 8, (4, 4)), bound=2.0, exp_output=True)
+    >>> s(torch.randn(1, 2, 4, 4)).unique().tolist()  # fresh: exp(0) = 1
+    [1.0]
+    """
+
+    def __init__(self, spec: Spec, bound: float = 1.0, exp_output: bool = False):
+        super().__init__()
+        self.spec = [list(e) for e in spec]
+        self.bound = float(bound)
+        self.exp_output = bool(exp_output)
+        self.net = nn.Sequential(*[_layer(e) for e in self.spec])
+        last = self.net[-1]
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        """b tanh(net(x)): the log-scale for s, the value for t and r."""
+        return self.bound * torch.tanh(self.net(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.raw(x)
+        return out.exp() if self.exp_output else out

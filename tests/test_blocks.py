@@ -1,0 +1,104 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from transform_checks import TransformChecks, rel
+
+from spnn.blocks import PixelUnshuffle, SurjectiveCoupling, block_from_config
+from spnn.errors import ShapeError
+from spnn.mixing import CayleyMixing, HouseholderMixing
+from spnn.testing import perturb_
+
+
+class TestUnshuffleSquare(TransformChecks):
+    def make(self):
+        return PixelUnshuffle((3, 8, 8), 2)
+
+
+class TestUnshuffleRect(TransformChecks):
+    def make(self):
+        return PixelUnshuffle((2, 6, 10), (3, 5))
+
+
+class TestCouplingCayley(TransformChecks):
+    def make(self):
+        return perturb_(SurjectiveCoupling((8, 4, 4), 3, hidden=8))
+
+
+class TestCouplingHouseholder(TransformChecks):
+    def make(self):
+        return perturb_(SurjectiveCoupling((8, 4, 6), 5, hidden=8, mixing="householder",
+                                           mixing_options={"reflections": 3}))
+
+
+class TestCouplingUnet(TransformChecks):
+    def make(self):
+        return perturb_(SurjectiveCoupling((6, 4, 4), 2, hidden=4, subnet="unet"))
+
+
+class TestCouplingDense1x1(TransformChecks):
+    def make(self):
+        return perturb_(SurjectiveCoupling((20, 1, 1), 4, hidden=8))
+
+
+def test_unshuffle_matches_torch():
+    x = torch.randn(2, 3, 8, 8)
+    y, z = PixelUnshuffle((3, 8, 8), 4)(x)
+    assert z is None
+    assert torch.equal(y, F.pixel_unshuffle(x, 4))
+
+
+def test_unshuffle_rejects_non_divisible():
+    with pytest.raises(ValueError, match="divisible"):
+        PixelUnshuffle((3, 10, 8), 4)
+
+
+@pytest.mark.parametrize("cls", [CayleyMixing, HouseholderMixing])
+def test_mixing_orthogonal_and_exact(cls):
+    m = cls(16).double()
+    torch.nn.init.normal_(m.weight, std=0.5)
+    w = m.matrix()
+    assert torch.allclose(w @ w.T, torch.eye(16, dtype=torch.float64), atol=1e-13)
+    x = torch.randn(2, 16, 3, 3, dtype=torch.float64)
+    assert rel(m.inverse(m(x)), x) < 1e-14
+
+
+def test_cayley_starts_at_identity_and_householder_does_not():
+    assert torch.equal(CayleyMixing(5).matrix(), torch.eye(5))
+    assert not torch.allclose(HouseholderMixing(5).matrix(), torch.eye(5))
+
+
+def test_mixing_matrix_float32_under_autocast():
+    m = CayleyMixing(8)
+    torch.nn.init.normal_(m.weight, std=0.3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        w = m.matrix()
+    assert w.dtype == torch.float32
+    assert torch.allclose(w @ w.T, torch.eye(8), atol=1e-5)
+
+
+def test_fresh_coupling_is_identity_on_kept_channels():
+    blk = SurjectiveCoupling((6, 2, 2), 2, hidden=4)
+    x = torch.randn(3, 6, 2, 2)
+    y, z = blk(x)
+    assert torch.equal(y, x[:, :2]) and torch.equal(z, x[:, 2:])
+    assert torch.equal(blk.learned_latent(y), torch.zeros_like(z))
+
+
+def test_coupling_needs_fewer_output_channels():
+    with pytest.raises(ValueError, match="out_channels < in_channels"):
+        SurjectiveCoupling((4, 2, 2), 4)
+
+
+def test_coupling_latent_shape_checked():
+    blk = SurjectiveCoupling((6, 2, 2), 2, hidden=4)
+    with pytest.raises(ShapeError, match="latent"):
+        blk.inverse(torch.zeros(1, 2, 2, 2), torch.zeros(1, 3, 2, 2))
+
+
+def test_block_config_round_trip():
+    blk = perturb_(SurjectiveCoupling((8, 2, 2), 3, hidden=5, mixing="householder",
+                                      mixing_options={"reflections": 2}, scale_bound=1.5))
+    clone = block_from_config(blk.config())
+    clone.load_state_dict(blk.state_dict())
+    x = torch.randn(2, 8, 2, 2)
+    assert torch.equal(clone(x)[0], blk(x)[0])
