@@ -43,7 +43,7 @@ class SPNN(nn.Module):
     """
 
     def __init__(self, blocks: Sequence[Block], output_shape: Sequence[int] | None = None,
-                 check_finite: bool = False):
+                 check_finite: bool = False, attribute_names: Sequence[str] | None = None):
         super().__init__()
         if not blocks:
             raise LayoutError("an SPNN needs at least one block")
@@ -60,6 +60,9 @@ class SPNN(nn.Module):
         self.output_shape = output_shape
         self._map_shape = map_shape
         self.check_finite = check_finite
+        self.attribute_names = list(attribute_names) if attribute_names else None
+        if self.attribute_names and len(self.attribute_names) != torch.Size(output_shape).numel():
+            raise LayoutError(f"{len(self.attribute_names)} attribute names for {output_shape} outputs")
         n_in = torch.Size(self.input_shape).numel()
         if torch.Size(map_shape).numel() >= n_in:
             raise LayoutError(f"output {output_shape} is not smaller than input {self.input_shape}")
@@ -70,14 +73,14 @@ class SPNN(nn.Module):
               factor: int = 2, reduction: float = 2.0, mixing: str = "cayley", dense_max: int = 1024,
               reflections: int = 8, hidden: int = 64, subnet: str = "plain", depth: int = 2,
               scale_bound: float = 2.0, t_bound: float = 1.0, r_bound: float = 1.0,
-              check_finite: bool = False) -> SPNN:
+              check_finite: bool = False, attribute_names: Sequence[str] | None = None) -> SPNN:
         """Plan a layout for any (C, H, W) -> (k,) or (C', H', W') (see `spnn.layout`)."""
         layout = plan_layout(tuple(input_shape), tuple(output_shape), factor=factor,
                              reduction=reduction, mixing=mixing, dense_max=dense_max,
                              reflections=reflections, hidden=hidden, subnet=subnet, depth=depth,
                              scale_bound=scale_bound, t_bound=t_bound, r_bound=r_bound)
-        return cls.from_config({"layout": layout, "output_shape": list(output_shape)},
-                               check_finite=check_finite)
+        return cls.from_config({"layout": layout, "output_shape": list(output_shape),
+                                "attribute_names": attribute_names}, check_finite=check_finite)
 
     @classmethod
     def from_layout(cls, input_shape: Sequence[int], layout: Sequence, output_shape=None,
@@ -108,12 +111,14 @@ class SPNN(nn.Module):
     def from_config(cls, config: dict, check_finite: bool = False) -> SPNN:
         """Rebuild from `config()`."""
         blocks = [block_from_config(b) for b in config["layout"]]
-        return cls(blocks, config.get("output_shape"), check_finite=check_finite)
+        return cls(blocks, config.get("output_shape"), check_finite=check_finite,
+                   attribute_names=config.get("attribute_names"))
 
     def config(self) -> dict:
         """JSON description that rebuilds the architecture without code."""
         return {"format": FORMAT, "input_shape": list(self.input_shape),
                 "output_shape": list(self.output_shape),
+                "attribute_names": self.attribute_names,
                 "layout": [b.config() for b in self.blocks]}
 
     # shapes --------------------------------------------------------------------------------
@@ -206,9 +211,9 @@ class SPNN(nn.Module):
         return (h, used) if return_latents else h
 
     # persistence ---------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, meta: dict | None = None) -> None:
         """Write weights (safetensors) with the JSON architecture in the file's metadata, atomically."""
-        save_tensors(path, self.state_dict(), {"spnn_config": self.config()})
+        save_tensors(path, self.state_dict(), {**(meta or {}), "spnn_config": self.config()})
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> SPNN:

@@ -7,7 +7,7 @@ import sys
 
 from spnn.errors import SPNNError
 
-COMMAND_MODULES = ["network"]
+COMMAND_MODULES = ["network", "data", "train"]
 
 
 def build_parser() -> argparse.ArgumentParser:

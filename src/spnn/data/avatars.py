@@ -1,0 +1,266 @@
+"""Built-in offline dataset: procedural cartoon faces with 22 binary attributes.
+
+Faces are drawn from SVG parts by ``python-avatars`` and rasterised by ``resvg-py``. Image i of seed s
+is a pure function of (s, i): the same bytes on every machine and in any order of generation.
+Attributes use CelebA names where the meaning matches; how each maps to parts:
+
+=====================  =====================================================================
+attribute              parts
+=====================  =====================================================================
+5_o_Clock_Shadow       facial hair "beard light" (stubble)
+Arched_Eyebrows        eyebrows "raised excited" (both variants)
+Bald                   no hair
+Bangs                  hair "mia wallace" (straight, with a fringe)
+Black/Blond/Brown/     head-hair colour (black; blonde, golden, platinum; brown, dark brown;
+Gray/Red_Hair          silver grey; auburn, red); 0 for all when bald or wearing a hat
+Bushy_Eyebrows         eyebrows "unibrow natural"
+Eyeglasses             any glasses (prescription 1/2, round, wayfarers 1/2, kurt, sunglasses 1/2)
+Sunglasses             dark glasses (sunglasses 1/2, kurt); implies Eyeglasses
+Mouth_Slightly_Open    mouth smile, tongue, concerned, scream, disbelief
+Smiling                mouth smile, tongue, twinkle, default
+Mustache               moustache fancy or magnum (no beard)
+No_Beard               no medium or majestic beard
+Narrow_Eyes            eyes squint, happy, closed
+Pale_Skin              skin "pale"
+Receding_Hairline      hair "sides" (bald on top)
+Straight_Hair          long straight styles (straight 1/2, strand, long-not-too-long, bob, mia wallace)
+Wavy_Hair              big hair, curvy, short waved, shaggy, long curly
+Wearing_Hat            hat, turban, winter hats 1-4 (hair hidden)
+=====================  =====================================================================
+
+Non-attribute variation (the null space): other hair styles and colours (pastel pink), skin tones,
+clothing type and colour, other eyebrows, nose, eyes, mouths within a class, background tone.
+Exclusive parts keep combinations consistent (no hat on a bald head, one mouth, one accessory).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from spnn.data.common import ArrayDataset, split_of
+from spnn.errors import DataError
+from spnn.io import atomic_write
+
+__all__ = ["AVATAR_ATTRIBUTES", "AvatarFaces", "render_avatar", "sample_parts", "generate"]
+
+AVATAR_ATTRIBUTES = [
+    "5_o_Clock_Shadow", "Arched_Eyebrows", "Bald", "Bangs", "Black_Hair", "Blond_Hair", "Brown_Hair",
+    "Bushy_Eyebrows", "Eyeglasses", "Gray_Hair", "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes",
+    "No_Beard", "Pale_Skin", "Receding_Hairline", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Hat",
+    "Sunglasses", "Red_Hair",
+]
+VIEWBOX = "22 10 220 220"  # square crop around head and collar of the 264 x 280 drawing
+CACHE_VERSION = 1
+
+# (probability, attributes set, part names); choices within a row are uniform
+HAIR = [
+    (0.08, {"Bald"}, ["NONE"]),
+    (0.12, {"Wearing_Hat"}, ["HAT", "TURBAN", "WINTER_HAT_1", "WINTER_HAT_2", "WINTER_HAT_3", "WINTER_HAT_4"]),
+    (0.05, {"Receding_Hairline"}, ["SIDES"]),
+    (0.20, {"Straight_Hair"}, ["STRAIGHT_1", "STRAIGHT_2", "STRAIGHT_STRAND", "LONG_NOT_TOO_LONG", "BOB"]),
+    (0.05, {"Straight_Hair", "Bangs"}, ["MIA_WALLACE"]),
+    (0.15, {"Wavy_Hair"}, ["BIG_HAIR", "CURVY", "SHORT_WAVED", "SHAGGY", "LONG_HAIR_CURLY"]),
+    (0.35, set(), ["SHORT_FLAT", "SHORT_ROUND", "CAESAR", "CAESAR_SIDE_PART", "SHAVED_SIDES", "QUIFF",
+                   "POMPADOUR", "BUN", "SHORT_CURLY", "FRIZZLE", "FRO", "CURLY", "DREADS", "BUZZCUT",
+                   "SHORT_DREADS_1", "PIXIE", "FRIDA", "MOWGLI", "ELVIS"]),
+]
+HAIR_COLOR = [
+    (0.25, {"Black_Hair"}, ["BLACK"]),
+    (0.20, {"Blond_Hair"}, ["BLONDE", "BLONDE_GOLDEN", "PLATINUM"]),
+    (0.25, {"Brown_Hair"}, ["BROWN", "BROWN_DARK"]),
+    (0.12, {"Gray_Hair"}, ["SILVER_GRAY"]),
+    (0.13, {"Red_Hair"}, ["AUBURN", "RED"]),
+    (0.05, set(), ["PASTEL_PINK"]),
+]
+FACIAL_HAIR = [
+    (0.55, {"No_Beard"}, ["NONE"]),
+    (0.10, {"No_Beard", "5_o_Clock_Shadow"}, ["BEARD_LIGHT"]),
+    (0.15, set(), ["BEARD_MEDIUM", "BEARD_MAGESTIC"]),
+    (0.20, {"No_Beard", "Mustache"}, ["MOUSTACHE_FANCY", "MOUSTACHE_MAGNUM"]),
+]
+ACCESSORY = [
+    (0.62, set(), ["NONE"]),
+    (0.23, {"Eyeglasses"}, ["PRESCRIPTION_1", "PRESCRIPTION_2", "ROUND", "WAYFARERS", "WAYFARERS_2"]),
+    (0.15, {"Eyeglasses", "Sunglasses"}, ["SUNGLASSES", "SUNGLASSES_2", "KURT"]),
+]
+MOUTH = [
+    (0.25, {"Smiling", "Mouth_Slightly_Open"}, ["SMILE", "TONGUE"]),
+    (0.25, {"Smiling"}, ["TWINKLE", "DEFAULT"]),
+    (0.20, {"Mouth_Slightly_Open"}, ["CONCERNED", "SCREAM_OPEN", "DISBELIEF"]),
+    (0.30, set(), ["SERIOUS", "SAD", "EATING"]),
+]
+EYES = [
+    (0.25, {"Narrow_Eyes"}, ["SQUINT", "HAPPY", "CLOSED"]),
+    (0.75, set(), ["DEFAULT", "SIDE", "SURPRISED", "EYE_ROLL"]),
+]
+EYEBROWS = [
+    (0.20, {"Arched_Eyebrows"}, ["RAISED_EXCITED", "RAISED_EXCITED_NATURAL"]),
+    (0.15, {"Bushy_Eyebrows"}, ["UNIBROW_NATURAL"]),
+    (0.65, set(), ["DEFAULT", "DEFAULT_NATURAL", "FLAT_NATURAL", "ANGRY", "SAD_CONCERNED", "FROWN_NATURAL",
+                   "UP_DOWN"]),
+]
+SKIN = [(0.15, {"Pale_Skin"}, ["PALE"]),
+        (0.85, set(), ["TANNED", "YELLOW", "LIGHT", "BROWN", "DARK_BROWN", "BLACK"])]
+CLOTHING = ["BLAZER_SHIRT", "BLAZER_SWEATER", "COLLAR_SWEATER", "GRAPHIC_SHIRT", "HOODIE", "OVERALL",
+            "SHIRT_CREW_NECK", "SHIRT_SCOOP_NECK", "SHIRT_V_NECK"]
+CLOTHING_COLOR = ["BLACK", "BLUE_01", "BLUE_02", "BLUE_03", "GRAY_01", "GRAY_02", "HEATHER", "PASTEL_BLUE",
+                  "PASTEL_GREEN", "PASTEL_ORANGE", "PASTEL_YELLOW", "PINK", "RED", "WHITE"]
+NOSE = ["DEFAULT", "SMALL", "WIDE"]
+
+
+def _pick(rng: np.random.Generator, table) -> tuple[set, str]:
+    probs = np.array([row[0] for row in table])
+    row = table[rng.choice(len(table), p=probs / probs.sum())]
+    return row[1], row[2][rng.integers(len(row[2]))]
+
+
+def sample_parts(seed: int, index: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Parts of image ``index`` of ``seed``, its attribute vector, and its background colour."""
+    rng = np.random.default_rng([seed, index])
+    attrs: set[str] = set()
+    parts: dict[str, str] = {}
+    for key, table in [("top", HAIR), ("hair_color", HAIR_COLOR), ("facial_hair", FACIAL_HAIR),
+                       ("accessory", ACCESSORY), ("mouth", MOUTH), ("eyes", EYES),
+                       ("eyebrows", EYEBROWS), ("skin_color", SKIN)]:
+        a, parts[key] = _pick(rng, table)
+        if key == "hair_color" and attrs & {"Bald", "Wearing_Hat"}:
+            a = set()  # hair colour is only visible with head hair
+        attrs |= a
+    parts["clothing"] = CLOTHING[rng.integers(len(CLOTHING))]
+    parts["clothing_color"] = CLOTHING_COLOR[rng.integers(len(CLOTHING_COLOR))]
+    parts["nose"] = NOSE[rng.integers(len(NOSE))]
+    background = rng.uniform(0.25, 0.95, size=3)
+    labels = np.array([a in attrs for a in AVATAR_ATTRIBUTES], dtype=np.uint8)
+    return parts, labels, background
+
+
+def _avatar(parts: dict):
+    import python_avatars as pa
+
+    top = parts["top"]
+    top_enum = pa.HatType[top] if top in pa.HatType.__members__ else pa.HairType[top]
+    return pa.Avatar(
+        style=pa.AvatarStyle.TRANSPARENT, top=top_enum, hair_color=pa.HairColor[parts["hair_color"]],
+        facial_hair=pa.FacialHairType[parts["facial_hair"]],
+        facial_hair_color=pa.HairColor[parts["hair_color"]], accessory=pa.AccessoryType[parts["accessory"]],
+        mouth=pa.MouthType[parts["mouth"]], eyes=pa.EyeType[parts["eyes"]],
+        eyebrows=pa.EyebrowType[parts["eyebrows"]], skin_color=pa.SkinColor[parts["skin_color"]],
+        clothing=pa.ClothingType[parts["clothing"]], clothing_color=pa.ClothingColor[parts["clothing_color"]],
+        nose=pa.NoseType[parts["nose"]], hat_color=pa.ClothingColor[parts["clothing_color"]],
+    )
+
+
+def render_avatar(seed: int, index: int, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 image (size, size, 3), uint8 labels (22,)) of image ``index`` of ``seed``."""
+    import resvg_py
+    from PIL import Image
+
+    parts, labels, background = sample_parts(seed, index)
+    svg = _avatar(parts).render().replace(
+        'width="264px" height="280px" viewBox="0 0 264 280"',
+        f'width="{size}" height="{size}" viewBox="{VIEWBOX}"')
+    png = resvg_py.svg_to_bytes(svg_string=svg, width=size, height=size)
+    rgba = np.asarray(Image.open(io.BytesIO(bytes(png))).convert("RGBA"), dtype=np.float64) / 255.0
+    alpha = rgba[..., 3:]
+    rgb = rgba[..., :3] * alpha + background * (1.0 - alpha)
+    return np.round(rgb * 255.0).astype(np.uint8), labels
+
+
+def _render_range(args: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    seed, start, stop, size = args
+    out = [render_avatar(seed, i, size) for i in range(start, stop)]
+    return np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
+
+
+def generate(n: int, size: int = 32, seed: int = 0, workers: int | None = None,
+             progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Render images 0..n-1 of ``seed`` in parallel: (uint8 N x size x size x 3, uint8 N x 22)."""
+    from tqdm.auto import tqdm
+
+    chunk = 250
+    jobs = [(seed, s, min(s + chunk, n), size) for s in range(0, n, chunk)]
+    workers = workers or min(len(jobs), os.cpu_count() or 1)
+    bar = tqdm(total=n, desc=f"rendering {size}x{size} avatars", disable=not progress, unit="img")
+    results = []
+    if workers <= 1:
+        for job in jobs:
+            results.append(_render_range(job))
+            bar.update(job[2] - job[1])
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            for job, res in zip(jobs, pool.map(_render_range, jobs)):
+                results.append(res)
+                bar.update(job[2] - job[1])
+    bar.close()
+    return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("SPNN_CACHE", Path.home() / ".cache" / "spnn"))
+
+
+class AvatarFaces(ArrayDataset):
+    """The built-in procedural faces, cached on disk as a compressed ``.npz``.
+
+    Split membership is fixed by index (`split_of`): 80% train, 10% val, 10% test.
+
+    >>> ds = AvatarFaces(n=20, size=32, split="test", root=None, progress=False)
+    >>> len(ds), ds.image_shape, len(ds.attribute_names)
+    (2, (3, 32, 32), 22)
+    """
+
+    def __init__(self, n: int = 30000, size: int = 32, split: str | None = "train", seed: int = 0,
+                 root: str | os.PathLike | None = "default", progress: bool = True):
+        images, labels = load_or_generate(n, size, seed, root, progress)
+        index = np.arange(n)
+        if split is not None:
+            names = ["train", "val", "test"]
+            if split not in names:
+                raise DataError(f"unknown split {split!r}; choose one of {names}")
+            keep = split_of(index) == names.index(split)
+            images, labels, index = images[keep], labels[keep], index[keep]
+        super().__init__(images, labels, AVATAR_ATTRIBUTES)
+        self.index = index
+        self.size = size
+
+
+def cache_path(root: str | os.PathLike, n: int, size: int, seed: int) -> Path:
+    return Path(root) / f"avatars-v{CACHE_VERSION}-s{seed}-{size}px-n{n}.npz"
+
+
+def load_or_generate(n: int, size: int, seed: int, root: str | os.PathLike | None = "default",
+                     progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Read the cache for (n, size, seed) under ``root`` (a larger cached n is sliced), else render
+    and write it atomically. ``root=None`` never touches the disk."""
+    if root is None:
+        return generate(n, size, seed, progress=progress)
+    root = default_cache_dir() if root == "default" else Path(root)
+    candidates = sorted(root.glob(f"avatars-v{CACHE_VERSION}-s{seed}-{size}px-n*.npz"),
+                        key=lambda p: int(p.stem.rsplit("-n", 1)[1]))
+    for path in candidates:
+        if int(path.stem.rsplit("-n", 1)[1]) >= n:
+            try:
+                with np.load(path) as f:
+                    return f["images"][:n], f["labels"][:n]
+            except (OSError, ValueError, KeyError) as e:
+                raise DataError(f"{path}: corrupt avatar cache ({e}); delete it to regenerate") from e
+    images, labels = generate(n, size, seed, progress=progress)
+    path = cache_path(root, n, size, seed)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, images=images, labels=labels, attributes=np.array(AVATAR_ATTRIBUTES))
+
+    atomic_write(path, write)
+    return images, labels
+
+
+def label_table(labels: np.ndarray, names: Sequence[str] = AVATAR_ATTRIBUTES) -> dict[str, float]:
+    """Frequency of each attribute."""
+    return {name: float(labels[:, i].mean()) for i, name in enumerate(names)}

@@ -1,0 +1,294 @@
+"""Forward models y = A(x) with a pseudo-inverse, in the style of deepinv's Physics.
+
+Every operator has ``A(x)`` (also ``op(x)``), ``pinv(y)`` and ``back_project(x, y, lam)``.
+Completion operators (an SPNN) add ``complete(x) -> (y, latents)`` and ``inverse(y, latents)``;
+linear operators add ``A_adjoint``. Composition with a pixel-wise bijection phi gives exact non-linear
+operators y = A(phi(x)) whose natural pseudo-inverse is phi^-1(A+ y) (coordinate consistency).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spnn.data.common import attribute_index
+from spnn.network import PINV_MODES, SPNN
+
+__all__ = ["Operator", "SPNNOperator", "LinearOperator", "AveragePool", "Inpainting", "Colorization",
+           "Identity", "MatrixOperator", "Composed", "Chain", "as_operator", "edit_target"]
+
+
+def _lam(lam, x: torch.Tensor) -> torch.Tensor | float:
+    """A scalar, or a per-sample tensor (B,) broadcast over the remaining dims."""
+    if isinstance(lam, torch.Tensor) and lam.dim() > 0:
+        return lam.to(x).reshape(-1, *([1] * (x.dim() - 1)))
+    return float(lam)
+
+
+class Operator(nn.Module):
+    """Base class: ``A(x)``, ``pinv(y)``, ``back_project(x, y, lam)``."""
+
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+
+    def A(self, x: torch.Tensor) -> torch.Tensor:  # noqa: N802 - the field's notation
+        raise NotImplementedError
+
+    def pinv(self, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.A(x)
+
+    def back_project(self, x: torch.Tensor, y: torch.Tensor, lam=1.0) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class LinearOperator(Operator):
+    """Linear A with closed-form pseudo-inverse: back-projection x + lam A+(y - A x)."""
+
+    def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:  # noqa: N802
+        raise NotImplementedError
+
+    def back_project(self, x, y, lam=1.0):
+        return x + _lam(lam, x) * self.pinv(y - self.A(x))
+
+
+class SPNNOperator(Operator):
+    """An SPNN as a completion operator; back-projection is NLBP in completed coordinates:
+
+    x' = G^-1( G(x) + lam [ G(g+(y)) - G(g+(g(x))) ] ).
+
+    By the right-inverse property G(g+(v)) = (v, Z(v)) with Z(v) the latents chosen by the pseudo-inverse,
+    so x' = G^-1( g(x) + lam (y - g(x)), q(x) + lam (Z(y) - Z(g(x))) ): one completion, one inverse
+    (natural mode: Z is constant and the latents of x are kept), plus one r pass (learned mode).
+    Z(y) is cached per target tensor.
+    """
+
+    def __init__(self, net: SPNN, mode: str = "learned", origin: str = "zero"):
+        super().__init__()
+        if mode not in PINV_MODES:
+            raise ValueError(f"unknown pseudo-inverse mode {mode!r}; choose one of {PINV_MODES}")
+        self.net, self.mode, self.origin = net, mode, origin
+        self.input_shape, self.output_shape = net.input_shape, net.output_shape
+        self.attribute_names = net.attribute_names
+        self._cache: tuple | None = None
+
+    def A(self, x):
+        return self.net(x)
+
+    def complete(self, x):
+        return self.net.complete(x)
+
+    def inverse(self, y, latents):
+        return self.net.inverse(y, latents)
+
+    def pinv(self, y):
+        return self.net.pinv(y, mode=self.mode, origin=self.origin)
+
+    def pinv_latents(self, y: torch.Tensor) -> list[torch.Tensor]:
+        """Z(y): latents of G(g+(y))."""
+        return self.net.pinv(y, mode=self.mode, origin=self.origin, return_latents=True)[1]
+
+    def target_latents(self, y: torch.Tensor) -> list[torch.Tensor]:
+        """Z(y), cached while the same target tensor (same object, unmodified) is passed again."""
+        key = (y._version, y.shape, y.dtype, y.device, self.mode, self.origin)
+        if self._cache is not None:
+            ref, cached_key, value = self._cache
+            if ref() is y and cached_key == key:
+                return value
+        value = self.pinv_latents(y)
+        self._cache = (weakref.ref(y), key, value)
+        return value
+
+    def back_project(self, x, y, lam=1.0, target_latents=None):
+        gx, qx = self.net.complete(x)
+        lam_y = _lam(lam, gx)
+        y_new = gx + lam_y * (y - gx)
+        if self.mode == "natural":
+            latents = qx  # Z is constant: the null-space part of x is kept exactly
+        else:
+            zy = target_latents if target_latents is not None else self.target_latents(y)
+            zg = self.pinv_latents(gx)
+            latents = [q + _lam(lam, q) * (a - b) for q, a, b in zip(qx, zy, zg)]
+        return self.net.inverse(y_new, latents)
+
+
+_WRAPPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def as_operator(op, mode: str = "learned") -> Operator:
+    """Wrap a bare `SPNN` as an `SPNNOperator` (one per network and mode, so its target cache
+    persists across calls); operators pass through."""
+    if isinstance(op, SPNN):
+        per_net = _WRAPPED.setdefault(op, {})
+        if mode not in per_net:
+            per_net[mode] = SPNNOperator(op, mode=mode)
+        return per_net[mode]
+    if isinstance(op, Operator):
+        return op
+    raise TypeError(f"expected an spnn Operator or SPNN, got {type(op).__name__}")
+
+
+class Identity(LinearOperator):
+    """A = I (denoising)."""
+
+    def __init__(self, shape: Sequence[int]):
+        super().__init__()
+        self.input_shape = self.output_shape = tuple(shape)
+
+    def A(self, x):
+        return x
+
+    def A_adjoint(self, y):
+        return y
+
+    def pinv(self, y):
+        return y
+
+
+class AveragePool(LinearOperator):
+    """Super-resolution degradation: k x k average pooling. A+ = k^2 A^T = nearest upsampling."""
+
+    def __init__(self, shape: Sequence[int], factor: int):
+        super().__init__()
+        c, h, w = shape
+        if h % factor or w % factor:
+            raise ValueError(f"image size {h}x{w} is not divisible by the pooling factor {factor}")
+        self.factor = int(factor)
+        self.input_shape = (c, h, w)
+        self.output_shape = (c, h // factor, w // factor)
+
+    def A(self, x):
+        return F.avg_pool2d(x, self.factor)
+
+    def A_adjoint(self, y):
+        return F.interpolate(y, scale_factor=self.factor, mode="nearest") / self.factor**2
+
+    def pinv(self, y):
+        return F.interpolate(y, scale_factor=self.factor, mode="nearest")
+
+
+class Inpainting(LinearOperator):
+    """Keep the pixels where ``mask`` is 1 (others set to 0): A = A^T = A+ = diag(mask)."""
+
+    def __init__(self, mask: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mask", (mask > 0).to(torch.get_default_dtype()))
+        self.input_shape = self.output_shape = tuple(mask.shape)
+
+    def A(self, x):
+        return x * self.mask.to(x)
+
+    A_adjoint = A
+    pinv = A
+
+    @classmethod
+    def box(cls, shape: Sequence[int], top: int, left: int, height: int, width: int) -> Inpainting:
+        mask = torch.ones(shape)
+        mask[:, top:top + height, left:left + width] = 0
+        return cls(mask)
+
+
+class Colorization(LinearOperator):
+    """Grayscale: channel mean (3, H, W) -> (1, H, W). A+ y = y repeated over the 3 channels."""
+
+    def __init__(self, shape: Sequence[int]):
+        super().__init__()
+        c, h, w = shape
+        self.channels = c
+        self.input_shape, self.output_shape = (c, h, w), (1, h, w)
+
+    def A(self, x):
+        return x.mean(1, keepdim=True)
+
+    def A_adjoint(self, y):
+        return y.expand(-1, self.channels, -1, -1) / self.channels
+
+    def pinv(self, y):
+        return y.expand(-1, self.channels, -1, -1).clone()
+
+
+class MatrixOperator(LinearOperator):
+    """A generic matrix on flattened inputs; A+ from the SVD (small problems only)."""
+
+    def __init__(self, matrix: torch.Tensor, input_shape: Sequence[int], rcond: float = 1e-10):
+        super().__init__()
+        self.register_buffer("matrix", matrix)
+        self.register_buffer("matrix_pinv", torch.linalg.pinv(matrix.double(), rtol=rcond).to(matrix))
+        self.input_shape = tuple(input_shape)
+        self.output_shape = (matrix.shape[0],)
+
+    def A(self, x):
+        return x.reshape(len(x), -1) @ self.matrix.to(x).T
+
+    def A_adjoint(self, y):
+        return (y @ self.matrix.to(y)).reshape(len(y), *self.input_shape)
+
+    def pinv(self, y):
+        return (y @ self.matrix_pinv.to(y).T).reshape(len(y), *self.input_shape)
+
+
+class Composed(Operator):
+    """y = op(phi(x)) with phi an invertible pixel-wise map (``phi.forward``/``phi.inverse``):
+    back-projection in phi coordinates, x' = phi^-1(op.back_project(phi(x), y)); pinv = phi^-1(op.pinv(y))."""
+
+    def __init__(self, op: Operator, phi: nn.Module):
+        super().__init__()
+        self.op, self.phi = op, phi
+        self.input_shape, self.output_shape = op.input_shape, op.output_shape
+
+    def A(self, x):
+        return self.op.A(self.phi(x))
+
+    def pinv(self, y):
+        return self.phi.inverse(self.op.pinv(y))
+
+    def back_project(self, x, y, lam=1.0):
+        return self.phi.inverse(self.op.back_project(self.phi(x), y, lam))
+
+
+class Chain(Operator):
+    """y = outer(inner(x)) with ``inner`` linear (e.g. an SPNN classifier on a downsampled image).
+
+    Back-projection runs in two exact steps: v' = outer.back_project(inner(x), y, lam), then the linear
+    x' = x + inner+(v' - inner(x)); with lam = 1, outer(inner(x')) = y. pinv = inner+(outer+(y)).
+    """
+
+    def __init__(self, outer: Operator, inner: LinearOperator):
+        super().__init__()
+        self.outer, self.inner = as_operator(outer), inner
+        self.input_shape, self.output_shape = inner.input_shape, self.outer.output_shape
+        self.attribute_names = getattr(self.outer, "attribute_names", None)
+
+    def A(self, x):
+        return self.outer.A(self.inner.A(x))
+
+    def pinv(self, y):
+        return self.inner.pinv(self.outer.pinv(y))
+
+    def back_project(self, x, y, lam=1.0):
+        v = self.inner.A(x)
+        return self.inner.back_project(x, self.outer.back_project(v, y, lam), 1.0)
+
+
+def edit_target(op: Operator, y: torch.Tensor, changes: dict[str, float],
+                logit: float = 4.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Target and mask that set named attributes: value 1 -> +logit, 0 (or -1) -> -logit.
+
+    Returns (y_edit, mask): coordinates not named keep y and are not enforced (mask 0).
+    """
+    names = getattr(op, "attribute_names", None)
+    if not names:
+        raise ValueError("this operator has no attribute names; pass a target and mask directly")
+    y_edit = y.clone()
+    mask = torch.zeros(y.shape[-1], dtype=torch.bool, device=y.device)
+    for name, value in changes.items():
+        i = attribute_index(names, name)
+        y_edit[..., i] = logit if float(value) > 0 else -logit
+        mask[i] = True
+    return y_edit, mask

@@ -1,0 +1,178 @@
+"""The paper's two-phase SPNN training.
+
+Phase 1 (task, all parameters):
+    loss = task(g(x), labels) + w_cycle MSE(g(g+(g(x))), g(x)) + w_recon MSE(g+(g(x)), x),  g+ learned.
+Phase 2 (natural inverse, only the r networks):
+    loss = w_norm MSE(q(g+(g(x))), q_origin) + w_recon MSE(g+(g(x)), x) + w_cycle MSE(g(g+(g(x))), g(x)).
+
+The cycle term is zero up to rounding for a surjective network (g(g+(y)) = y by construction); it is
+kept, with the paper's weight, because it is not exactly zero under bf16 autocast.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from spnn.diagnostics import penrose_report
+from spnn.io import atomic_write
+from spnn.network import SPNN, load_state_checked
+from spnn.training.distributed import is_main
+from spnn.training.loop import LoopConfig, TrainLoop
+
+__all__ = ["SPNNTrainConfig", "phase1_loss", "phase2_loss", "train_spnn", "evaluate_attributes",
+           "PHASE_DEFAULTS"]
+
+PHASE_DEFAULTS = {
+    1: {"lr": 2e-4, "epochs": 10, "weights": {"task": 1.0, "cycle": 40.0, "recon": 40.0}},
+    2: {"lr": 1e-4, "epochs": 50, "weights": {"norm": 0.1, "recon": 40.0, "cycle": 1.0}},
+}
+
+
+@dataclass
+class SPNNTrainConfig:
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    phase: int = 1
+    weights: dict = field(default_factory=dict)  # overrides PHASE_DEFAULTS[phase]["weights"]
+    adaptive_weights: bool = False  # phase 1: per-attribute BCE weights from a running error
+    adaptive_momentum: float = 0.99
+    origin: str = "completion"  # phase 2 norm target: latents of G(0) (authors) or "zero"
+    eval_size: int = 1000
+
+    def term_weights(self) -> dict:
+        return {**PHASE_DEFAULTS[self.phase]["weights"], **self.weights}
+
+
+class AdaptiveWeights:
+    """Per-attribute BCE weights proportional to a running mean of each attribute's loss (mean 1)."""
+
+    def __init__(self, n: int, momentum: float, device):
+        self.ema = torch.ones(n, device=device)
+        self.momentum = momentum
+
+    def __call__(self, per_attr: torch.Tensor) -> torch.Tensor:
+        self.ema.mul_(self.momentum).add_((1 - self.momentum) * per_attr.detach())
+        return self.ema / self.ema.mean()
+
+
+def task_loss(logits: torch.Tensor, labels: torch.Tensor, adaptive: AdaptiveWeights | None = None):
+    """BCE for multi-label {0, 1} float labels (optionally per-attribute weighted), CE for class indices."""
+    if labels.dtype in (torch.int64, torch.int32):
+        return F.cross_entropy(logits, labels)
+    per_attr = F.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(0)
+    if adaptive is not None:
+        return (per_attr * adaptive(per_attr)).mean()
+    return per_attr.mean()
+
+
+def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None):
+    logits = net(x)
+    xr = net.pinv(logits, mode="learned")
+    terms = {"task": task_loss(logits, labels, adaptive), "recon": F.mse_loss(xr, x)}
+    if w.get("cycle"):
+        terms["cycle"] = F.mse_loss(net(xr), logits)
+    loss = sum(w[k] * v for k, v in terms.items())
+    return loss, {k: v.detach() for k, v in terms.items()}
+
+
+def phase2_loss(net: SPNN, x, w: dict, origin: list[torch.Tensor] | None):
+    with torch.no_grad():
+        logits = net(x)
+    xr, latents = net.pinv(logits, mode="learned", return_latents=True)
+    flat = torch.cat([z.reshape(len(x), -1) for z in latents], 1)
+    target = (torch.zeros_like(flat) if origin is None
+              else torch.cat([z.reshape(1, -1) for z in origin], 1).expand_as(flat))
+    terms = {"norm": F.mse_loss(flat, target), "recon": F.mse_loss(xr, x)}
+    if w.get("cycle"):
+        terms["cycle"] = F.mse_loss(net(xr), logits)
+    loss = sum(w[k] * v for k, v in terms.items())
+    return loss, {k: v.detach() for k, v in terms.items()}
+
+
+@torch.no_grad()
+def evaluate_attributes(net: SPNN, images: torch.Tensor, labels: torch.Tensor, batch: int = 500) -> dict:
+    """Mean attribute accuracy, per-attribute accuracy and all-correct rate (threshold logits at 0)."""
+    correct = []
+    for i in range(0, len(images), batch):
+        pred = net(images[i:i + batch]) > 0
+        correct.append(pred == labels[i:i + batch].bool())
+    c = torch.cat(correct).float()
+    per = c.mean(0)
+    out = {"accuracy": float(per.mean()), "all_correct": float(c.prod(1).mean())}
+    if net.attribute_names:
+        out["per_attribute"] = {n: round(float(a), 4) for n, a in zip(net.attribute_names, per)}
+    return out
+
+
+def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str | Path,
+               device: str | torch.device = "cpu", resume: bool = True, progress: bool = True) -> dict:
+    """Run one phase; writes checkpoints, ``phase{N}.safetensors`` and ``metrics-phase{N}.json``."""
+    out_dir = Path(out_dir)
+    phase_dir = out_dir / f"phase{cfg.phase}"
+    net.to(device)
+    w = cfg.term_weights()
+    if cfg.phase == 1:
+        for p in net.parameters():
+            p.requires_grad_(True)
+        adaptive = (AdaptiveWeights(net.output_shape[0], cfg.adaptive_momentum, device)
+                    if cfg.adaptive_weights else None)
+        params = list(net.parameters())
+
+        def loss_fn(batch):
+            return phase1_loss(net, batch[0], batch[1], w, adaptive)
+    elif cfg.phase == 2:
+        for name, p in net.named_parameters():
+            p.requires_grad_(".r." in f".{name}")
+        params = [p for p in net.parameters() if p.requires_grad]
+        origin = None
+        if cfg.origin == "completion":
+            with torch.no_grad():
+                origin = [z.detach() for z in net.origin_latents(1)]
+
+        def loss_fn(batch):
+            return phase2_loss(net, batch[0], w, origin)
+    else:
+        raise ValueError(f"phase must be 1 or 2, got {cfg.phase}")
+
+    val_x, val_y = (t[:cfg.eval_size].to(device) for t in val_set.tensors())
+
+    def evaluate() -> dict:
+        net.eval()
+        with torch.no_grad():
+            val_loss = float(loss_fn([val_x, val_y])[0])
+        metrics = {"val_loss": val_loss, **evaluate_attributes(net, val_x, val_y)}
+        metrics.pop("per_attribute", None)
+        net.train()
+        return metrics
+
+    def save(path, meta):
+        net.save(path, {**meta, "phase": cfg.phase, "train_config": asdict(cfg)})
+
+    def load(path):
+        from spnn.io import load_tensors
+
+        tensors, _ = load_tensors(path, device)
+        load_state_checked(net, tensors, str(path))
+
+    loop = TrainLoop(cfg.loop, params, loss_fn, train_set, phase_dir, save, load, evaluate, device,
+                     name=f"phase{cfg.phase}")
+    history = loop.run(resume=resume, progress=progress)
+    metrics = {"phase": cfg.phase, "steps": loop.step, "total_steps": loop.total_steps,
+               "finished": loop.step >= loop.total_steps}
+    if is_main():
+        net.eval()
+        metrics["val"] = evaluate_attributes(net, val_x, val_y)
+        x = val_x[:64].double()
+        metrics["penrose_float64"] = penrose_report(net.double(), x)
+        net.float()
+        metrics["penrose_float32"] = penrose_report(net, val_x[:64])
+        metrics["history_tail"] = history[-5:]
+        if metrics["finished"]:
+            net.save(out_dir / f"phase{cfg.phase}.safetensors", {"phase": cfg.phase})
+        atomic_write(out_dir / f"metrics-phase{cfg.phase}.json",
+                     lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=2)))
+    return metrics

@@ -1,0 +1,200 @@
+import pytest
+import torch
+from transform_checks import rel
+
+from spnn import SPNN
+from spnn.backproject import nlbp
+from spnn.operators import (
+    AveragePool,
+    Chain,
+    Colorization,
+    Composed,
+    Identity,
+    Inpainting,
+    MatrixOperator,
+    SPNNOperator,
+    edit_target,
+)
+from spnn.testing import perturb_
+
+MODES = ["learned", "natural"]
+
+
+def _net(dtype=torch.float64, **kw):
+    return perturb_(SPNN.build((3, 8, 8), (5,), hidden=8, **kw), 0.1).to(dtype)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
+def test_lam_one_enforces_constraint(mode, dtype, tol):
+    net = _net(dtype)
+    x = torch.rand(4, 3, 8, 8, dtype=dtype) * 2 - 1
+    y = torch.randn(4, 5, dtype=dtype)
+    assert rel(net(nlbp(net, x, y, mode=mode)), y) <= tol
+
+
+def test_natural_mode_keeps_latents():
+    net = _net()
+    x = torch.rand(3, 3, 8, 8, dtype=torch.float64)
+    xp = nlbp(net, x, torch.randn(3, 5, dtype=torch.float64), lam=0.7, mode="natural")
+    _, q = net.complete(x)
+    _, qp = net.complete(xp)
+    assert all(rel(a, b) < 1e-10 for a, b in zip(qp, q))
+
+
+def test_learned_mode_moves_latents_by_lam_times_difference():
+    net = _net()
+    op = SPNNOperator(net, mode="learned")
+    x = torch.rand(2, 3, 8, 8, dtype=torch.float64)
+    y = torch.randn(2, 5, dtype=torch.float64)
+    lam = 0.3
+    xp = nlbp(op, x, y, lam=lam)
+    gx, q = net.complete(x)
+    _, qp = net.complete(xp)
+    zy, zg = op.pinv_latents(y), op.pinv_latents(gx)
+    for a, b, c, d in zip(qp, q, zy, zg):
+        assert rel(a, b + lam * (c - d)) < 1e-10
+    assert rel(net(xp), gx + lam * (y - gx)) < 1e-10
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_fresh_network_reduces_to_linear_back_projection(mode):
+    net = SPNN.build((2, 4, 4), (6,), hidden=4).double()
+    n = 32
+    a = net(torch.eye(n, dtype=torch.float64).reshape(n, 2, 4, 4)).T
+    x = torch.randn(3, 2, 4, 4, dtype=torch.float64)
+    y = torch.randn(3, 6, dtype=torch.float64)
+    lam = 0.4
+    expected = x.reshape(3, -1) + lam * (y - x.reshape(3, -1) @ a.T) @ a
+    assert torch.allclose(nlbp(net, x, y, lam=lam, mode=mode).reshape(3, -1), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_idempotent_and_lam_zero(mode):
+    net = _net()
+    x = torch.rand(2, 3, 8, 8, dtype=torch.float64)
+    y = torch.randn(2, 5, dtype=torch.float64)
+    once = nlbp(net, x, y, mode=mode)
+    assert rel(nlbp(net, once, y, mode=mode), once) < 1e-10
+    assert rel(nlbp(net, x, y, lam=0.0, mode=mode), x) < 1e-12
+
+
+def test_per_sample_lam():
+    net = _net()
+    x = torch.rand(2, 3, 8, 8, dtype=torch.float64)
+    y = torch.randn(2, 5, dtype=torch.float64)
+    both = nlbp(net, x, y, lam=torch.tensor([0.0, 1.0]))
+    assert rel(both[0], x[0]) < 1e-12
+    assert rel(net(both[1:]), y[1:]) < 1e-10
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_mask_enforces_only_selected_coordinates(mode):
+    net = _net()
+    x = torch.rand(3, 3, 8, 8, dtype=torch.float64)
+    y = torch.randn(3, 5, dtype=torch.float64)
+    mask = torch.tensor([True, False, True, False, False])
+    out = net(nlbp(net, x, y, mask=mask, mode=mode))
+    assert rel(out[:, mask], y[:, mask]) < 1e-10
+    assert rel(out[:, ~mask], net(x)[:, ~mask]) < 1e-10
+
+
+def test_target_completion_is_cached_per_target():
+    net = _net()
+    op = SPNNOperator(net)
+    calls = []
+    original = op.pinv_latents
+    op.pinv_latents = lambda v: calls.append(v) or original(v)
+    x = torch.rand(2, 3, 8, 8, dtype=torch.float64)
+    y = torch.randn(2, 5, dtype=torch.float64)
+    for _ in range(3):
+        x = nlbp(op, x, y, lam=0.5)
+    assert sum(c is y for c in calls) == 1  # target latents computed once, g(x) latents each call
+    y.add_(1.0)  # modified in place: cache invalid
+    nlbp(op, x, y)
+    assert sum(c is y for c in calls) == 2
+
+
+def test_no_graph_by_default_differentiable_on_request():
+    net = _net()
+    x = torch.rand(2, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(2, 5, dtype=torch.float64)
+    assert not nlbp(net, x, y).requires_grad
+    out = nlbp(net, x, y, lam=0.5, grad=True)
+    out.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+class _Phi(torch.nn.Module):
+    """A pixel-wise bijection phi(x) = x + 0.3 tanh(x) (strictly increasing)."""
+
+    def forward(self, x):
+        return x + 0.3 * torch.tanh(x)
+
+    def inverse(self, v):
+        x = v.clone()
+        for _ in range(60):  # Newton
+            x = x - (x + 0.3 * torch.tanh(x) - v) / (1 + 0.3 * (1 - torch.tanh(x) ** 2))
+        return x
+
+
+def test_coordinate_consistency():
+    """g = A o phi with A linear with orthonormal rows: natural g+(y) = phi^-1(A^T y)."""
+    lin = SPNN.build((2, 4, 4), (6,), hidden=4, mixing="householder").double()
+    a = lin(torch.eye(32, dtype=torch.float64).reshape(32, 2, 4, 4)).T
+    phi = _Phi()
+    op = Composed(SPNNOperator(lin, mode="natural"), phi)
+    y = torch.randn(3, 6, dtype=torch.float64)
+    expected = phi.inverse((y @ a).reshape(3, 2, 4, 4))
+    assert rel(op.pinv(y), expected) < 1e-10
+    x = torch.randn(3, 2, 4, 4, dtype=torch.float64)
+    assert rel(op.A(nlbp(op, x, y)), y) < 1e-10
+
+
+LINEAR = [
+    lambda: AveragePool((3, 8, 8), 2),
+    lambda: AveragePool((1, 6, 6), 3),
+    lambda: Inpainting.box((3, 8, 8), 2, 2, 3, 4),
+    lambda: Colorization((3, 4, 4)),
+    lambda: Identity((3, 4, 4)),
+    lambda: MatrixOperator(torch.randn(5, 12, dtype=torch.float64), (3, 2, 2)),
+]
+
+
+@pytest.mark.parametrize("make", LINEAR)
+def test_linear_operator_identities_and_matrix_pinv(make):
+    op = make().double()
+    n = torch.Size(op.input_shape).numel()
+    eye = torch.eye(n, dtype=torch.float64).reshape(n, *op.input_shape)
+    mat = op.A(eye).reshape(n, -1).T  # explicit matrix
+    pinv_mat = op.pinv(torch.eye(mat.shape[0], dtype=torch.float64).reshape(-1, *op.output_shape))
+    pinv_mat = pinv_mat.reshape(mat.shape[0], -1).T
+    assert torch.allclose(pinv_mat, torch.linalg.pinv(mat), atol=1e-10)
+    y = op.A(torch.randn(2, *op.input_shape, dtype=torch.float64))  # in the range of A
+    assert torch.allclose(op.A(op.pinv(y)), y, atol=1e-10)
+    assert torch.allclose(op.pinv(op.A(op.pinv(y))), op.pinv(y), atol=1e-10)
+    adj = op.A_adjoint(torch.eye(mat.shape[0], dtype=torch.float64).reshape(-1, *op.output_shape))
+    assert torch.allclose(adj.reshape(mat.shape[0], -1), mat, atol=1e-12)
+    x = torch.randn(2, *op.input_shape, dtype=torch.float64)
+    assert torch.allclose(op.A(nlbp(op, x, y)), y, atol=1e-10)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_spnn_on_linearly_degraded_image(mode):
+    """Chain: an SPNN classifier applied to a 2x-downsampled image, back-projected exactly."""
+    op = Chain(SPNNOperator(_net(), mode=mode), AveragePool((3, 16, 16), 2).double())
+    x = torch.rand(2, 3, 16, 16, dtype=torch.float64)
+    y = torch.randn(2, 5, dtype=torch.float64)
+    assert op.A(x).shape == (2, 5)
+    assert rel(op.A(nlbp(op, x, y)), y) < 1e-10
+    assert rel(op.A(op.pinv(y)), y) < 1e-10
+
+
+def test_edit_target_by_name():
+    net = SPNN.build((3, 8, 8), (3,), hidden=4, attribute_names=["Smiling", "Eyeglasses", "Bald"])
+    y = torch.zeros(2, 3)
+    y_edit, mask = edit_target(SPNNOperator(net), y, {"Eyeglasses": 1, "Bald": 0})
+    assert mask.tolist() == [False, True, True]
+    assert y_edit[0].tolist() == [0.0, 4.0, -4.0]
+    with pytest.raises(ValueError, match="unknown attribute 'Glasses'.*Eyeglasses"):
+        edit_target(SPNNOperator(net), y, {"Glasses": 1})
