@@ -56,9 +56,11 @@ class ArrayDataset(Dataset):
     def __getitem__(self, i: int):
         return to_tensor_images(self.images[i:i + 1])[0], torch.from_numpy(self.labels[i])
 
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All images and labels as two tensors (for small datasets)."""
-        return to_tensor_images(self.images), torch.from_numpy(self.labels)
+    in_memory = True
+
+    def tensors(self, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first ``limit`` (default all) images and labels as two tensors."""
+        return to_tensor_images(self.images[:limit]), torch.from_numpy(self.labels[:limit])
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

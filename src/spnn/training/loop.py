@@ -103,7 +103,7 @@ class TrainLoop:
         self.step = 0
         self.best = math.inf
         self.history: list[dict] = []
-        self._tensors = dataset.tensors() if hasattr(dataset, "tensors") else None
+        self._tensors = dataset.tensors() if getattr(dataset, "in_memory", False) else None
 
     # data ----------------------------------------------------------------------------------
     def _batches(self, epoch: int) -> list[torch.Tensor]:

@@ -138,7 +138,7 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
     else:
         raise ValueError(f"phase must be 1 or 2, got {cfg.phase}")
 
-    val_x, val_y = (t[:cfg.eval_size].to(device) for t in val_set.tensors())
+    val_x, val_y = (t.to(device) for t in val_set.tensors(limit=cfg.eval_size))
 
     def evaluate() -> dict:
         net.eval()

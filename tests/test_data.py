@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from spnn.data.avatars import AVATAR_ATTRIBUTES, AvatarFaces, load_or_generate, render_avatar, sample_parts
+from spnn.data.common import split_of
+from spnn.data.real import CelebA, CelebAMaskHQ, ImageFolderCSV
+from spnn.data.registry import open_dataset
+from spnn.errors import DataError
+
+
+def test_avatars_deterministic_and_consistent():
+    a, la = render_avatar(7, 3, 32)
+    b, lb = render_avatar(7, 3, 32)
+    assert a.dtype == np.uint8 and a.shape == (32, 32, 3)
+    assert np.array_equal(a, b) and np.array_equal(la, lb)
+    assert not np.array_equal(render_avatar(7, 4, 32)[0], a)
+    names = AVATAR_ATTRIBUTES
+    for i in range(300):
+        _, lab, _ = sample_parts(0, i)
+        on = {n for n, v in zip(names, lab) if v}
+        assert not {"Bald", "Wearing_Hat"} <= on
+        hair_colors = {"Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Red_Hair"} & on
+        assert len(hair_colors) <= 1
+        if on & {"Bald", "Wearing_Hat"}:
+            assert not hair_colors
+        if "Sunglasses" in on:
+            assert "Eyeglasses" in on
+        if "Mustache" in on:
+            assert "No_Beard" in on
+
+
+def test_avatar_cache_round_trip(tmp_path):
+    images, labels = load_or_generate(30, 16, 1, tmp_path, progress=False)
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    again, labels2 = load_or_generate(20, 16, 1, tmp_path, progress=False)  # sliced from the cache
+    assert np.array_equal(again, images[:20]) and np.array_equal(labels2, labels[:20])
+    ds = AvatarFaces(n=30, size=16, split="val", seed=1, root=tmp_path, progress=False)
+    assert list(ds.index) == [8, 18, 28]
+    x, y = ds[0]
+    assert x.shape == (3, 16, 16) and x.min() >= -1 and x.max() <= 1 and set(y.tolist()) <= {0.0, 1.0}
+    with pytest.raises(DataError, match="unknown split"):
+        AvatarFaces(n=30, size=16, split="dev", seed=1, root=tmp_path)
+
+
+def test_splits_are_fixed_by_index():
+    s = split_of(np.arange(100))
+    assert (s == 0).sum() == 80 and (s == 1).sum() == 10 and (s == 2).sum() == 10
+
+
+def _write_images(folder, names, size=(20, 24)):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, n in enumerate(names):
+        Image.fromarray(np.full((size[1], size[0], 3), i * 20 % 255, np.uint8)).save(folder / n)
+
+
+ATTRS = ["Eyeglasses", "Male", "Smiling"]
+
+
+def _celeba(root, n=6):
+    files = [f"{i + 1:06d}.jpg" for i in range(n)]
+    _write_images(root / "img_align_celeba", files)
+    rows = [f"{f} {' '.join('1' if (i + j) % 2 else '-1' for j in range(3))}" for i, f in enumerate(files)]
+    (root / "list_attr_celeba.txt").write_text(f"{n}\n{' '.join(ATTRS)}\n" + "\n".join(rows) + "\n")
+    (root / "list_eval_partition.txt").write_text("\n".join(f"{f} {i % 3}" for i, f in enumerate(files)))
+    return files
+
+
+def test_celeba_layout(tmp_path):
+    _celeba(tmp_path)
+    ds = CelebA(tmp_path, split="val", size=8)
+    assert len(ds) == 2 and ds.attribute_names == ATTRS
+    x, y = ds[0]
+    assert x.shape == (3, 8, 8) and y.tolist() == [1.0, 0.0, 1.0]  # file 2 (i=1): 1 -1 1
+    sub = CelebA(tmp_path, split="train", size=8, attributes=["Smiling"])
+    assert sub.labels.shape == (2, 1)
+    with pytest.raises(DataError, match="unknown attribute 'Glasses'"):
+        CelebA(tmp_path, size=8, attributes=["Glasses"])
+
+
+def test_celeba_errors_name_file_and_line(tmp_path):
+    _celeba(tmp_path)
+    table = tmp_path / "list_attr_celeba.txt"
+    lines = table.read_text().splitlines()
+    lines[3] = lines[3] + " 1"
+    table.write_text("\n".join(lines))
+    with pytest.raises(DataError, match=r"list_attr_celeba.txt:4: expected a file name and 3 values"):
+        CelebA(tmp_path)
+    with pytest.raises(DataError, match="attribute table not found"):
+        CelebA(tmp_path / "nowhere")
+    _celeba(tmp_path)
+    (tmp_path / "img_align_celeba" / "000001.jpg").unlink()
+    ds = CelebA(tmp_path, split="train", size=8)
+    with pytest.raises(DataError, match="000001.jpg: image file not found"):
+        ds[0]
+
+
+def test_celebamask_hq_split_by_index(tmp_path):
+    files = ["0.jpg", "23999.jpg", "24000.jpg", "27000.jpg"]
+    _write_images(tmp_path / "CelebA-HQ-img", files)
+    rows = [f"{f} 1 -1 1" for f in files]
+    (tmp_path / "CelebAMask-HQ-attribute-anno.txt").write_text(f"4\n{' '.join(ATTRS)}\n" + "\n".join(rows))
+    assert [p.name for p in CelebAMaskHQ(tmp_path, "train", 8).files] == ["0.jpg", "23999.jpg"]
+    assert [p.name for p in CelebAMaskHQ(tmp_path, "val", 8).files] == ["24000.jpg"]
+    x, y = CelebAMaskHQ(tmp_path, "test", 8)[0]
+    assert y.tolist() == [1.0, 0.0, 1.0]
+
+
+def test_folder_csv(tmp_path):
+    _write_images(tmp_path, ["a.png", "b.png", "c.png"])
+    (tmp_path / "attributes.csv").write_text("filename,Smiling,Bald,split\na.png,1,0,train\nb.png,-1,1,test\n"
+                                             "c.png,0,1,train\n")
+    ds = ImageFolderCSV(tmp_path, "train", size=8)
+    assert len(ds) == 2 and ds.attribute_names == ["Smiling", "Bald"]
+    images, labels = ds.tensors()
+    assert images.shape == (2, 3, 8, 8) and labels.tolist() == [[1, 0], [0, 1]]
+    (tmp_path / "attributes.csv").write_text("filename,Smiling\na.png,2\n")
+    with pytest.raises(DataError, match=r"attributes.csv:2: attribute values"):
+        ImageFolderCSV(tmp_path)
+    with pytest.raises(DataError, match="unknown dataset"):
+        open_dataset("imagenet", "train")
+
+
+def test_open_dataset_folder(tmp_path):
+    _write_images(tmp_path, ["a.png"])
+    (tmp_path / "attributes.csv").write_text("filename,Smiling,split\na.png,1,val\n")
+    ds = open_dataset(f"folder:{tmp_path}", "val", size=4)
+    assert torch.is_tensor(ds[0][0]) and ds.image_shape == (3, 4, 4)

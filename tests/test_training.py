@@ -1,0 +1,112 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from spnn import SPNN
+from spnn.data.common import ArrayDataset
+from spnn.training.loop import LoopConfig, lr_factor
+from spnn.training.spnn import SPNNTrainConfig, train_spnn
+
+
+def _data(n=64, size=8, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    labels = (images.reshape(n, -1)[:, :4] > 127).astype(np.float32)  # learnable from pixels
+    return ArrayDataset(images, labels, ["a", "b", "c", "d"])
+
+
+def _net():
+    torch.manual_seed(0)
+    return SPNN.build((3, 8, 8), (4,), hidden=8, attribute_names=["a", "b", "c", "d"])
+
+
+def _cfg(phase=1, **loop):
+    base = {"epochs": 3, "batch_size": 16, "lr": 1e-3, "warmup": 2, "log_every": 2, "ckpt_every": 2}
+    return SPNNTrainConfig(loop=LoopConfig(**{**base, **loop}), phase=phase, eval_size=16)
+
+
+def test_lr_schedule():
+    total = 100
+    assert lr_factor(0, total, 10, 0.4) == pytest.approx(0.1)
+    assert lr_factor(20, total, 10, 0.4) == 1.0
+    assert lr_factor(70, total, 10, 0.4) == pytest.approx(0.5)
+
+
+def test_training_reduces_loss_and_writes_outputs(tmp_path):
+    net = _net()
+    m = train_spnn(net, _data(), _data(32, seed=1), _cfg(epochs=6), tmp_path, progress=False)
+    losses = [h["loss"] for h in m["history_tail"] if "loss" in h]
+    assert m["finished"] and (tmp_path / "phase1.safetensors").exists()
+    metrics = json.loads((tmp_path / "metrics-phase1.json").read_text())
+    assert metrics["penrose_float64"]["learned.right_inverse"] < 1e-10
+    assert "per_attribute" in metrics["val"]
+    first = json.loads((tmp_path / "metrics-phase1.json").read_text())["history_tail"]
+    assert losses and first
+    assert SPNN.load(tmp_path / "phase1.safetensors").attribute_names == ["a", "b", "c", "d"]
+
+
+def test_phase2_trains_only_r(tmp_path):
+    net = _net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    train_spnn(net, _data(), _data(32, seed=1), _cfg(phase=2, epochs=2), tmp_path, progress=False)
+    after = net.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(".r." in k for k in changed)
+
+
+def test_kill_and_resume_matches_uninterrupted(tmp_path):
+    full = _net()
+    h_full = train_spnn(full, _data(), _data(32, seed=1), _cfg(), tmp_path / "full", progress=False)
+    part = _net()
+    m = train_spnn(part, _data(), _data(32, seed=1), _cfg(max_steps=5), tmp_path / "part", progress=False)
+    assert not m["finished"] and m["steps"] == 5
+    resumed = _net()  # a fresh process: weights come from the checkpoint
+    m2 = train_spnn(resumed, _data(), _data(32, seed=1), _cfg(), tmp_path / "part", progress=False)
+    assert m2["finished"] and m2["steps"] == h_full["steps"]
+    for k, v in full.state_dict().items():
+        assert torch.allclose(resumed.state_dict()[k], v, atol=1e-6), k
+    log_full = [h["loss"] for h in h_full["history_tail"] if "loss" in h]
+    log_resumed = [h["loss"] for h in m2["history_tail"] if "loss" in h]
+    assert np.allclose(log_full, log_resumed, rtol=1e-5)
+
+
+def _worker(rank, world, port, out):
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    net = _net()
+    train_spnn(net, _data(), _data(32, seed=1), _cfg(), out, progress=False)
+    if rank == 0:
+        torch.save(net.state_dict(), os.path.join(out, "final.pt"))
+    torch.distributed.destroy_process_group()
+
+
+def test_two_processes_match_one_process_with_combined_batch(tmp_path):
+    single = _net()
+    train_spnn(single, _data(), _data(32, seed=1), _cfg(), tmp_path / "one", progress=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_worker, args=(2, port, str(tmp_path / "two")), nprocs=2)
+    state = torch.load(tmp_path / "two" / "final.pt")
+    worst = max(float((state[k] - v).abs().max()) for k, v in single.state_dict().items())
+    assert worst < 1e-5, worst  # gloo sums shard gradients in another order: rounding only
+
+
+def test_cli_train_end_to_end(tmp_path):
+    env = {**os.environ, "SPNN_CACHE": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-m", "spnn.cli.main", "train", "--data", "avatars", "--n", "80",
+                          "--size", "8", "--out", str(tmp_path / "run"), "--phase", "both", "--epochs", "1",
+                          "--epochs2", "1", "--batch-size", "16", "--hidden", "4", "--quiet"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert [s["phase"] for s in lines] == [1, 2] and all(s["finished"] for s in lines)
+    assert (tmp_path / "run" / "phase2.safetensors").exists()
