@@ -105,8 +105,9 @@ class SPNNOperator(Operator):
         self._cache = (weakref.ref(y), key, value)
         return value
 
-    def back_project(self, x, y, lam=1.0, target_latents=None):
-        gx, qx = self.net.complete(x)
+    def back_project(self, x, y, lam=1.0, target_latents=None, completion=None):
+        """``completion``: G(x) if already computed (saves a forward pass)."""
+        gx, qx = completion if completion is not None else self.net.complete(x)
         lam_y = _lam(lam, gx)
         y_new = gx + lam_y * (y - gx)
         if self.mode == "natural":

@@ -7,13 +7,14 @@ import sys
 
 from spnn.errors import SPNNError
 
-COMMAND_MODULES = ["network", "data", "train"]
+COMMAND_MODULES = ["network", "data", "train", "evaluator", "prior"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     parser = argparse.ArgumentParser(prog="spnn", description="Surjective pseudo-invertible networks")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(f"spnn.cli.{name}").register(sub)
@@ -22,6 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return int(args.func(args) or 0)
     except SPNNError as e:

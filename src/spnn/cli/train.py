@@ -24,7 +24,8 @@ def _network(args, input_shape, n_out, names):
         return net
     return SPNN.build(input_shape, (n_out,), factor=args.factor, reduction=args.reduction,
                       hidden=args.hidden, mixing=args.mixing, subnet=args.subnet, depth=args.depth,
-                      r_bound=args.r_bound, attribute_names=names)
+                      r_bound=args.r_bound, t_bound=args.t_bound, scale_bound=args.scale_bound,
+                      attribute_names=names)
 
 
 def _phase_config(args, phase: int, yaml_cfg: dict) -> SPNNTrainConfig:
@@ -134,5 +135,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--depth", type=int, default=2)
     g.add_argument("--mixing", default="cayley", choices=["cayley", "householder"])
     g.add_argument("--subnet", default="plain", choices=["plain", "unet"])
-    g.add_argument("--r-bound", type=float, default=1.0)
+    g.add_argument("--r-bound", type=float, default=1.0, help="r = r_bound tanh(.)")
+    g.add_argument("--t-bound", type=float, default=1.0, help="t = t_bound tanh(.)")
+    g.add_argument("--scale-bound", type=float, default=2.0, help="s = exp(scale_bound tanh(.))")
     p.set_defaults(func=cmd_train, argv=None)

@@ -1,0 +1,125 @@
+"""A pixel-space diffusion prior: a diffusers ``UNet2DModel`` predicting noise, with a DDPM schedule.
+
+Saved as a diffusers-style folder (``unet/`` and ``scheduler/``), the layout of
+``google/ddpm-ema-celebahq-256``; `Prior.load` also reads a bare UNet folder and checkpoints of the
+original DDPM/DDIM repository (``celeba_hq.ckpt``) through `spnn.diffusion.convert_ddim`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from spnn.errors import CheckpointError
+
+__all__ = ["Prior", "build_unet", "UNET_PRESETS", "linear_schedule"]
+
+UNET_PRESETS = {
+    # ~1.1 M parameters: 32x32 avatars on a CPU
+    "tiny": dict(block_out_channels=(32, 64, 64), layers_per_block=1, norm_num_groups=8,
+                 down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+                 up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D")),
+    "small": dict(block_out_channels=(64, 128, 128), layers_per_block=2, norm_num_groups=16,
+                  down_block_types=("DownBlock2D", "AttnDownBlock2D", "DownBlock2D"),
+                  up_block_types=("UpBlock2D", "AttnUpBlock2D", "UpBlock2D")),
+}
+
+
+def build_unet(size: int, channels: int = 3, preset: str = "tiny", **overrides):
+    """A fresh ``UNet2DModel`` from a preset (``tiny`` ~1.1 M parameters, ``small``)."""
+    from diffusers import UNet2DModel
+
+    if preset not in UNET_PRESETS:
+        raise ValueError(f"unknown UNet preset {preset!r}; choose one of {sorted(UNET_PRESETS)}")
+    return UNet2DModel(sample_size=size, in_channels=channels, out_channels=channels,
+                       **{**UNET_PRESETS[preset], **overrides})
+
+
+def linear_schedule(steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02):
+    """DDPM linear beta schedule (Ho et al.), as a diffusers ``DDPMScheduler``."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=steps, beta_schedule="linear", beta_start=beta_start,
+                         beta_end=beta_end, clip_sample=False)
+
+
+class Prior(nn.Module):
+    """eps_theta(x_t, t) and the cumulative schedule alpha_bar_t; images in [-1, 1].
+
+    >>> prior = Prior(build_unet(8, preset="tiny", block_out_channels=(8, 8, 8), norm_num_groups=4))
+    >>> prior.eps(torch.zeros(2, 3, 8, 8), torch.tensor([10, 500])).shape
+    torch.Size([2, 3, 8, 8])
+    """
+
+    def __init__(self, unet: nn.Module, scheduler=None):
+        super().__init__()
+        self.unet = unet
+        self.scheduler = scheduler or linear_schedule()
+        self.register_buffer("alphas_cumprod", self.scheduler.alphas_cumprod.clone().float(), persistent=False)
+
+    @property
+    def num_train_timesteps(self) -> int:
+        return int(self.scheduler.config.num_train_timesteps)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        cfg = self.unet.config
+        size = cfg.sample_size if isinstance(cfg.sample_size, int) else cfg.sample_size[0]
+        return (cfg.in_channels, size, size)
+
+    def eps(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Predicted noise eps_theta(x_t, t) (``t`` a tensor of per-sample integer timesteps)."""
+        return self.unet(x, t).sample
+
+    def training_loss(self, x0: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Noise-prediction MSE at uniformly drawn timesteps."""
+        t = torch.randint(0, self.num_train_timesteps, (len(x0),), device=x0.device, generator=generator)
+        noise = torch.randn(x0.shape, device=x0.device, generator=generator)
+        a = self.alphas_cumprod.to(x0)[t].view(-1, 1, 1, 1)
+        x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        return torch.nn.functional.mse_loss(self.eps(x_t, t), noise)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``path/unet`` and ``path/scheduler`` (diffusers format, safetensors)."""
+        import shutil
+        import tempfile
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        self.unet.save_pretrained(tmp / "unet", safe_serialization=True)
+        self.scheduler.save_pretrained(tmp / "scheduler")
+        old = path.with_name(path.name + ".old")
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+        if old.exists():
+            shutil.rmtree(old)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> Prior:
+        """From a diffusers pipeline folder (``unet/``, ``scheduler/``), a bare UNet folder
+        (``config.json``), or an original DDPM/DDIM-repository checkpoint file (.ckpt/.pth/.pt)."""
+        from diffusers import DDPMScheduler, UNet2DModel
+
+        path = Path(path)
+        if path.is_file():
+            from spnn.diffusion.convert_ddim import load_ddim_checkpoint
+
+            return cls(load_ddim_checkpoint(path)).to(device)
+        if not path.exists():
+            raise CheckpointError(f"{path}: no such prior (a diffusers folder or a .ckpt file)")
+        unet_dir = path / "unet" if (path / "unet" / "config.json").exists() else path
+        if not (unet_dir / "config.json").exists():
+            raise CheckpointError(f"{path}: no unet/config.json or config.json: not a diffusers UNet folder")
+        try:
+            unet = UNet2DModel.from_pretrained(unet_dir)
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"{unet_dir}: cannot load the UNet ({e})") from e
+        sched_dir = path / "scheduler"
+        scheduler = DDPMScheduler.from_pretrained(sched_dir) if (sched_dir / "scheduler_config.json").exists() \
+            else linear_schedule()
+        return cls(unet.eval(), scheduler).to(device)

@@ -1,0 +1,213 @@
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from spnn import SPNN
+from spnn.data.common import ArrayDataset
+from spnn.diffusion.convert_ddim import convert_ddim_state_dict, infer_ddim_config, load_ddim_checkpoint
+from spnn.diffusion.guidance import DPS, BackProjection, ClassifierGuidance, paper_lam
+from spnn.diffusion.prior import Prior, build_unet
+from spnn.diffusion.sampler import sample
+from spnn.diffusion.schedule import ddim_timesteps, time_travel
+from spnn.diffusion.train import train_prior
+from spnn.errors import CheckpointError
+from spnn.operators import AveragePool
+from spnn.testing import perturb_
+from spnn.training.loop import LoopConfig
+
+DATA = "tests/data/"
+
+
+def tiny_prior(size=8):
+    torch.manual_seed(0)
+    return Prior(build_unet(size, block_out_channels=(8, 8, 8), norm_num_groups=4))
+
+
+def tiny_net():
+    return perturb_(SPNN.build((3, 8, 8), (5,), hidden=8), 0.1)
+
+
+def test_schedules():
+    assert ddim_timesteps(1000, 100)[:3] == [990, 980, 970] and ddim_timesteps(1000, 100)[-1] == 0
+    assert ddim_timesteps(1000, 10, t_start=500) == [500, 400, 300, 200, 100, 0]
+    assert time_travel([3, 2, 1, 0], 2, 1) == [3, 2, 1, 2, 3, 2, 1, 0]
+    assert paper_lam(600) == 0.5 and paper_lam(590) == 1.0
+
+
+@pytest.mark.parametrize("mode", ["learned", "natural"])
+def test_nlbp_sampling_is_consistent_at_the_end(mode):
+    prior, net = tiny_prior(), tiny_net()
+    y = torch.randn(3, 5)
+    out = sample(prior, 3, steps=10, guidance=BackProjection(net, y, mode=mode), progress=False).images
+    assert float((net(out) - y).abs().max()) < 1e-4
+    assert float((net(out) - y).norm() / y.norm()) < 1e-5
+
+
+def test_ddnm_linear_restoration_is_consistent():
+    prior = tiny_prior()
+    op = AveragePool((3, 8, 8), 2)
+    y = op.A(torch.rand(2, 3, 8, 8) * 2 - 1)
+    out = sample(prior, 2, steps=10, guidance=BackProjection(op, y, lam=1.0), progress=False).images
+    assert torch.allclose(op.A(out), y, atol=1e-5)
+
+
+@pytest.mark.parametrize("guide", ["none", "nlbp", "dps", "travel"])
+def test_batch_independence(guide):
+    """float32 for projection methods; DPS differentiates through the UNet, whose backward kernels depend on
+    the batch size at the 1e-4 level in float32, so it is checked in float64."""
+    dtype, tol = (torch.float64, 1e-10) if guide == "dps" else (torch.float32, 1e-5)
+    prior, net = tiny_prior().to(dtype), tiny_net().to(dtype)
+    y = torch.randn(4, 5, dtype=dtype)
+
+    def g(rows):
+        return {"none": None, "nlbp": BackProjection(net, y[rows]), "dps": DPS(net, y[rows]),
+                "travel": BackProjection(net, y[rows], mode="natural")}[guide]
+
+    travel = (2, 1) if guide == "travel" else None
+    batch = sample(prior, 4, steps=8, guidance=g(slice(0, 4)), seeds=[10, 11, 12, 13], travel=travel,
+                   progress=False).images
+    alone = sample(prior, 1, steps=8, guidance=g(slice(2, 3)), seeds=[12], travel=travel, progress=False).images
+    assert float((batch[2:3] - alone).abs().max()) <= tol
+
+
+def test_gradient_guidance_moves_towards_target():
+    prior, net = tiny_prior(), tiny_net()
+    y = net(torch.rand(2, 3, 8, 8) * 2 - 1).detach() * 3
+    plain = sample(prior, 2, steps=10, seeds=[1, 2], progress=False).images
+    for guidance in [DPS(net, y, zeta=2.0), ClassifierGuidance(net, y, scale=2.0)]:
+        guided = sample(prior, 2, steps=10, seeds=[1, 2], guidance=guidance, progress=False).images
+        assert not torch.allclose(guided, plain)
+    dps = sample(prior, 2, steps=10, seeds=[1, 2], guidance=DPS(net, y, zeta=2.0), progress=False).images
+    assert (net(dps) - y).norm() < (net(plain) - y).norm()
+
+
+def test_trajectory_and_editing_start():
+    prior = tiny_prior()
+    x = torch.rand(2, 3, 8, 8) * 2 - 1
+    r = sample(prior, 2, steps=10, x_start=x, t_start=300, return_trajectory=True, progress=False)
+    assert r.timesteps[0] == 300 and len(r.trajectory) == len(r.timesteps)
+    with pytest.raises(ValueError, match="x_start has shape"):
+        sample(prior, 2, steps=10, x_start=torch.zeros(2, 3, 4, 4), t_start=300, progress=False)
+
+
+def test_prior_train_save_load_sample(tmp_path):
+    prior = tiny_prior()
+    images = (torch.rand(64, 8, 8, 3) * 255).byte().numpy()
+    data = ArrayDataset(images, torch.zeros(64, 1).numpy(), ["x"])
+    cfg = LoopConfig(epochs=2, batch_size=16, lr=1e-3, warmup=2, log_every=4, ckpt_every=4)
+    res = train_prior(prior, data, tmp_path, cfg, sample_every=4, sample_steps=3, progress=False)
+    assert res["finished"] and (tmp_path / "samples-000004.png").exists()
+    loaded = Prior.load(tmp_path / "prior")
+    assert loaded.image_shape == (3, 8, 8)
+    out = sample(loaded, 2, steps=3, progress=False).images
+    assert out.shape == (2, 3, 8, 8) and torch.isfinite(out).all()
+    # resume: a finished run does nothing more
+    res2 = train_prior(tiny_prior(), data, tmp_path, cfg, sample_every=0, progress=False)
+    assert res2["steps"] == res["steps"]
+
+
+def test_ddim_converter_matches_original_network():
+    """Fixture: the DDIM-repository Model with random weights and its outputs, from the original code."""
+    state = load_file(DATA + "ddim_model_tiny.state.safetensors")
+    io = load_file(DATA + "ddim_model_tiny.io.safetensors")
+    unet = load_ddim_checkpoint(DATA + "ddim_model_tiny.state.safetensors", image_size=32)
+    with torch.no_grad():
+        eps = unet(io["x"], io["t"]).sample
+    assert float((eps - io["eps"]).abs().max()) <= 1e-4
+    converted, cfg = convert_ddim_state_dict(state)
+    assert cfg["ch_mult"] == [1, 2, 2] and cfg["attn_levels"] == [1] and cfg["num_res_blocks"] == 1
+    own = unet.state_dict()
+    assert set(converted) == set(own)  # every key mapped
+    assert all(converted[k].shape == own[k].shape for k in own)
+
+
+def ddim_layout(ch, ch_mult, num_res_blocks, attn_res, resolution, out_ch=3, in_ch=3):
+    """Key -> shape of the DDIM-repository Model, following its constructor (no weights, no code)."""
+    shapes = {"conv_in.weight": (ch, in_ch, 3, 3), "conv_in.bias": (ch,),
+              "temb.dense.0.weight": (4 * ch, ch), "temb.dense.0.bias": (4 * ch,),
+              "temb.dense.1.weight": (4 * ch, 4 * ch), "temb.dense.1.bias": (4 * ch,)}
+
+    def resnet(prefix, cin, cout):
+        shapes.update({f"{prefix}.norm1.weight": (cin,), f"{prefix}.norm1.bias": (cin,),
+                       f"{prefix}.conv1.weight": (cout, cin, 3, 3), f"{prefix}.conv1.bias": (cout,),
+                       f"{prefix}.temb_proj.weight": (cout, 4 * ch), f"{prefix}.temb_proj.bias": (cout,),
+                       f"{prefix}.norm2.weight": (cout,), f"{prefix}.norm2.bias": (cout,),
+                       f"{prefix}.conv2.weight": (cout, cout, 3, 3), f"{prefix}.conv2.bias": (cout,)})
+        if cin != cout:
+            shapes.update({f"{prefix}.nin_shortcut.weight": (cout, cin, 1, 1), f"{prefix}.nin_shortcut.bias": (cout,)})
+
+    def attn(prefix, c):
+        shapes.update({f"{prefix}.norm.weight": (c,), f"{prefix}.norm.bias": (c,)})
+        for part in ("q", "k", "v", "proj_out"):
+            shapes.update({f"{prefix}.{part}.weight": (c, c, 1, 1), f"{prefix}.{part}.bias": (c,)})
+
+    in_mult = (1, *ch_mult)
+    res, block_in = resolution, ch
+    for i, m in enumerate(ch_mult):
+        block_in, block_out = ch * in_mult[i], ch * m
+        for j in range(num_res_blocks):
+            resnet(f"down.{i}.block.{j}", block_in, block_out)
+            block_in = block_out
+            if res in attn_res:
+                attn(f"down.{i}.attn.{j}", block_in)
+        if i != len(ch_mult) - 1:
+            shapes.update({f"down.{i}.downsample.conv.weight": (block_in, block_in, 3, 3),
+                           f"down.{i}.downsample.conv.bias": (block_in,)})
+            res //= 2
+    resnet("mid.block_1", block_in, block_in)
+    attn("mid.attn_1", block_in)
+    resnet("mid.block_2", block_in, block_in)
+    for i in reversed(range(len(ch_mult))):
+        block_out, skip_in = ch * ch_mult[i], ch * ch_mult[i]
+        for j in range(num_res_blocks + 1):
+            if j == num_res_blocks:
+                skip_in = ch * in_mult[i]
+            resnet(f"up.{i}.block.{j}", block_in + skip_in, block_out)
+            block_in = block_out
+            if res in attn_res:
+                attn(f"up.{i}.attn.{j}", block_in)
+        if i != 0:
+            shapes.update({f"up.{i}.upsample.conv.weight": (block_in, block_in, 3, 3),
+                           f"up.{i}.upsample.conv.bias": (block_in,)})
+            res *= 2
+    shapes.update({"norm_out.weight": (block_in,), "norm_out.bias": (block_in,),
+                   "conv_out.weight": (out_ch, block_in, 3, 3), "conv_out.bias": (out_ch,)})
+    return shapes
+
+
+def test_layout_generator_matches_the_real_fixture():
+    state = load_file(DATA + "ddim_model_tiny.state.safetensors")
+    layout = ddim_layout(32, (1, 2, 2), 1, (16,), 32)
+    assert {k: tuple(v.shape) for k, v in state.items()} == layout
+
+
+def test_ddim_converter_key_coverage_paper_layout():
+    """Every key of the celeba_hq.ckpt layout (ch 128, ch_mult 1,1,2,2,4,4, 2 blocks, attention at 16) maps
+    onto the diffusers UNet with the same shape."""
+    from diffusers import UNet2DModel
+
+    from spnn.diffusion.convert_ddim import ddim_to_diffusers_config
+    layout = ddim_layout(128, (1, 1, 2, 2, 4, 4), 2, (16,), 256)
+    synthetic = {k: torch.empty(s, device="meta") for k, s in layout.items()}
+    converted, cfg = convert_ddim_state_dict(synthetic)
+    assert cfg["attn_levels"] == [4] and cfg["ch_mult"] == [1, 1, 2, 2, 4, 4]
+    with torch.device("meta"):
+        unet = UNet2DModel(**ddim_to_diffusers_config(cfg, 256))
+    target = unet.state_dict()
+    assert set(converted) == set(target)
+    assert all(tuple(converted[k].shape) == tuple(target[k].shape) for k in target)
+    assert sum(v.numel() for v in target.values()) > 100e6
+    with pytest.raises(CheckpointError, match="not a DDPM/DDIM"):
+        infer_ddim_config({"weight": torch.zeros(1)})
+
+
+def test_prior_load_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="no such prior"):
+        Prior.load(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="not a diffusers UNet folder"):
+        Prior.load(tmp_path / "empty")
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        Prior.load(bad)
