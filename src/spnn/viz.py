@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from io import BytesIO
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ def save_png(image, path: str | os.PathLike) -> None:
     """Write a PIL image atomically."""
     buf = BytesIO()
     image.save(buf, format="PNG")
-    atomic_write(path, lambda tmp: open(tmp, "wb").write(buf.getvalue()))
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
 
 
 def image_grid(rows: Sequence, path: str | os.PathLike, scale: int = 4,

@@ -51,13 +51,15 @@ class BackProjection(Guidance):
 
     ``mask`` selects enforced output coordinates (others keep A(x0)). ``skip_tol``: samples whose
     mean |sigmoid(A(x0)) - sigmoid(y)| over enforced coordinates is <= skip_tol are left unchanged
-    (the paper's 0.11 for attribute logits). Costs one completion and one inverse per step.
+    (the paper's 0.11 for attribute logits), except at t = 0 when ``exact_at_end`` (default), so the
+    output satisfies the constraint. Costs one completion and one inverse per step.
     """
 
     def __init__(self, op, y: torch.Tensor, lam: float | Schedule = paper_lam, mask: torch.Tensor | None = None,
-                 skip_tol: float | None = None, mode: str = "learned"):
+                 skip_tol: float | None = None, mode: str = "learned", exact_at_end: bool = True):
         self.op: Operator = as_operator(op, mode)
         self.y, self.lam, self.skip_tol = y, _schedule(lam), skip_tol
+        self.exact_at_end = exact_at_end
         self.mask = None if mask is None else mask.to(y.device).bool()
 
     def project(self, x0, t):
@@ -66,7 +68,7 @@ class BackProjection(Guidance):
         ax = completion[0] if completion is not None else self.op.A(x0)
         y = self.y.to(ax) if self.mask is None else torch.where(self.mask, self.y.to(ax), ax)
         lam_b: float | torch.Tensor = lam
-        if self.skip_tol is not None:
+        if self.skip_tol is not None and not (self.exact_at_end and t == 0):
             diff = (torch.sigmoid(ax) - torch.sigmoid(y)).abs()
             if self.mask is not None:
                 diff = diff[:, self.mask]
