@@ -66,3 +66,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--float64", action="store_true", help="evaluate in float64")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_penrose)
+    register_convert(sub)
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from spnn.convert import load_authors_spnn
+
+    net = load_authors_spnn(args.source, preset=args.preset, img_size=args.img_size)
+    net.save(args.out, {"converted_from": str(args.source)})
+    print(f"wrote {args.out}: {net.input_shape} -> {net.output_shape}, "
+          f"{sum(p.numel() for p in net.parameters())} parameters")
+    return 0
+
+
+def register_convert(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="convert an authors' SPNN checkpoint (.pth / .safetensors) to our format")
+    p.add_argument("source")
+    p.add_argument("out")
+    p.add_argument("--preset", choices=["celeba32", "celeba64", "celeba256"], help="default: detected")
+    p.add_argument("--img-size", type=int, help="input size for custom layouts without metadata")
+    p.set_defaults(func=cmd_convert)
