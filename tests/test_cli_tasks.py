@@ -70,3 +70,24 @@ def test_sample_command(models, tmp_path):
     assert main(["sample", "--prior", str(models / "prior"), "--n", "2", "--steps", "3",
                  "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").exists()
+
+
+@pytest.mark.parametrize("task", ["tone-sr4", "log-sr4"])
+def test_restore_nonlinear_exact(models, tmp_path, task):
+    _run(models, tmp_path, "restore", str(models / "images"), "--task", task)
+    assert json.loads((tmp_path / f"restore-{task}.json").read_text())["consistency_max_abs"] < 1e-4
+
+
+def test_restore_camera_needs_emulator(models, tmp_path):
+    code = main(["restore", str(models / "images"), "--task", "camera", "--prior", str(models / "prior"),
+                 "--evaluator", "none", "--steps", "2", "--out", str(tmp_path)])
+    assert code == 2
+
+
+@pytest.mark.parametrize("method", ["nlbp", "dps"])
+def test_restore_camera_with_emulator(models, tmp_path, method):
+    emulator = perturb_(SPNN.build((3, 8, 8), (3, 2, 2), hidden=4), 0.1)
+    emulator.save(tmp_path / "emu.safetensors")
+    _run(models, tmp_path, "restore", str(models / "images"), "--task", "camera", "--emulator",
+         str(tmp_path / "emu.safetensors"), "--method", method)
+    assert (tmp_path / "restore-camera.png").exists()

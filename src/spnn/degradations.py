@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spnn.operators import AveragePool, Colorization, Composed, Inpainting, LinearOperator
+from spnn.operators import AveragePool, Colorization, Composed, Inpainting, LinearOperator, Operator
 
 __all__ = ["ToneCurve", "AsinhCurve", "exact_operator", "BlackBoxCamera", "train_emulator", "EXACT_TASKS"]
 
@@ -85,15 +85,17 @@ def exact_operator(task: str, shape) -> Composed:
     return Composed(linear, phi)
 
 
-class BlackBoxCamera(nn.Module):
+class BlackBoxCamera(Operator):
     """A differentiable stand-in for a camera: 3x3 blur, 4x average-pool, saturating tone curve, clipping.
 
     y = clip(1.3 tanh(1.5 pool4(blur(x))), -1, 1): (3, H, W) -> (3, H / 4, W / 4). Not invertible on its own
     terms (clipping), known to the solver only as a black box (or, for DPS, as a differentiable function).
     """
 
-    def __init__(self, factor: int = 4):
+    def __init__(self, factor: int = 4, shape=(3, 32, 32)):
         super().__init__()
+        self.input_shape = tuple(shape)
+        self.output_shape = (shape[0], shape[1] // factor, shape[2] // factor)
         k = torch.tensor([1.0, 2.0, 1.0])
         kernel = (k[:, None] * k[None, :]) / 16
         self.register_buffer("kernel", kernel.expand(3, 1, 3, 3).clone())
@@ -104,7 +106,8 @@ class BlackBoxCamera(nn.Module):
         x = F.avg_pool2d(x, self.factor)
         return (1.3 * torch.tanh(1.5 * x)).clamp(-1, 1)
 
-    forward = A
+    def pinv(self, y):
+        raise NotImplementedError("the black-box camera has no pseudo-inverse; use an SPNN emulator")
 
 
 def train_emulator(degradation: nn.Module, train_set, val_set, out_dir: str | Path, *, output_shape=(3, 8, 8),

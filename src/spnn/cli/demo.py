@@ -86,8 +86,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     s = run_demo(out, spnn=args.spnn, prior=args.prior, evaluator=args.evaluator, steps=args.steps, n=args.n,
                  progress=not args.quiet)
     r, g, sr = s["reconstruction"], s["generation"], s["restoration_sr4"]
-    print(f"reconstruction from semantics ({args.n} held-out faces): evaluator agreement {r['evaluator_agreement']:.3f},"
-          f" all attributes right {r['all_correct']:.2f}, max |g(x) - y| {r['consistency_max_abs']:.1e}")
+    print(f"reconstruction from semantics ({args.n} held-out faces): "
+          f"evaluator agreement {r['evaluator_agreement']:.3f}, all attributes right {r['all_correct']:.2f}, "
+          f"max |g(x) - y| {r['consistency_max_abs']:.1e}")
     for name, e in s["edits"].items():
         print(f"edit +{name}: success {e['success']:.2f}, other attributes kept {e['others_kept']:.3f}")
     print(f"generation {'+'.join(g['attributes'])}: all set {g['all_set_rate']:.2f}, "

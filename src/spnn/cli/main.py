@@ -7,7 +7,7 @@ import sys
 
 from spnn.errors import SPNNError
 
-COMMAND_MODULES = ["network", "data", "train", "evaluator", "prior", "tasks", "demo"]
+COMMAND_MODULES = ["network", "data", "train", "evaluator", "prior", "tasks", "demo", "emulator"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -150,6 +150,7 @@ def cmd_edit(args) -> int:
 
 
 def cmd_restore(args) -> int:
+    from spnn.degradations import EXACT_TASKS, BlackBoxCamera, exact_operator
     from spnn.operators import AveragePool, Colorization, Inpainting
     from spnn.tasks import restore
     from spnn.viz import image_grid
@@ -160,13 +161,33 @@ def cmd_restore(args) -> int:
     ops = {"sr4": lambda: AveragePool(shape, 4), "sr2": lambda: AveragePool(shape, 2),
            "colorize": lambda: Colorization(shape),
            "inpaint": lambda: Inpainting.box(shape, shape[1] // 4, shape[2] // 4, shape[1] // 2, shape[2] // 2)}
-    if args.task not in ops:
-        raise DataError(f"unknown restoration task {args.task!r}; choose one of {sorted(ops)}")
-    op = ops[args.task]().to(x)
-    res = restore(prior, op, x, method=args.method, steps=args.steps, seeds=range(args.seed, args.seed + len(x)))
+    ops |= {t: (lambda t=t: exact_operator(t, shape)) for t in EXACT_TASKS}
+    seeds = range(args.seed, args.seed + len(x))
+    if args.task == "camera":  # black-box degradation, inverted through a learned SPNN emulator
+        from spnn.models import load_spnn
+        from spnn.operators import SPNNOperator
+        from spnn.tasks import TaskResult, make_guidance
+
+        if not args.emulator:
+            raise DataError("--task camera needs --emulator (an SPNN trained by `spnn emulator train`)")
+        camera = BlackBoxCamera()
+        op = SPNNOperator(load_spnn(args.emulator), mode="natural") if args.method != "dps" else camera
+        with torch.no_grad():
+            y = camera.A(x)
+        from spnn.diffusion.sampler import sample
+
+        guidance = make_guidance(args.method, op, y, lam=1.0)
+        res = TaskResult(sample(prior, len(x), steps=args.steps, guidance=guidance, seeds=seeds).images, y)
+        op = camera
+    elif args.task in ops:
+        op = ops[args.task]().to(x)
+        res = restore(prior, op, x, method=args.method, steps=args.steps, seeds=seeds)
+    else:
+        raise DataError(f"unknown restoration task {args.task!r}; choose one of {sorted(ops) + ['camera']}")
     from spnn.evaluation.metrics import psnr
 
-    shown = op.pinv(res.targets)
+    shown = op.pinv(res.targets) if hasattr(op, "pinv") and args.task != "camera" else \
+        torch.nn.functional.interpolate(res.targets, size=shape[1:], mode="nearest")
     out = Path(args.out)
     image_grid([x, shown, res.images], out / f"restore-{args.task}.png", scale=3,
                row_labels=["original", "A+ y", args.method])
@@ -212,5 +233,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_edit)
     p = sub.add_parser("restore", help="linear restoration (DDNM) with the same sampler")
     _common(p, spnn=False)
-    p.add_argument("--task", required=True, help="sr4 | sr2 | inpaint | colorize")
+    p.add_argument("--task", required=True,
+                   help="sr4 | sr2 | inpaint | colorize | tone-sr4 | tone-inpaint | tone-gray | log-sr4 | camera")
+    p.add_argument("--emulator", help="SPNN emulating the black-box camera (for --task camera)")
     p.set_defaults(func=cmd_restore)

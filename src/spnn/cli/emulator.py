@@ -1,0 +1,36 @@
+"""`spnn emulator train`: fit an SPNN to the black-box camera degradation by regression."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from spnn.data.registry import open_dataset
+    from spnn.degradations import BlackBoxCamera, train_emulator
+
+    train_set = open_dataset(args.data, "train", size=args.size, n=args.n)
+    val_set = open_dataset(args.data, "val", size=args.size, n=args.n)
+    out_shape = (3, args.size // 4, args.size // 4)
+    _, res = train_emulator(BlackBoxCamera(), train_set, val_set, args.out, output_shape=out_shape,
+                            hidden=args.hidden, epochs=args.epochs, lr=args.lr, progress=not args.quiet,
+                            max_steps=args.max_steps)
+    print(json.dumps(res))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("emulator", help="SPNN emulators of black-box degradations")
+    s = p.add_subparsers(dest="emulator_command", required=True)
+    t = s.add_parser("train", help="fit an SPNN to the black-box camera (blur, 4x pool, tone curve, clipping)")
+    t.add_argument("--data", default="avatars")
+    t.add_argument("--size", type=int, default=32)
+    t.add_argument("--n", type=int, default=30000)
+    t.add_argument("--out", required=True)
+    t.add_argument("--hidden", type=int, default=32)
+    t.add_argument("--epochs", type=float, default=5)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--max-steps", type=int)
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=cmd_train)
