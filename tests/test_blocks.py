@@ -102,3 +102,17 @@ def test_block_config_round_trip():
     clone.load_state_dict(blk.state_dict())
     x = torch.randn(2, 8, 2, 2)
     assert torch.equal(clone(x)[0], blk(x)[0])
+
+
+def test_matrix_cache_is_invalidated_by_updates():
+    m = CayleyMixing(6)
+    with torch.no_grad():
+        w0 = m.matrix()
+        assert m.matrix() is w0  # cached while frozen
+        m.weight.add_(0.1 * torch.randn(6, 6))  # in-place update bumps the version
+        w1 = m.matrix()
+    assert not torch.allclose(w0, w1)
+    assert torch.allclose(m.matrix(), w1)  # with grad: recomputed, same value
+    m.double()
+    with torch.no_grad():
+        assert m.matrix().dtype == torch.float64

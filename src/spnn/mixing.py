@@ -26,8 +26,20 @@ class OrthogonalMixing(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.channels = int(channels)
+        self._cache: tuple | None = None
 
-    def matrix(self) -> torch.Tensor:  # pragma: no cover - abstract
+    def matrix(self) -> torch.Tensor:
+        """W, recomputed unless gradients are off and the parameter is unchanged since the last call
+        (sampling with frozen weights then pays the O(C^3) Cayley solve once, not twice per step)."""
+        if torch.is_grad_enabled() and self.weight.requires_grad:
+            return self._matrix()
+        key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype, self.weight.device)
+        if self._cache is None or self._cache[0] != key:
+            with torch.no_grad():
+                self._cache = (key, self._matrix())
+        return self._cache[1]
+
+    def _matrix(self) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def options(self) -> dict:
@@ -63,7 +75,7 @@ class CayleyMixing(OrthogonalMixing):
         super().__init__(channels)
         self.weight = nn.Parameter(torch.zeros(channels, channels))
 
-    def matrix(self) -> torch.Tensor:
+    def _matrix(self) -> torch.Tensor:
         dtype = _matrix_dtype(self.weight)
         with torch.autocast(self.weight.device.type, enabled=False):
             b = self.weight.to(dtype)
@@ -91,7 +103,7 @@ class HouseholderMixing(OrthogonalMixing):
     def options(self) -> dict:
         return {"reflections": self.reflections}
 
-    def matrix(self) -> torch.Tensor:
+    def _matrix(self) -> torch.Tensor:
         dtype = _matrix_dtype(self.weight)
         with torch.autocast(self.weight.device.type, enabled=False):
             v = self.weight.to(dtype)
