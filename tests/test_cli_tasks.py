@@ -91,3 +91,17 @@ def test_restore_camera_with_emulator(models, tmp_path, method):
     _run(models, tmp_path, "restore", str(models / "images"), "--task", "camera", "--emulator",
          str(tmp_path / "emu.safetensors"), "--method", method)
     assert (tmp_path / "restore-camera.png").exists()
+
+
+def test_reconstruct_all_is_sharded_and_resumable(models, tmp_path, monkeypatch):
+    monkeypatch.setenv("SPNN_CACHE", str(tmp_path / "cache"))
+    args = ["reconstruct", "--all", "--data", "avatars:8", "--data-n", "40", "--spnn", str(models / "spnn.safetensors"),
+            "--batch", "3"]
+    _run(models, tmp_path, *args)
+    files = sorted(p.name for p in (tmp_path / "images").iterdir())
+    assert files == [f"{i:05d}.png" for i in range(4)]
+    stamp = (tmp_path / "images" / "00001.png").stat().st_mtime_ns
+    (tmp_path / "images" / "00002.png").unlink()
+    _run(models, tmp_path, *args)  # only the missing one is redone
+    assert (tmp_path / "images" / "00001.png").stat().st_mtime_ns == stamp
+    assert (tmp_path / "images" / "00002.png").exists()

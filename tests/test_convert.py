@@ -73,3 +73,10 @@ def test_cli_convert_round_trip(tmp_path):
     ours = SPNN.load(tmp_path / "ours.safetensors")
     io = load_file(DATA + "authors_spnn_16_cayley.io.safetensors")
     assert float((ours(io["x"]) - io["logits"]).abs().max()) <= 1e-5
+
+
+def test_download_offline_gives_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    assert main(["download", "spnn-celebahq", "--out", str(tmp_path)]) == 2
+    assert "may be offline" in capsys.readouterr().err

@@ -67,6 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_penrose)
     register_convert(sub)
+    register_download(sub)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -86,3 +87,17 @@ def register_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=["celeba32", "celeba64", "celeba256"], help="default: detected")
     p.add_argument("--img-size", type=int, help="input size for custom layouts without metadata")
     p.set_defaults(func=cmd_convert)
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from spnn.hub import download
+
+    print(f"downloaded {download(args.name, args.out)}")
+    return 0
+
+
+def register_download(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("download", help="optional: fetch the paper's released SPNN / prior (needs a network)")
+    p.add_argument("name", choices=["spnn-celebahq", "prior-celebahq"])
+    p.add_argument("--out", default="models")
+    p.set_defaults(func=cmd_download)

@@ -104,11 +104,38 @@ def _captions(op, y, mask=None, limit=3):
     return caps
 
 
+def _reconstruct_all(args, prior, op) -> int:
+    """Every image of a dataset split, sharded over processes (torchrun), one PNG per image, resumable."""
+    from spnn.data.registry import open_dataset
+    from spnn.tasks import reconstruct
+    from spnn.training.distributed import init_from_env, world
+    from spnn.viz import save_png, to_uint8
+
+    init_from_env()
+    rank, size = world()
+    ds = open_dataset(args.data, args.split, size=prior.image_shape[1], n=args.data_n)
+    out = Path(args.out) / "images"
+    out.mkdir(parents=True, exist_ok=True)
+    todo = [i for i in range(rank, len(ds), size) if not (out / f"{i:05d}.png").exists()]
+    print(f"rank {rank}/{size}: {len(todo)} of {len(ds)} images to do")
+    from PIL import Image
+
+    for start in range(0, len(todo), args.batch):
+        idx = todo[start:start + args.batch]
+        x = torch.stack([ds[i][0] for i in idx])
+        res = reconstruct(prior, op, x, method=args.method, steps=args.steps, seeds=idx, progress=False)
+        for i, img in zip(idx, to_uint8(res.images)):
+            save_png(Image.fromarray(img), out / f"{i:05d}.png")  # seed = index: independent of sharding
+    return 0
+
+
 def cmd_reconstruct(args) -> int:
     from spnn.tasks import reconstruct
     from spnn.viz import image_grid
 
     prior, op, evaluator = _models(args)
+    if args.all:
+        return _reconstruct_all(args, prior, op)
     x = _inputs(args, prior.image_shape)
     res = reconstruct(prior, op, x, method=args.method, steps=args.steps,
                       seeds=range(args.seed, args.seed + len(x)))
@@ -220,6 +247,11 @@ def _common(p, spnn: bool = True, images: bool = True) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reconstruct", help="reconstruction from semantics: sample x with g(x) = g(image)")
     _common(p)
+    p.add_argument("--all", action="store_true", help="every image of --data/--split, one PNG each, sharded "
+                   "over torchrun processes; a rerun skips finished images")
+    p.add_argument("--data", default="avatars", help="dataset for --all (avatars | celebahq:DIR | ...)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--batch", type=int, default=16)
     p.set_defaults(func=cmd_reconstruct)
     p = sub.add_parser("generate", help="generate faces with chosen attributes, others free")
     _common(p, images=False)
