@@ -110,3 +110,10 @@ def test_cli_train_end_to_end(tmp_path):
     lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert [s["phase"] for s in lines] == [1, 2] and all(s["finished"] for s in lines)
     assert (tmp_path / "run" / "phase2.safetensors").exists()
+
+
+def test_bf16_autocast_training_runs_and_stays_exact(tmp_path):
+    net = _net()
+    m = train_spnn(net, _data(), _data(32, seed=1), _cfg(epochs=2, bf16=True), tmp_path, progress=False)
+    assert m["finished"] and all(np.isfinite(h["loss"]) for h in m["history_tail"] if "loss" in h)
+    assert m["penrose_float64"]["inverse"] < 1e-10  # mixing stays exactly orthogonal (float32 matrix)
