@@ -117,3 +117,19 @@ def test_bf16_autocast_training_runs_and_stays_exact(tmp_path):
     m = train_spnn(net, _data(), _data(32, seed=1), _cfg(epochs=2, bf16=True), tmp_path, progress=False)
     assert m["finished"] and all(np.isfinite(h["loss"]) for h in m["history_tail"] if "loss" in h)
     assert m["penrose_float64"]["inverse"] < 1e-10  # mixing stays exactly orthogonal (float32 matrix)
+
+
+def test_label_smoothing_and_noise_augmentation():
+    from spnn.training.spnn import phase1_loss, task_loss
+    logits = torch.full((2, 3), 50.0)
+    labels = torch.ones(2, 3)
+    assert task_loss(logits, labels) < 1e-6
+    assert task_loss(logits, labels, smoothing=0.1) > 1.0  # smoothed targets penalise saturated logits
+    net = _net()
+    x, y = torch.rand(4, 3, 8, 8), torch.ones(4, 4)
+    torch.manual_seed(0)
+    a, _ = phase1_loss(net, x, y, {"task": 1.0, "recon": 1.0}, noise=0.5)
+    torch.manual_seed(1)
+    b, _ = phase1_loss(net, x, y, {"task": 1.0, "recon": 1.0}, noise=0.5)
+    c, _ = phase1_loss(net, x, y, {"task": 1.0, "recon": 1.0})
+    assert not torch.isclose(a, b) and torch.isfinite(c)

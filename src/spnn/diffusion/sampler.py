@@ -32,7 +32,8 @@ class SampleResult:
 
 def sample(prior: Prior, n: int, *, steps: int = 100, eta: float = 0.85, guidance: Guidance | None = None,
            seeds: list[int] | None = None, travel: tuple | None = None, x_start: torch.Tensor | None = None,
-           t_start: int | None = None, clip_x0: bool = True, return_trajectory: bool = False,
+           t_start: int | None = None, clip_x0: bool = True, clip_guided: bool = True,
+           return_trajectory: bool = False,
            progress: bool = True, dtype: torch.dtype | None = None) -> SampleResult:
     """Draw ``n`` images.
 
@@ -93,6 +94,9 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float = 0.85, guidanc
                 if clip_x0:
                     x0 = x0.clamp(-1, 1)
                 x0 = guidance.project(x0, t)
+                if clip_guided and t_next >= 0:
+                    # keep x_t in the prior's range; the last step's projection is returned unclipped
+                    x0 = x0.clamp(-1, 1)
         if trajectory is not None:
             trajectory.append(x0.detach().cpu())
         with torch.no_grad():

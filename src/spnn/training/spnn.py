@@ -42,6 +42,8 @@ class SPNNTrainConfig:
     adaptive_momentum: float = 0.99
     origin: str = "completion"  # phase 2 norm target: latents of G(0) (authors) or "zero"
     eval_size: int = 1000
+    label_smoothing: float = 0.0  # phase 1: BCE targets eps/2 .. 1 - eps/2 keep logits finite
+    noise_augment: float = 0.0  # phase 1: add N(0, (u noise_augment)^2), u ~ U(0, 1), to inputs
 
     def term_weights(self) -> dict:
         return {**PHASE_DEFAULTS[self.phase]["weights"], **self.weights}
@@ -59,20 +61,26 @@ class AdaptiveWeights:
         return self.ema / self.ema.mean()
 
 
-def task_loss(logits: torch.Tensor, labels: torch.Tensor, adaptive: AdaptiveWeights | None = None):
-    """BCE for multi-label {0, 1} float labels (optionally per-attribute weighted), CE for class indices."""
+def task_loss(logits: torch.Tensor, labels: torch.Tensor, adaptive: AdaptiveWeights | None = None,
+              smoothing: float = 0.0):
+    """BCE for multi-label {0, 1} float labels (optionally per-attribute weighted, label smoothing), CE for
+    class indices."""
     if labels.dtype in (torch.int64, torch.int32):
-        return F.cross_entropy(logits, labels)
+        return F.cross_entropy(logits, labels, label_smoothing=smoothing)
+    if smoothing:
+        labels = labels * (1 - smoothing) + smoothing / 2
     per_attr = F.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(0)
     if adaptive is not None:
         return (per_attr * adaptive(per_attr)).mean()
     return per_attr.mean()
 
 
-def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None):
+def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float = 0.0, noise: float = 0.0):
+    if noise:
+        x = x + noise * torch.rand(len(x), 1, 1, 1, device=x.device, dtype=x.dtype) * torch.randn_like(x)
     logits = net(x)
     xr = net.pinv(logits, mode="learned")
-    terms = {"task": task_loss(logits, labels, adaptive), "recon": F.mse_loss(xr, x)}
+    terms = {"task": task_loss(logits, labels, adaptive, smoothing), "recon": F.mse_loss(xr, x)}
     if w.get("cycle"):
         terms["cycle"] = F.mse_loss(net(xr), logits)
     loss = sum(w[k] * v for k, v in terms.items())
@@ -123,7 +131,8 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
         params = list(net.parameters())
 
         def loss_fn(batch):
-            return phase1_loss(net, batch[0], batch[1], w, adaptive)
+            return phase1_loss(net, batch[0], batch[1], w, adaptive, cfg.label_smoothing,
+                               cfg.noise_augment if net.training else 0.0)
     elif cfg.phase == 2:
         for name, p in net.named_parameters():
             p.requires_grad_(".r." in f".{name}")
