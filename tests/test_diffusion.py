@@ -101,6 +101,10 @@ def test_prior_train_save_load_sample(tmp_path):
     assert loaded.image_shape == (3, 8, 8)
     out = sample(loaded, 2, steps=3, progress=False).images
     assert out.shape == (2, 3, 8, 8) and torch.isfinite(out).all()
+    from spnn.diffusion.train import export_ema
+    exported = export_ema(tmp_path / "checkpoints" / "last.safetensors", tmp_path / "exported")
+    for a, b in zip(exported.unet.parameters(), loaded.unet.parameters()):
+        assert torch.equal(a, b)  # the EMA weights, as exported at the end of training
     # resume: a finished run does nothing more
     res2 = train_prior(tiny_prior(), data, tmp_path, cfg, sample_every=0, progress=False)
     assert res2["steps"] == res["steps"]

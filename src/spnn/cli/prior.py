@@ -29,6 +29,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from spnn.diffusion.train import export_ema
+
+    export_ema(args.checkpoint, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
@@ -70,6 +78,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-resume", action="store_true")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_train)
+
+    e = s.add_parser("export", help="write the EMA weights of a training checkpoint as a prior folder")
+    e.add_argument("checkpoint", help="OUT/checkpoints/last.safetensors of `spnn prior train`")
+    e.add_argument("--out", required=True)
+    e.set_defaults(func=cmd_export)
 
     q = sub.add_parser("sample", help="unconditional DDIM/DDPM samples from a prior, as a PNG grid")
     q.add_argument("--prior", required=True, help="prior folder (diffusers layout) or .ckpt")

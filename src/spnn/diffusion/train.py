@@ -73,3 +73,25 @@ def write_samples(prior: Prior, path: Path, steps: int = 50, n: int = 16, seed: 
 
     x = sample(prior, n, steps=steps, seeds=list(range(seed, seed + n)), progress=False).images
     image_grid([x[i:i + 8] for i in range(0, n, 8)], path, scale=3)
+
+
+def export_ema(checkpoint: str | Path, out_dir: str | Path) -> Prior:
+    """Write the EMA weights of a training checkpoint (``last.safetensors``) as a prior folder."""
+    from diffusers import UNet2DModel
+
+    from spnn.diffusion.prior import linear_schedule
+    from spnn.errors import CheckpointError
+
+    tensors, meta = load_tensors(checkpoint)
+    if "unet_config" not in meta:
+        raise CheckpointError(f"{checkpoint}: not a prior training checkpoint (no unet_config)")
+    unet = UNet2DModel.from_config(meta["unet_config"])
+    params = list(unet.parameters())
+    ema = [tensors[f"ema.{i}"] for i in range(len(params))]
+    for p, v in zip(params, ema):
+        p.data.copy_(v)
+    buffers = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    unet.load_state_dict({**buffers, **{k: p.data for k, p in unet.named_parameters()}})
+    prior = Prior(unet.eval(), linear_schedule())
+    prior.save(out_dir)
+    return prior
