@@ -6,7 +6,7 @@
   DPS with the true differentiable camera, linear DDNM ignoring blur/tone/clipping, the emulator's
   natural pseudo-inverse without a prior.
 
-    python benchmarks/degradations.py --emulator runs/emulator/emulator.safetensors [--n 100] [--steps 50]
+    python benchmarks/degradations.py [--n 100] [--steps 50] [--emulator PATH (default: the shipped one)]
 """
 
 import argparse
@@ -19,7 +19,7 @@ from spnn.degradations import BlackBoxCamera, exact_operator
 from spnn.diffusion.guidance import DPS, BackProjection
 from spnn.diffusion.sampler import sample
 from spnn.evaluation.metrics import psnr
-from spnn.models import load_prior, load_spnn
+from spnn.models import ASSETS, load_prior, load_spnn
 from spnn.operators import AveragePool, SPNNOperator
 from spnn.viz import image_grid
 
@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--prior")
-    ap.add_argument("--emulator", required=True)
+    ap.add_argument("--emulator", default=str(ASSETS / "avatars32-camera-emulator.safetensors"))
     ap.add_argument("--zeta", type=float, default=0.5)
     args = ap.parse_args()
     prior = load_prior(args.prior)
