@@ -1,0 +1,55 @@
+"""Markdown tables of every result in benchmarks/results/ (pasted into the README).
+
+    python benchmarks/report.py > /tmp/tables.md
+"""
+
+import json
+
+from common import RESULTS, table
+
+
+def load(name):
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def main() -> None:
+    if q := load("quality"):
+        print(f"**Reconstruction from semantics** ({q['n']} held-out faces, {q['steps']} steps, {q['machine']}, {q['date']}):\n")
+        print(table(q["reconstruction"], ["method", "agreement", "all_correct", "agreement_vs_sign_y",
+                                          "consistency_mae", "s_per_image"]))
+        print("\n**Editing** (flip one attribute of a real face; success and other attributes kept, by the evaluator):\n")
+        print(table(q["editing"], ["attribute", "images", "success", "others_kept"]))
+        m = q["multi_attribute"]
+        print(f"\n**Multi-attribute generation** {' + '.join(m['attributes'])}: all set in {m['success']:.3f} of {m['n']}.\n")
+    if s := load("speed"):
+        print(f"**Speed** ({s['steps']} steps, {s['machine']}, {s['date']}):\n")
+        print(table(s["rows"], ["method", "batch", "seconds", "s_per_image_100_steps", "vs_unconditional", "vs_floor",
+                                "vs_nlbp_natural", "peak_mb"]))
+        for r in s["rows"]:
+            if r["method"] == "none":
+                print(f"\nbatch {r['batch']}, per step: UNet {r['unet_s'] * 1e3:.1f} ms, SPNN completion "
+                      f"{r['complete_s'] * 1e3:.2f} ms, inverse {r['inverse_s'] * 1e3:.2f} ms, r pass {r['r_pass_s'] * 1e3:.2f} ms")
+        print()
+    if d := load("degradations"):
+        print(f"**Non-linear degradations** ({d['n']} held-out faces, {d['steps']} steps, {d['machine']}, {d['date']}):\n")
+        print(table(d["rows"], ["degradation", "method", "psnr_db", "consistency", "s_per_image"]))
+        print()
+    if i := load("identities"):
+        rows = [{"identity": k, "float32": v, "float64": i["reports"]["float64"][k]}
+                for k, v in i["reports"]["float32"].items()]
+        print(f"**Penrose identities of the shipped SPNN** ({i['n']} test faces; relative residuals, mean squares):\n")
+        print(table(rows, ["identity", "float32", "float64"]))
+        print()
+    if t := load("train_throughput"):
+        print(f"**Training throughput**, phase 1, batch {t['batch']} ({t['machine']}):\n")
+        print(table(t["rows"], ["hidden", "parameters", "s_per_step", "images_per_s"]))
+        print()
+    if p := load("paper_step"):
+        print(f"**One 256x256 NLBP step in the paper's setting**, random weights, batch {p['batch']} ({p['machine']}), "
+              f"peak memory {p['peak_gib']:.2f} GiB:\n")
+        print(table(p["rows"], ["part", "seconds"]))
+
+
+if __name__ == "__main__":
+    main()

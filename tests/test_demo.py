@@ -1,0 +1,22 @@
+"""The demo end to end on the shipped models (2 sampling steps: a smoke test of the wiring, not quality)."""
+
+import json
+
+from spnn.cli.demo import run_demo
+from spnn.models import load_evaluator, load_prior, load_spnn
+
+
+def test_shipped_models_load():
+    net, prior, ev = load_spnn(), load_prior(), load_evaluator()
+    assert net.input_shape == prior.image_shape == ev.input_shape == (3, 32, 32)
+    assert net.attribute_names == ev.attribute_names and len(net.attribute_names) == 22
+
+
+def test_demo_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPNN_CACHE", str(tmp_path / "cache"))
+    summary = run_demo(tmp_path, steps=2, n=2, data_n=40)
+    for name in ["reconstruction.png", "edits.png", "generation.png", "restoration-sr4.png", "summary.json"]:
+        assert (tmp_path / name).exists(), name
+    assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 2
+    assert summary["reconstruction"]["consistency_max_abs"] < 1e-2  # logits are O(10): relative 1e-4
+    assert summary["restoration_sr4"]["consistency_max_abs"] < 1e-4
