@@ -92,6 +92,10 @@ class Prior(nn.Module):
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         self.unet.save_pretrained(tmp / "unet", safe_serialization=True)
         self.scheduler.save_pretrained(tmp / "scheduler")
+        umask = os.umask(0)
+        os.umask(umask)
+        for p in [tmp, *tmp.rglob("*")]:  # mkdtemp makes 0700: give the usual permissions
+            p.chmod((0o777 if p.is_dir() else 0o666) & ~umask)
         old = path.with_name(path.name + ".old")
         if path.exists():
             path.rename(old)
