@@ -1,10 +1,13 @@
 """Sampling speed and peak memory per method at batch 1 and 16, with the cost of each component.
 
 NLBP's floor is unconditional sampling plus one SPNN completion and one inverse per step (plus one
-r pass per step in learned mode). Each configuration runs in a fresh process so that peak memory
-(max RSS on CPU, max allocated on CUDA) is its own.
+r pass per step in learned mode): ``vs_floor`` compares with that sum of separately timed parts,
+``vs_floor_in_loop`` with a bare guidance that does exactly those passes inside the same loop (rows
+floor-*), which also pays the cache cost of running a second network between UNet calls. Timings: all methods in one process, interleaved, the fastest of
+``--repeats`` rounds (the least disturbed by other processes). Peak memory (max RSS on CPU, max
+allocated on CUDA): each configuration in a fresh process, so that the figure is its own.
 
-    python benchmarks/speed.py [--steps 20] [--batches 1 16]
+    python benchmarks/speed.py [--steps 20] [--batches 1 16] [--repeats 5]
 """
 
 import argparse
@@ -16,87 +19,139 @@ import sys
 import torch
 from common import Timer, table, write
 
-METHODS = ["none", "nlbp-learned", "nlbp-natural", "dps", "cg"]
+METHODS = ["none", "floor-natural", "nlbp-natural", "floor-learned", "nlbp-learned", "dps", "cg"]
 
 
-def run_one(method: str, batch: int, steps: int, spnn=None, prior=None) -> dict:
-    from spnn.diffusion.sampler import sample
+class Floor:
+    """NLBP's limit inside the loop: exactly one completion and one inverse per step (plus one r pass in
+    learned mode), with no targets, schedules or bookkeeping."""
+
+    needs_grad = False
+
+    def __init__(self, net, y, learned: bool):
+        self.net, self.y, self.learned = net, y, learned
+
+    def project(self, x0, t):
+        if self.learned:
+            self.net.pinv(self.y, return_latents=True)
+        return self.net.inverse(*self.net.complete(x0))
+
+
+def setup(batch: int, spnn=None, prior=None):
     from spnn.models import load_prior, load_spnn
     from spnn.operators import SPNNOperator
     from spnn.tasks import make_guidance
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     net, pr = load_spnn(spnn, device), load_prior(prior, device)
+    torch.manual_seed(0)
     x = torch.rand(batch, *pr.image_shape, device=device) * 2 - 1
     y = net(x).detach()
-    name, _, mode = method.partition("-")
-    op = SPNNOperator(net, mode=mode or "learned")
-    guidance = make_guidance(name, op, y)
-    sample(pr, batch, steps=2, guidance=guidance, progress=False)  # warm-up
+    guidances = {}
+    for method in METHODS:
+        name, _, mode = method.partition("-")
+        if name == "floor":
+            guidances[method] = Floor(net, y, learned=mode == "learned")
+        else:
+            guidances[method] = make_guidance(name, SPNNOperator(net, mode=mode or "learned"), y)
+    return net, pr, x, y, guidances
+
+
+def run(pr, guidance, batch: int, steps: int) -> float:
+    from spnn.diffusion.sampler import sample
+
     with Timer() as t:
         sample(pr, batch, steps=steps, guidance=guidance, progress=False)
-    out = {"method": method, "batch": batch, "seconds": t.seconds, "s_per_image_100_steps":
-           t.seconds / batch * 100 / steps}
-    if method == "none":  # component costs per step
-        tt = torch.full((batch,), 500, device=device)
-        with torch.no_grad():
-            for label, fn in [("unet", lambda: pr.eps(x, tt)), ("complete", lambda: net.complete(x)),
-                              ("inverse", lambda: net.inverse(*net.complete(x))),
-                              ("r_pass", lambda: net.pinv(y, return_latents=True))]:
-                fn()
-                with Timer() as c:
-                    for _ in range(5):
-                        fn()
-                out[f"{label}_s"] = c.seconds / 5
-        out["complete_s_only"] = out["complete_s"]
-        out["inverse_s"] -= out["complete_s"]  # inverse measured after a completion
+    return t.seconds
+
+
+def fastest(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        with Timer() as t:
+            fn()
+        times.append(t.seconds)
+    return min(times)
+
+
+def peak_memory_mb(method: str, batch: int, steps: int, spnn=None, prior=None) -> float:
+    _, pr, _, _, guidances = setup(batch, spnn, prior)
+    run(pr, guidances[method], batch, steps)
     if torch.cuda.is_available():
-        out["peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
-    else:
-        out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return out
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(batch: int, steps: int, repeats: int, spnn=None, prior=None) -> tuple[list[dict], dict]:
+    net, pr, x, y, guidances = setup(batch, spnn, prior)
+    for g in guidances.values():
+        run(pr, g, batch, 2)  # warm-up
+    seconds = {m: [] for m in METHODS}
+    for _ in range(repeats):
+        for m in METHODS:
+            seconds[m].append(run(pr, guidances[m], batch, steps))
+    tt = torch.full((batch,), 500, device=x.device)
+    with torch.no_grad():
+        completion = net.complete(x)
+        parts = {"unet_s": fastest(lambda: pr.eps(x, tt), 10 * repeats),
+                 "complete_s": fastest(lambda: net.complete(x), 10 * repeats),
+                 "inverse_s": fastest(lambda: net.inverse(*completion), 10 * repeats),
+                 "r_pass_s": fastest(lambda: net.pinv(y, return_latents=True), 10 * repeats)}
+    base = min(seconds["none"])
+    floor_nat = base + steps * (parts["complete_s"] + parts["inverse_s"])
+    floor = {"nlbp-natural": floor_nat, "nlbp-learned": floor_nat + steps * parts["r_pass_s"]}
+    in_loop = {"nlbp-natural": min(seconds["floor-natural"]), "nlbp-learned": min(seconds["floor-learned"])}
+    rows = []
+    for m in METHODS:
+        s = min(seconds[m])
+        row = {"method": m, "batch": batch, "seconds": s, "s_per_image_100_steps": s / batch * 100 / steps,
+               "vs_unconditional": s / base}
+        if m in floor:
+            row["floor_seconds"] = floor[m]
+            row["vs_floor"] = s / floor[m]
+            row["vs_floor_in_loop"] = s / in_loop[m]
+        rows.append(row)
+    nat = min(seconds["nlbp-natural"])
+    for r in rows:
+        if r["method"] in ("dps", "cg"):
+            r["vs_nlbp_natural"] = r["seconds"] / nat
+    return rows, parts
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 16])
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--spnn")
     ap.add_argument("--prior")
-    ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--memory-of", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.one:
-        print(json.dumps(run_one(args.one[0], int(args.one[1]), args.steps, args.spnn, args.prior)))
+    if args.memory_of:
+        print(json.dumps(peak_memory_mb(args.memory_of[0], int(args.memory_of[1]), args.steps, args.spnn,
+                                        args.prior)))
         return
-    rows = []
+    rows, components = [], {}
     for batch in args.batches:
-        for method in METHODS:
-            cmd = [sys.executable, __file__, "--one", method, str(batch), "--steps", str(args.steps)]
+        batch_rows, parts = measure(batch, args.steps, args.repeats, args.spnn, args.prior)
+        components[batch] = parts
+        for r in batch_rows:
+            if r["method"].startswith("floor"):
+                continue
+            cmd = [sys.executable, __file__, "--memory-of", r["method"], str(batch), "--steps", str(args.steps)]
             cmd += ["--spnn", args.spnn] if args.spnn else []
             cmd += ["--prior", args.prior] if args.prior else []
-            rows.append(json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout))
-    for batch in args.batches:
-        base = next(r for r in rows if r["batch"] == batch and r["method"] == "none")
-        per_step = {k: base[k] for k in ("unet_s", "complete_s", "inverse_s", "r_pass_s")}
-        floor_nat = base["seconds"] + args.steps * (per_step["complete_s"] + per_step["inverse_s"])
-        floor_lrn = floor_nat + args.steps * per_step["r_pass_s"]
-        for r in rows:
-            if r["batch"] != batch:
-                continue
-            r["vs_unconditional"] = r["seconds"] / base["seconds"]
-            if r["method"] == "nlbp-natural":
-                r["vs_floor"] = r["seconds"] / floor_nat
-            if r["method"] == "nlbp-learned":
-                r["vs_floor"] = r["seconds"] / floor_lrn
-        nat = next(r for r in rows if r["batch"] == batch and r["method"] == "nlbp-natural")
-        dps = next(r for r in rows if r["batch"] == batch and r["method"] == "dps")
-        dps["vs_nlbp_natural"] = dps["seconds"] / nat["seconds"]
-        print(f"batch {batch}: per step unet {per_step['unet_s'] * 1e3:.1f} ms, SPNN completion "
-              f"{per_step['complete_s'] * 1e3:.2f} ms, inverse {per_step['inverse_s'] * 1e3:.2f} ms, "
-              f"r pass {per_step['r_pass_s'] * 1e3:.2f} ms")
-    print(table(rows, ["method", "batch", "seconds", "s_per_image_100_steps", "vs_unconditional", "vs_floor",
-                       "vs_nlbp_natural", "peak_mb"]))
-    print("wrote", write("speed", {"steps": args.steps, "rows": rows}))
+            r["peak_mb"] = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+        rows += batch_rows
+        spnn_ms = (parts["complete_s"] + parts["inverse_s"]) * 1e3
+        print(f"batch {batch}: per step UNet {parts['unet_s'] * 1e3:.2f} ms, SPNN completion "
+              f"{parts['complete_s'] * 1e3:.2f} ms + inverse {parts['inverse_s'] * 1e3:.2f} ms "
+              f"(= {spnn_ms / (parts['unet_s'] * 1e3):.0%} of the UNet), r pass {parts['r_pass_s'] * 1e3:.2f} ms")
+    print(table(rows, ["method", "batch", "seconds", "s_per_image_100_steps", "vs_unconditional", "floor_seconds",
+                       "vs_floor", "vs_floor_in_loop", "vs_nlbp_natural", "peak_mb"]))
+    print("wrote", write("speed", {"steps": args.steps, "repeats": args.repeats, "components": components,
+                                   "rows": rows}))
 
 
 if __name__ == "__main__":
