@@ -23,13 +23,15 @@ def main() -> None:
         m = q["multi_attribute"]
         print(f"\n**Multi-attribute generation** {' + '.join(m['attributes'])}: all set in {m['success']:.3f} of {m['n']}.\n")
     if s := load("speed"):
-        print(f"**Speed** ({s['steps']} steps, {s['machine']}, {s['date']}):\n")
+        print(f"**Speed** ({s['steps']} steps, fastest of {s.get('repeats', 1)} interleaved runs, {s['machine']}, "
+              f"{s['date']}):\n")
         print(table(s["rows"], ["method", "batch", "seconds", "s_per_image_100_steps", "vs_unconditional", "vs_floor",
-                                "vs_nlbp_natural", "peak_mb"]))
-        for r in s["rows"]:
-            if r["method"] == "none":
-                print(f"\nbatch {r['batch']}, per step: UNet {r['unet_s'] * 1e3:.1f} ms, SPNN completion "
-                      f"{r['complete_s'] * 1e3:.2f} ms, inverse {r['inverse_s'] * 1e3:.2f} ms, r pass {r['r_pass_s'] * 1e3:.2f} ms")
+                                "vs_floor_in_loop", "vs_nlbp_natural", "peak_mb"]))
+        for batch, c in s.get("components", {}).items():
+            spnn = c["complete_s"] + c["inverse_s"]
+            print(f"\nbatch {batch}, per step: UNet {c['unet_s'] * 1e3:.2f} ms, SPNN completion "
+                  f"{c['complete_s'] * 1e3:.2f} ms + inverse {c['inverse_s'] * 1e3:.2f} ms "
+                  f"({spnn / c['unet_s']:.0%} of the UNet), r pass {c['r_pass_s'] * 1e3:.2f} ms")
         print()
     if d := load("degradations"):
         print(f"**Non-linear degradations** ({d['n']} held-out faces, {d['steps']} steps, {d['machine']}, {d['date']}):\n")

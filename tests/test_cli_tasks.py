@@ -46,8 +46,11 @@ def test_reconstruct(models, tmp_path, method):
 
 def test_generate_and_unknown_attribute(models, tmp_path):
     _run(models, tmp_path, "generate", "--spnn", str(models / "spnn.safetensors"), "--set", "Eyeglasses=1",
-         "Smiling=0", "--n", "2")
-    assert json.loads((tmp_path / "generate.json").read_text())["consistency_max_abs"] < 1e-4
+         "Smiling=0", "--n", "2", "--max-abs", "0")
+    assert json.loads((tmp_path / "generate.json").read_text())["constraint_violation_max"] < 1e-4
+    _run(models, tmp_path, "generate", "--spnn", str(models / "spnn.safetensors"), "--set", "Eyeglasses=1",
+         "--n", "2", "--max-abs", "1.5")
+    assert json.loads((tmp_path / "generate.json").read_text())["pixel_max_abs"] <= 1.5
     code = main(["generate", "--spnn", str(models / "spnn.safetensors"), "--prior", str(models / "prior"),
                  "--evaluator", "none", "--steps", "2", "--out", str(tmp_path), "--set", "Glasses=1"])
     assert code == 2
@@ -55,8 +58,8 @@ def test_generate_and_unknown_attribute(models, tmp_path):
 
 def test_edit(models, tmp_path):
     _run(models, tmp_path, "edit", str(models / "images" / "0.png"), "--spnn", str(models / "spnn.safetensors"),
-         "--set", "Bald=1", "--t-start", "300")
-    assert json.loads((tmp_path / "edit.json").read_text())["consistency_max_abs"] < 1e-4
+         "--set", "Bald=1", "--t-start", "300", "--max-abs", "0")
+    assert json.loads((tmp_path / "edit.json").read_text())["constraint_violation_max"] < 1e-4
 
 
 @pytest.mark.parametrize("task", ["sr4", "inpaint", "colorize"])

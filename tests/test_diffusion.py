@@ -43,6 +43,47 @@ def test_nlbp_sampling_is_consistent_at_the_end(mode):
     assert float((net(out) - y).norm() / y.norm()) < 1e-5
 
 
+def test_box_bounds_are_met_and_inside_points_do_not_move():
+    prior, net = tiny_prior(), tiny_net()
+    x = torch.rand(3, 3, 8, 8) * 2 - 1
+    y = net(x).detach()
+    lower = torch.full_like(y, -float("inf"))
+    upper = torch.full_like(y, float("inf"))
+    lower[:, 1], upper[:, 3] = y[:, 1] + 0.5, y[:, 3] - 0.5
+    g = BackProjection(net, None, lam=1.0, bounds=(lower, upper), mode="natural")
+    # a point already inside the box is a fixed point of the projection
+    inside = BackProjection(net, None, lam=1.0, bounds=(y - 1, y + 1), mode="natural")
+    with torch.no_grad():
+        assert float((inside.project(x, 0) - x).abs().max()) < 1e-5
+    out = sample(prior, 3, steps=10, guidance=g, progress=False).images
+    yo = net(out)
+    assert bool((yo[:, 1] >= lower[:, 1] - 1e-4).all()) and bool((yo[:, 3] <= upper[:, 3] + 1e-4).all())
+    with pytest.raises(ValueError, match="either a target y or bounds"):
+        BackProjection(net, y, bounds=(lower, upper))
+
+
+def test_range_safeguard_halves_the_step_then_keeps_x0():
+    net = tiny_net().double()
+    x = (torch.rand(4, 3, 8, 8, dtype=torch.float64) * 2 - 1) * 0.5
+    y = net(x).detach()
+    y_far = y.clone()
+    y_far[:2] += 1e3  # unreachable inside the image range for samples 0 and 1
+    free = BackProjection(net, y_far, lam=1.0, mode="natural").project(x, 0)
+    assert float(free[:2].abs().max()) > 2 and torch.allclose(free[2:], x[2:], atol=1e-8)
+    safe = BackProjection(net, y_far, lam=1.0, mode="natural", max_abs=1.2, backtrack=3).project(x, 0)
+    assert float(safe.abs().max()) <= 1.2
+    assert torch.allclose(safe[2:], free[2:], atol=1e-10)  # in-range samples are untouched by the safeguard
+    # a moderate move that only fits after halving: the result is the half step, not x0
+    y_mid = y.clone()
+    y_mid[0] += 2.0
+    full = BackProjection(net, y_mid, lam=1.0, mode="natural").project(x, 0)
+    half = BackProjection(net, y_mid, lam=0.5, mode="natural").project(x, 0)
+    bound = float(half[0].abs().max()) + 1e-6
+    assert float(full[0].abs().max()) > bound
+    guarded = BackProjection(net, y_mid, lam=1.0, mode="natural", max_abs=bound).project(x, 0)
+    assert torch.allclose(guarded[0], half[0], atol=1e-10)
+
+
 def test_ddnm_linear_restoration_is_consistent():
     prior = tiny_prior()
     op = AveragePool((3, 8, 8), 2)

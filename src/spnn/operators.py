@@ -19,7 +19,8 @@ from spnn.data.common import attribute_index
 from spnn.network import PINV_MODES, SPNN
 
 __all__ = ["Operator", "SPNNOperator", "LinearOperator", "AveragePool", "Inpainting", "Colorization",
-           "Identity", "MatrixOperator", "Composed", "Chain", "as_operator", "edit_target"]
+           "Identity", "MatrixOperator", "Composed", "Chain", "as_operator", "edit_target",
+           "edit_bounds"]
 
 
 def _lam(lam, x: torch.Tensor) -> torch.Tensor | float:
@@ -293,3 +294,31 @@ def edit_target(op: Operator, y: torch.Tensor, changes: dict[str, float],
         y_edit[..., i] = logit if float(value) > 0 else -logit
         mask[i] = True
     return y_edit, mask
+
+
+def edit_bounds(op: Operator, n: int, changes: dict[str, float], logit: float = 4.0, *,
+                device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """One-sided targets that set named attributes: value 1 -> logit >= +logit, 0 -> logit <= -logit.
+
+    Returns (lower, upper) of shape (n, k) for ``BackProjection(bounds=...)``; coordinates not named
+    are free (+-inf). A logit already beyond the bound is not moved, so the edit changes as little as
+    the constraint allows.
+
+    >>> net = SPNN.build((3, 8, 8), (4,), attribute_names=["A", "B", "C", "D"])
+    >>> lower, upper = edit_bounds(SPNNOperator(net), 1, {"B": 1, "D": 0}, logit=3.0)
+    >>> lower.tolist(), upper.tolist()
+    ([[-inf, 3.0, -inf, -inf]], [[inf, inf, inf, -3.0]])
+    """
+    names = getattr(op, "attribute_names", None)
+    if not names:
+        raise ValueError("this operator has no attribute names; pass bounds directly")
+    k = op.output_shape[-1]
+    lower = torch.full((n, k), -float("inf"), device=device, dtype=dtype)
+    upper = torch.full((n, k), float("inf"), device=device, dtype=dtype)
+    for name, value in changes.items():
+        i = attribute_index(names, name)
+        if float(value) > 0:
+            lower[:, i] = logit
+        else:
+            upper[:, i] = -logit
+    return lower, upper

@@ -17,12 +17,13 @@ import torch
 from spnn.diffusion.guidance import DPS, BackProjection, ClassifierGuidance, Guidance, paper_lam
 from spnn.diffusion.prior import Prior
 from spnn.diffusion.sampler import sample
-from spnn.operators import Operator, SPNNOperator, edit_target
+from spnn.operators import Operator, SPNNOperator, edit_bounds, edit_target
 
 __all__ = ["METHODS", "make_guidance", "reconstruct", "generate", "edit", "restore", "TaskResult",
            "gentle_lam"]
 
 METHODS = ("nlbp", "dps", "cg", "none")
+EDIT_T_START = 400
 
 
 @dataclass
@@ -31,6 +32,15 @@ class TaskResult:
     targets: torch.Tensor | None = None
     mask: torch.Tensor | None = None
     info: dict = field(default_factory=dict)
+    bounds: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def violation(self, y_hat: torch.Tensor) -> torch.Tensor:
+        """Per-sample max distance of A(x_hat) from the box (bounds), else from the target on the mask."""
+        if self.bounds is not None:
+            lower, upper = (b.to(y_hat) for b in self.bounds)
+            return torch.maximum((lower - y_hat).clamp_min(0), (y_hat - upper).clamp_min(0)).flatten(1).amax(1)
+        diff = (y_hat - self.targets.to(y_hat)).abs()
+        return (diff[:, self.mask] if self.mask is not None else diff).flatten(1).amax(1)
 
 
 def gentle_lam(t: int) -> float:
@@ -39,10 +49,14 @@ def gentle_lam(t: int) -> float:
 
 
 def make_guidance(method: str, op: Operator, y: torch.Tensor, *, mask=None, lam=paper_lam, skip_tol=None,
-                  zeta: float = 0.5, cg_scale: float = 1.0) -> Guidance:
-    """Guidance by name: nlbp (back-projection; DDNM for linear operators), dps, cg, none."""
+                  zeta: float = 0.5, cg_scale: float = 1.0, bounds=None, max_abs: float | None = None) -> Guidance:
+    """Guidance by name: nlbp (back-projection; DDNM for linear operators), dps, cg, none.
+
+    ``bounds`` (lower, upper) and ``max_abs`` apply to nlbp (see `BackProjection`); the gradient
+    methods use the point target y with ``mask``."""
     if method == "nlbp":
-        return BackProjection(op, y, lam=lam, mask=mask, skip_tol=skip_tol)
+        return BackProjection(op, None if bounds is not None else y, lam=lam, mask=mask, skip_tol=skip_tol,
+                              bounds=bounds, max_abs=max_abs)
     if method == "dps":
         return DPS(op, y, zeta=zeta, mask=mask)
     if method == "cg":
@@ -64,32 +78,41 @@ def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method:
 
 
 def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: int, *, method: str = "nlbp",
-             steps: int = 100, seeds=None, logit: float = 3.0, progress: bool = True,
+             steps: int = 100, seeds=None, logit: float = 4.0, max_abs: float | None = 1.2, progress: bool = True,
              **guidance_options) -> TaskResult:
-    """Multi-attribute generation: enforce the named attributes (value 1 -> +logit, 0 -> -logit), others free."""
+    """Multi-attribute generation: value 1 -> logit >= +logit, 0 -> logit <= -logit; others free.
+
+    NLBP enforces the one-sided bounds (`edit_bounds`); DPS and classifier guidance aim at +-logit.
+    """
     p = next(prior.parameters())
     y0 = torch.zeros(n, *op.output_shape, device=p.device, dtype=p.dtype)
     y, mask = edit_target(op, y0, attributes, logit=logit)
+    bounds = edit_bounds(op, n, attributes, logit, device=p.device, dtype=p.dtype) if method == "nlbp" else None
+    if bounds is not None:
+        guidance_options.update(bounds=bounds, max_abs=max_abs)
     guidance = make_guidance(method, op, y, mask=mask, **guidance_options)
     out = sample(prior, n, steps=steps, guidance=guidance, seeds=seeds, progress=progress).images
-    return TaskResult(out, y, mask)
+    return TaskResult(out, y, mask, bounds=bounds)
 
 
 def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[str, float], *,
-         t_start: int = 400, steps: int = 100, seeds=None, logit: float = 3.0, method: str = "nlbp",
-         progress: bool = True, **guidance_options) -> TaskResult:
+         t_start: int = EDIT_T_START, steps: int = 100, seeds=None, logit: float = 4.0, method: str = "nlbp",
+         max_abs: float | None = 1.2, eta: float = 0.85, progress: bool = True, **guidance_options) -> TaskResult:
     """Edit real images: set the named attributes, keep the rest (see the module docstring)."""
     p = next(prior.parameters())
     images = images.to(p)
     with torch.no_grad():
         y0 = op.A(images)
     y, mask = edit_target(op, y0, attributes, logit=logit)
-    natural = SPNNOperator(op.net, mode="natural", origin=op.origin) if isinstance(op, SPNNOperator) else op
     guidance_options.setdefault("lam", gentle_lam)
-    guidance = make_guidance(method, natural, y, mask=mask, **guidance_options)
+    bounds = None
+    if method == "nlbp":
+        bounds = edit_bounds(op, len(images), attributes, logit, device=p.device, dtype=p.dtype)
+        guidance_options.update(bounds=bounds, max_abs=max_abs)
+    guidance = make_guidance(method, op, y, mask=mask, **guidance_options)
     out = sample(prior, len(images), steps=steps, guidance=guidance, seeds=seeds, x_start=images,
-                 t_start=t_start, progress=progress).images
-    return TaskResult(out, y, mask, {"original_logits": y0})
+                 t_start=t_start, eta=eta, progress=progress).images
+    return TaskResult(out, y, mask, {"original_logits": y0}, bounds=bounds)
 
 
 def restore(prior: Prior, op: Operator, images: torch.Tensor, *, method: str = "nlbp", steps: int = 100,

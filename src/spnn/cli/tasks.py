@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from spnn.errors import DataError
+from spnn.tasks import EDIT_T_START
 
 
 def _device(args) -> str:
@@ -77,11 +78,9 @@ def _report(result, op, evaluator, out: Path, name: str, extra: dict) -> dict:
     report = dict(extra)
     with torch.no_grad():
         if result.targets is not None and op is not None:
-            y_hat = op.A(result.images)
-            diff = y_hat - result.targets
-            if result.mask is not None:
-                diff = diff[:, result.mask]
-            report["consistency_max_abs"] = float(diff.abs().max())
+            key = "constraint_violation_max" if result.bounds is not None else "consistency_max_abs"
+            report[key] = float(result.violation(op.A(result.images)).max())
+        report["pixel_max_abs"] = float(result.images.abs().max())
         if evaluator is not None and result.targets is not None and op is not None and \
                 getattr(op, "attribute_names", None) == evaluator.attribute_names:
             agreement = attribute_agreement(evaluator.predict(result.images.float()), result.targets, result.mask)
@@ -153,8 +152,8 @@ def cmd_generate(args) -> int:
 
     prior, op, evaluator = _models(args)
     attrs = _parse_set(args.set)
-    res = generate(prior, op, attrs, args.n, method=args.method, steps=args.steps,
-                   seeds=range(args.seed, args.seed + args.n))
+    res = generate(prior, op, attrs, args.n, method=args.method, steps=args.steps, logit=args.logit,
+                   max_abs=args.max_abs or None, seeds=range(args.seed, args.seed + args.n))
     out = Path(args.out)
     image_grid([res.images], out / "generate.png", scale=3, row_labels=[" ".join(f"{k}={v:g}" for k, v in
                                                                                 attrs.items())[:40]])
@@ -169,7 +168,8 @@ def cmd_edit(args) -> int:
     prior, op, evaluator = _models(args)
     x = _inputs(args, prior.image_shape)
     attrs = _parse_set(args.set)
-    res = edit(prior, op, x, attrs, t_start=args.t_start, steps=args.steps, seeds=range(args.seed, args.seed + len(x)))
+    res = edit(prior, op, x, attrs, t_start=args.t_start, steps=args.steps, logit=args.logit,
+               max_abs=args.max_abs or None, eta=args.eta, seeds=range(args.seed, args.seed + len(x)))
     out = Path(args.out)
     image_grid([x, res.images], out / "edit.png", scale=3, row_labels=["original", "edited"])
     _report(res, op, evaluator, out, "edit", {"set": attrs, "t_start": args.t_start})
@@ -244,6 +244,13 @@ def _common(p, spnn: bool = True, images: bool = True) -> None:
         p.add_argument("--data-n", type=int, default=30000, help=argparse.SUPPRESS)
 
 
+def _bounds_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--logit", type=float, default=4.0,
+                   help="NAME=1 means logit >= +LOGIT, NAME=0 means logit <= -LOGIT (NLBP); DPS/cg aim at +-LOGIT")
+    p.add_argument("--max-abs", type=float, default=1.2,
+                   help="range safeguard: halve a step whose image leaves [-M, M] (0: off, exact constraint)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reconstruct", help="reconstruction from semantics: sample x with g(x) = g(image)")
     _common(p)
@@ -257,11 +264,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(p, images=False)
     p.add_argument("--set", nargs="+", required=True, metavar="NAME=VALUE")
     p.add_argument("--n", type=int, default=8)
+    _bounds_options(p)
     p.set_defaults(func=cmd_generate)
     p = sub.add_parser("edit", help="edit real images: set attributes, keep the rest")
     _common(p)
     p.add_argument("--set", nargs="+", required=True, metavar="NAME=VALUE")
-    p.add_argument("--t-start", type=int, default=400, help="noise level to start from (of 1000)")
+    p.add_argument("--t-start", type=int, default=EDIT_T_START, help="noise level to start from (of 1000)")
+    p.add_argument("--eta", type=float, default=0.85, help="DDIM eta (0: deterministic, keeps more of the image)")
+    _bounds_options(p)
     p.set_defaults(func=cmd_edit)
     p = sub.add_parser("restore", help="linear restoration (DDNM) with the same sampler")
     _common(p, spnn=False)

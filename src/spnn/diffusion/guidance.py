@@ -49,24 +49,41 @@ class Guidance:
 class BackProjection(Guidance):
     """x0 <- back-projection of x0 onto A(x) = y with step lam(t): NLBP for an SPNN, DDNM for a linear op.
 
-    ``mask`` selects enforced output coordinates (others keep A(x0)). ``skip_tol``: samples whose
-    mean |sigmoid(A(x0)) - sigmoid(y)| over enforced coordinates is <= skip_tol are left unchanged
-    (the paper's 0.11 for attribute logits), except at t = 0 when ``exact_at_end`` (default), so the
-    output satisfies the constraint. Costs one completion and one inverse per step.
+    ``mask`` selects enforced output coordinates (others keep A(x0)). ``bounds=(lower, upper)`` instead
+    enforces a box, lower <= A(x) <= upper (the target is A(x0) clamped to the box, so coordinates
+    already inside do not move; +-inf leaves a side free); ``y`` is then unused and may be None.
+    ``skip_tol``: samples whose mean |sigmoid(A(x0)) - sigmoid(y)| over enforced coordinates is
+    <= skip_tol are left unchanged (the paper's 0.11 for attribute logits), except at t = 0 when
+    ``exact_at_end`` (default), so the output satisfies the constraint. ``max_abs``: a safeguard for
+    targets the operator cannot reach inside the image range; a sample whose projection leaves
+    [-max_abs, max_abs] retries with half the step (up to ``backtrack`` times), then keeps x0. Costs one
+    completion and one inverse per step (plus one inverse per retry, only for samples that need it).
     """
 
-    def __init__(self, op, y: torch.Tensor, lam: float | Schedule = paper_lam, mask: torch.Tensor | None = None,
-                 skip_tol: float | None = None, mode: str = "learned", exact_at_end: bool = True):
+    def __init__(self, op, y: torch.Tensor | None, lam: float | Schedule = paper_lam,
+                 mask: torch.Tensor | None = None, skip_tol: float | None = None, mode: str = "learned",
+                 exact_at_end: bool = True, bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 max_abs: float | None = None, backtrack: int = 5):
+        if (y is None) == (bounds is None):
+            raise ValueError("give either a target y or bounds=(lower, upper)")
         self.op: Operator = as_operator(op, mode)
         self.y, self.lam, self.skip_tol = y, _schedule(lam), skip_tol
-        self.exact_at_end = exact_at_end
-        self.mask = None if mask is None else mask.to(y.device).bool()
+        self.bounds = bounds
+        self.exact_at_end, self.max_abs, self.backtrack = exact_at_end, max_abs, backtrack
+        self.mask = None if mask is None else mask.to((y if y is not None else bounds[0]).device).bool()
+
+    def target(self, ax: torch.Tensor) -> torch.Tensor:
+        """The point of the constraint set that the step aims at, given A(x0)."""
+        if self.bounds is not None:
+            lower, upper = (b.to(ax) for b in self.bounds)
+            return torch.maximum(torch.minimum(ax, upper), lower)
+        return self.y.to(ax) if self.mask is None else torch.where(self.mask, self.y.to(ax), ax)
 
     def project(self, x0, t):
         lam = self.lam(t)
         completion = self.op.complete(x0) if hasattr(self.op, "complete") else None
         ax = completion[0] if completion is not None else self.op.A(x0)
-        y = self.y.to(ax) if self.mask is None else torch.where(self.mask, self.y.to(ax), ax)
+        y = self.target(ax)
         lam_b: float | torch.Tensor = lam
         if self.skip_tol is not None and not (self.exact_at_end and t == 0):
             diff = (torch.sigmoid(ax) - torch.sigmoid(y)).abs()
@@ -74,9 +91,26 @@ class BackProjection(Guidance):
                 diff = diff[:, self.mask]
             done = diff.flatten(1).mean(1) <= self.skip_tol
             lam_b = torch.where(done, 0.0, lam).to(ax)
-        if completion is not None:
-            return self.op.back_project(x0, y, lam_b, completion=completion)
-        return self.op.back_project(x0, y, lam_b)
+
+        def step(lam_b):
+            if completion is not None:
+                return self.op.back_project(x0, y, lam_b, completion=completion)
+            return self.op.back_project(x0, y, lam_b)
+
+        out = step(lam_b)
+        if self.max_abs is None:
+            return out
+        lam_b = torch.as_tensor(lam_b, dtype=ax.dtype, device=ax.device).expand(len(x0)).clone()
+        for retry in range(self.backtrack + 1):
+            bad = (out.flatten(1).abs().amax(1) > self.max_abs).view(-1, *[1] * (x0.dim() - 1))
+            if not bad.any():
+                break
+            if retry == self.backtrack:
+                out = torch.where(bad, x0, out)
+                break
+            lam_b = torch.where(bad.flatten(), lam_b / 2, lam_b)
+            out = torch.where(bad, step(lam_b), out)
+        return out
 
 
 class DPS(Guidance):
