@@ -19,7 +19,7 @@ from spnn.data.avatars import AvatarFaces
 from spnn.evaluation.metrics import attribute_agreement
 from spnn.models import load_evaluator, load_prior, load_spnn
 from spnn.operators import SPNNOperator
-from spnn.tasks import edit, generate, reconstruct
+from spnn.tasks import EDIT_T_START, edit, generate, reconstruct
 
 EDITS = ["Eyeglasses", "Smiling", "Bald", "Wearing_Hat"]
 MULTI = {"Eyeglasses": 1.0, "Smiling": 1.0, "Wearing_Hat": 1.0}
@@ -37,6 +37,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--methods", nargs="+", default=["nlbp-learned", "nlbp-natural", "dps", "cg", "none"])
+    ap.add_argument("--edits", nargs="+", default=EDITS, help="attributes to flip")
+    ap.add_argument("--t-start", type=int, default=EDIT_T_START, help="editing noise level")
     ap.add_argument("--spnn")
     ap.add_argument("--prior")
     ap.add_argument("--evaluator")
@@ -68,14 +70,15 @@ def main() -> None:
     xe = x[:args.n_edit]
     before = judged[:args.n_edit] > 0
     edit_rows = []
-    for attr in EDITS:
+    for attr in args.edits:
         i = names.index(attr)
         results = []
         for value in (1.0, 0.0):
             sel = (before[:, i] == (value == 0.0)).nonzero().flatten()  # flip the attribute
             if len(sel) == 0:
                 continue
-            out = edit(prior, op, xe[sel], {attr: value}, steps=args.steps, seeds=sel.tolist(), progress=False).images
+            out = edit(prior, op, xe[sel], {attr: value}, steps=args.steps, seeds=sel.tolist(), t_start=args.t_start,
+                       progress=False).images
             pred = ev.predict(out) > 0
             others = [j for j in range(len(names)) if j != i]
             results.append((len(sel), float((pred[:, i] == (value > 0)).float().mean()),
@@ -91,6 +94,7 @@ def main() -> None:
     multi = float((ev.predict(gen.images)[:, gen.mask] > 0).all(1).float().mean())
     print(f"multi-attribute generation {'+'.join(MULTI)}: all set in {multi:.3f} of {args.n_edit}")
     print("wrote", write("quality", {"n": args.n, "steps": args.steps, "reconstruction": rows, "editing": edit_rows,
+                                     "edit_t_start": args.t_start,
                                      "multi_attribute": {"attributes": MULTI, "success": multi, "n": args.n_edit}}))
 
 

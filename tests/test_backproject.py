@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from transform_checks import rel
@@ -13,6 +15,7 @@ from spnn.operators import (
     Inpainting,
     MatrixOperator,
     SPNNOperator,
+    edit_bounds,
     edit_target,
 )
 from spnn.testing import perturb_
@@ -198,3 +201,14 @@ def test_edit_target_by_name():
     assert y_edit[0].tolist() == [0.0, 4.0, -4.0]
     with pytest.raises(ValueError, match="unknown attribute 'Glasses'.*Eyeglasses"):
         edit_target(SPNNOperator(net), y, {"Glasses": 1})
+
+
+def test_edit_bounds_by_name():
+    net = SPNN.build((3, 8, 8), (3,), hidden=4, attribute_names=["Smiling", "Eyeglasses", "Bald"])
+    lower, upper = edit_bounds(SPNNOperator(net), 2, {"Eyeglasses": 1, "Bald": 0}, logit=2.5)
+    assert lower.shape == upper.shape == (2, 3)
+    assert lower[1].tolist() == [-math.inf, 2.5, -math.inf] and upper[1].tolist() == [math.inf, math.inf, -2.5]
+    with pytest.raises(ValueError, match="unknown attribute 'Glasses'.*Eyeglasses"):
+        edit_bounds(SPNNOperator(net), 1, {"Glasses": 1})
+    with pytest.raises(ValueError, match="no attribute names"):
+        edit_bounds(AveragePool((3, 8, 8), 2), 1, {"Smiling": 1})

@@ -2,10 +2,15 @@
 editing, linear restoration. Each returns images and the numbers that judge them.
 
 Editing recipe (the paper does not publish one): noise the real image to ``t_start`` (default 400 of
-1000), then sample with back-projection in *natural* mode on the chosen attribute coordinates only
-(mask): natural NLBP keeps the completed null-space coordinates of x0, and starting from the noised
-image keeps its layout and colours. lam = 0.5 above t = 200 ("gentle"), 1 below, so the final image
-satisfies the edited coordinates exactly.
+1000; structural edits such as a hat need more, e.g. 700, at the cost of more of the image changing), then
+sample with back-projection onto *one-sided* bounds on the chosen attributes only: NAME=1 means
+logit >= +logit (default 4, about the median logit of real positives for the shipped SPNN), NAME=0 means
+logit <= -logit; a logit already past its bound does not move, and the other coordinates are free
+(`edit_bounds`). lam = 0.5 above t = 200 ("gentle"), 1 below. A range safeguard (``max_abs`` 1.2) halves
+the step of any sample whose projected image would leave [-1.2, 1.2] and keeps x0 if five halvings do
+not help: an SPNN direction that the network cannot realise inside the image range (measured: Bald and
+Wearing_Hat with the shipped avatar SPNN) then gives an unedited-looking image instead of a broken one;
+with ``max_abs=None`` the final step meets the bounds exactly. Generation uses the same bounds.
 """
 
 from __future__ import annotations

@@ -37,23 +37,28 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
     rec = reconstruct(pr, op, x, steps=steps, seeds=seeds, progress=progress)
     agree = attribute_agreement(ev.predict(rec.images), rec.targets)
     summary["reconstruction"] = {"evaluator_agreement": agree["mean"], "all_correct": agree["all_correct"],
-                                 "consistency_max_abs": float((net(rec.images) - rec.targets).abs().max())}
+                                 "consistency_max_abs": float((net(rec.images) - rec.targets).abs().max().detach())}
     image_grid([x, rec.images], out / "reconstruction.png", scale=4, row_labels=["original", "NLBP"])
 
-    # 2. single-attribute edits of real (held-out) faces
-    rows, labels, edits = [x], ["original"], {}
+    # 2. single-attribute edits of real (held-out) faces that do not have the attribute yet
+    pool = AvatarFaces(n=data_n, size=pr.image_shape[1], split="test").tensors(limit=max(16 * n, 64))[0]
+    before = ev.predict(pool) > 0
+    rows, labels, edits = [], [], {}
     for name in EDITS:
         if name not in names:
             continue
         i = names.index(name)
-        res = edit(pr, op, x, {name: 1.0}, steps=steps, seeds=seeds, progress=progress)
+        pick = (~before[:, i]).nonzero().flatten()[:n]
+        if len(pick) == 0:
+            continue
+        res = edit(pr, op, pool[pick], {name: 1.0}, steps=steps, seeds=pick.tolist(), progress=progress)
         pred = ev.predict(res.images) > 0
-        orig = ev.predict(x) > 0
         others = [j for j in range(len(names)) if j != i]
-        edits[name] = {"success": float(pred[:, i].float().mean()),
-                       "others_kept": float((pred[:, others] == orig[:, others]).float().mean())}
-        rows.append(res.images)
-        labels.append(f"+{name.replace('Wearing_', '')}")
+        edits[name] = {"images": len(pick), "success": float(pred[:, i].float().mean()),
+                       "others_kept": float((pred[:, others] == before[pick][:, others]).float().mean())}
+        short = name.replace("Wearing_", "").replace("_", " ")
+        rows += [pool[pick], res.images.clamp(-1, 1)]
+        labels += ["original", f"+{short}"]
     summary["edits"] = edits
     image_grid(rows, out / "edits.png", scale=4, row_labels=labels)
 

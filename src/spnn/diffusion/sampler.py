@@ -42,6 +42,8 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float = 0.85, guidanc
     """
     from tqdm.auto import tqdm
 
+    if n < 1:
+        raise ValueError(f"n = {n}: ask for at least one sample")
     guidance = guidance or Guidance()
     p = next(prior.parameters())
     device, dtype = p.device, dtype or p.dtype
