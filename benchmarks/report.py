@@ -18,10 +18,12 @@ def main() -> None:
         print(f"**Reconstruction from semantics** ({q['n']} held-out faces, {q['steps']} steps, {q['machine']}, {q['date']}):\n")
         print(table(q["reconstruction"], ["method", "agreement", "all_correct", "agreement_vs_sign_y",
                                           "consistency_mae", "s_per_image"]))
-        print("\n**Editing** (flip one attribute of a real face; success and other attributes kept, by the evaluator):\n")
+        print(f"\n**Editing** (flip one attribute of a real face, both directions, from t = {q.get('edit_t_start', 400)}; "
+              "success and other attributes kept, by the evaluator):\n")
         print(table(q["editing"], ["attribute", "images", "success", "others_kept"]))
-        m = q["multi_attribute"]
-        print(f"\n**Multi-attribute generation** {' + '.join(m['attributes'])}: all set in {m['success']:.3f} of {m['n']}.\n")
+        print("\n**Multi-attribute generation** (NLBP, rate with every requested attribute set, by the evaluator):\n")
+        print(table(q["multi_attribute"], ["attributes", "n", "all_set", "each_set"]))
+        print()
     if s := load("speed"):
         print(f"**Speed** ({s['steps']} steps, fastest of {s.get('repeats', 1)} interleaved runs, {s['machine']}, "
               f"{s['date']}):\n")

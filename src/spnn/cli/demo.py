@@ -9,8 +9,10 @@ from pathlib import Path
 
 import torch
 
-EDITS = ["Eyeglasses", "Smiling", "Bald", "Wearing_Hat"]
-MULTI = {"Eyeglasses": 1.0, "Smiling": 1.0, "Wearing_Hat": 1.0}
+# Bald and Wearing_Hat, the paper's other examples, fail with the shipped avatar SPNN (README, benchmarks):
+# the demo shows the closest attributes that work, the benchmark reports all of them.
+EDITS = ["Eyeglasses", "Smiling", "Sunglasses", "Pale_Skin"]
+MULTI = {"Eyeglasses": 1.0, "Smiling": 1.0, "Mouth_Slightly_Open": 1.0}
 
 
 def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 100, n: int = 8,
@@ -66,10 +68,12 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
     gen = generate(pr, op, MULTI, n, steps=steps, seeds=[100 + s for s in seeds], progress=progress)
     mask = gen.mask
     ok = (ev.predict(gen.images)[:, mask] > 0).all(1).float().mean()
+    with torch.no_grad():
+        violation = gen.violation(net(gen.images))
     summary["generation"] = {"attributes": MULTI, "all_set_rate": float(ok),
-                             "consistency_max_abs": float((net(gen.images) - gen.targets)[:, mask].abs().max())}
-    image_grid([gen.images], out / "generation.png", scale=4, row_labels=["+".join(k.replace("Wearing_", "")
-                                                                                  for k in MULTI)])
+                             "bounds_met_rate": float((violation <= 1e-4).float().mean())}
+    image_grid([gen.images.clamp(-1, 1)], out / "generation.png", scale=4,
+               row_labels=["+".join(k.replace("_", " ") for k in MULTI)])
 
     # 4. linear restoration (4x super-resolution, DDNM)
     sr = AveragePool(pr.image_shape, 4)
@@ -96,8 +100,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"max |g(x) - y| {r['consistency_max_abs']:.1e}")
     for name, e in s["edits"].items():
         print(f"edit +{name}: success {e['success']:.2f}, other attributes kept {e['others_kept']:.3f}")
-    print(f"generation {'+'.join(g['attributes'])}: all set {g['all_set_rate']:.2f}, "
-          f"max |g(x) - y| on the set ones {g['consistency_max_abs']:.1e}")
+    print(f"generation {'+'.join(g['attributes'])}: all set (evaluator) {g['all_set_rate']:.2f}, "
+          f"SPNN bounds met exactly {g['bounds_met_rate']:.2f} (the rest stopped by the range safeguard)")
     print(f"4x super-resolution: PSNR {sr['psnr_db']:.2f} dB (upsampled A+ y: {sr['psnr_upsampled_db']:.2f} dB),"
           f" max |A x - y| {sr['consistency_max_abs']:.1e}")
     print(f"wrote {out}/*.png and summary.json in {s['seconds']} s")
