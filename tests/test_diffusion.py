@@ -84,6 +84,22 @@ def test_range_safeguard_halves_the_step_then_keeps_x0():
     assert torch.allclose(guarded[0], half[0], atol=1e-10)
 
 
+def test_skip_rule_leaves_close_samples_until_the_last_step():
+    net = tiny_net().double()
+    x = torch.rand(2, 3, 8, 8, dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        y = net(x)
+        y[1] += 5.0  # sample 1 is far from its target, sample 0 is at it up to a tiny offset
+        y[0] += 1e-3
+        g = BackProjection(net, y, lam=1.0, skip_tol=0.11, mode="natural")
+        mid, end = g.project(x, 500), g.project(x, 0)
+        assert torch.equal(mid[0], x[0])  # skipped: within tolerance
+        assert float((net(mid[1:]) - y[1:]).abs().max()) < 1e-8  # projected
+        assert float((net(end) - y).abs().max()) < 1e-8  # t = 0: every sample is projected (exact_at_end)
+        lazy = BackProjection(net, y, lam=1.0, skip_tol=0.11, mode="natural", exact_at_end=False).project(x, 0)
+        assert torch.equal(lazy[0], x[0])
+
+
 def test_ddnm_linear_restoration_is_consistent():
     prior = tiny_prior()
     op = AveragePool((3, 8, 8), 2)

@@ -26,7 +26,10 @@ def split_of(index: np.ndarray | int) -> np.ndarray:
 
 def to_tensor_images(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    images = np.ascontiguousarray(images)
+    if not images.flags.writeable:  # e.g. a memory-mapped cache: torch would warn; the float copy follows anyway
+        images = images.copy()
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
 def attribute_index(names: Sequence[str], name: str) -> int:

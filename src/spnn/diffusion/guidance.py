@@ -85,6 +85,7 @@ class BackProjection(Guidance):
         ax = completion[0] if completion is not None else self.op.A(x0)
         y = self.target(ax)
         lam_b: float | torch.Tensor = lam
+        done = None
         if self.skip_tol is not None and not (self.exact_at_end and t == 0):
             diff = (torch.sigmoid(ax) - torch.sigmoid(y)).abs()
             if self.mask is not None:
@@ -98,6 +99,8 @@ class BackProjection(Guidance):
             return self.op.back_project(x0, y, lam_b)
 
         out = step(lam_b)
+        if done is not None:  # skipped samples are returned as they came, not round-tripped through G
+            out = torch.where(done.view(-1, *[1] * (x0.dim() - 1)), x0, out)
         if self.max_abs is None:
             return out
         lam_b = torch.as_tensor(lam_b, dtype=ax.dtype, device=ax.device).expand(len(x0)).clone()
