@@ -6,6 +6,14 @@ import argparse
 import json
 
 
+def dataset_options(p: argparse.ArgumentParser) -> None:
+    """The training commands' dataset and output options: --data, --size, --n, --out."""
+    p.add_argument("--data", default="avatars", help="avatars | celeba:DIR | celebahq:DIR | folder:DIR")
+    p.add_argument("--size", type=int, default=32, help="image size (square)")
+    p.add_argument("--n", type=int, default=30000, help="number of built-in avatar images")
+    p.add_argument("--out", required=True, help="output folder (checkpoints, metrics)")
+
+
 def cmd_avatars(args: argparse.Namespace) -> int:
     from spnn.data.avatars import label_table, load_or_generate
 

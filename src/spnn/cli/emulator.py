@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from spnn.cli.data import dataset_options
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     from spnn.data.registry import open_dataset
@@ -24,10 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("emulator", help="SPNN emulators of black-box degradations")
     s = p.add_subparsers(dest="emulator_command", required=True)
     t = s.add_parser("train", help="fit an SPNN to the black-box camera (blur, 4x pool, tone curve, clipping)")
-    t.add_argument("--data", default="avatars")
-    t.add_argument("--size", type=int, default=32)
-    t.add_argument("--n", type=int, default=30000)
-    t.add_argument("--out", required=True)
+    dataset_options(t)
     t.add_argument("--hidden", type=int, default=32)
     t.add_argument("--epochs", type=float, default=5)
     t.add_argument("--lr", type=float, default=1e-3)

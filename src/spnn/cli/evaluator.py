@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from spnn.cli.data import dataset_options
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     from spnn.data.registry import open_dataset
@@ -38,10 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluator", help="the independent attribute evaluator (a plain CNN)")
     s = p.add_subparsers(dest="evaluator_command", required=True)
     t = s.add_parser("train", help="train the evaluator on a dataset")
-    t.add_argument("--data", default="avatars")
-    t.add_argument("--size", type=int, default=32)
-    t.add_argument("--n", type=int, default=30000)
-    t.add_argument("--out", required=True)
+    dataset_options(t)
     t.add_argument("--epochs", type=float, default=8)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=2e-3)

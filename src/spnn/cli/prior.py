@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from spnn.cli.data import dataset_options
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
@@ -57,10 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prior", help="diffusion priors")
     s = p.add_subparsers(dest="prior_command", required=True)
     t = s.add_parser("train", help="train a diffusers UNet2DModel prior (EMA, resumable)")
-    t.add_argument("--data", default="avatars")
-    t.add_argument("--size", type=int, default=32)
-    t.add_argument("--n", type=int, default=30000)
-    t.add_argument("--out", required=True)
+    dataset_options(t)
     t.add_argument("--preset", default="tiny", choices=["tiny", "small"])
     t.add_argument("--epochs", type=float, default=4)
     t.add_argument("--batch-size", type=int, default=64)

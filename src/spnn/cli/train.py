@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from spnn.cli.data import dataset_options
 from spnn.training.loop import LoopConfig
 from spnn.training.spnn import PHASE_DEFAULTS, SPNNTrainConfig
 
@@ -107,10 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train an SPNN (phase 1, 2 or both) on a dataset")
-    p.add_argument("--data", default="avatars", help="avatars | celeba:DIR | celebahq:DIR | folder:DIR")
-    p.add_argument("--size", type=int, default=32, help="image size (square)")
-    p.add_argument("--n", type=int, default=30000, help="number of built-in avatar images")
-    p.add_argument("--out", required=True, help="output folder (checkpoints, metrics)")
+    dataset_options(p)
     p.add_argument("--phase", default="both", choices=["1", "2", "both"])
     p.add_argument("--config", help="YAML with sections phase1/phase2: {loop: {...}, weights: {...}}")
     p.add_argument("--init", help="start from this saved network (phase 2 defaults to OUT/phase1.safetensors)")

@@ -57,7 +57,8 @@ class BackProjection(Guidance):
     ``exact_at_end`` (default), so the output satisfies the constraint. ``max_abs``: a safeguard for
     targets the operator cannot reach inside the image range; a sample whose projection leaves
     [-max_abs, max_abs] retries with half the step (up to ``backtrack`` times), then keeps x0. Costs one
-    completion and one inverse per step (plus one inverse per retry, only for samples that need it).
+    completion and one inverse per step (plus one batch inverse per retry, only in steps where a sample
+    needs it).
     """
 
     def __init__(self, op, y: torch.Tensor | None, lam: float | Schedule = paper_lam,
@@ -76,7 +77,7 @@ class BackProjection(Guidance):
         """The point of the constraint set that the step aims at, given A(x0)."""
         if self.bounds is not None:
             lower, upper = (b.to(ax) for b in self.bounds)
-            return torch.maximum(torch.minimum(ax, upper), lower)
+            return ax.clamp(lower, upper)
         return self.y.to(ax) if self.mask is None else torch.where(self.mask, self.y.to(ax), ax)
 
     def project(self, x0, t):
