@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
 from pathlib import Path
 
 import torch
+
+from spnn.io import write_json
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -36,8 +37,7 @@ def write(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), **payload}
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(payload, indent=1))
-    return path
+    return write_json(path, payload)
 
 
 class Timer:

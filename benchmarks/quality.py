@@ -22,7 +22,7 @@ from spnn.data.avatars import AvatarFaces
 from spnn.evaluation.metrics import attribute_agreement
 from spnn.models import load_evaluator, load_prior, load_spnn
 from spnn.operators import SPNNOperator
-from spnn.tasks import EDIT_T_START, edit, generate, reconstruct
+from spnn.tasks import EDIT_ETA, EDIT_T_START, edit, generate, reconstruct
 
 EDITS = ["Eyeglasses", "Smiling", "Bald", "Wearing_Hat"]
 MULTI = ["Eyeglasses", "Smiling", "Wearing_Hat"]
@@ -39,12 +39,16 @@ def main() -> None:
     ap.add_argument("--n-edit", type=int, default=100)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--batch", type=int, default=50)
-    ap.add_argument("--methods", nargs="+", default=["nlbp-learned", "nlbp-learned+skip", "nlbp-learned+travel",
+    ap.add_argument("--methods", nargs="*", default=["nlbp-learned", "nlbp-learned+skip", "nlbp-learned+travel",
                                                             "nlbp-natural", "dps", "cg", "none"])
     ap.add_argument("--edits", nargs="+", default=EDITS, help="attributes to flip")
     ap.add_argument("--multi", nargs="+", action="append", default=None,
                     help="attributes set together in multi-attribute generation (repeat for several sets)")
     ap.add_argument("--t-start", type=int, default=EDIT_T_START, help="editing noise level")
+    ap.add_argument("--eta", type=float, default=EDIT_ETA, help="editing DDIM eta")
+    ap.add_argument("--no-invert", dest="invert", action="store_false",
+                    help="edit from re-noised images (SDEdit start) instead of their DDIM inversion")
+    ap.add_argument("--name", default="quality", help="results file benchmarks/results/NAME.json")
     ap.add_argument("--spnn")
     ap.add_argument("--prior")
     ap.add_argument("--evaluator")
@@ -71,8 +75,9 @@ def main() -> None:
                      "agreement_vs_sign_y": a_y["mean"], "consistency_mae": float((yh - y).abs().mean()),
                      "s_per_image": t.seconds / args.n})
         print(rows[-1])
-    print("reconstruction from semantics:")
-    print(table(rows, ["method", "agreement", "all_correct", "agreement_vs_sign_y", "consistency_mae", "s_per_image"]))
+    if rows:
+        print("reconstruction from semantics:")
+        print(table(rows, ["method", "agreement", "all_correct", "agreement_vs_sign_y", "consistency_mae", "s_per_image"]))
 
     op = SPNNOperator(net, mode="learned")
     xe = x[:args.n_edit]
@@ -86,7 +91,7 @@ def main() -> None:
             if len(sel) == 0:
                 continue
             out = edit(prior, op, xe[sel], {attr: value}, steps=args.steps, seeds=sel.tolist(), t_start=args.t_start,
-                       progress=False).images
+                       eta=args.eta, invert=args.invert, progress=False).images
             pred = ev.predict(out) > 0
             others = [j for j in range(len(names)) if j != i]
             results.append((len(sel), float((pred[:, i] == (value > 0)).float().mean()),
@@ -106,8 +111,8 @@ def main() -> None:
                            "each_set": float(pred.float().mean())})
     print("multi-attribute generation:")
     print(table(multi_rows, ["attributes", "n", "all_set", "each_set"]))
-    print("wrote", write("quality", {"n": args.n, "steps": args.steps, "reconstruction": rows, "editing": edit_rows,
-                                     "edit_t_start": args.t_start,
+    print("wrote", write(args.name, {"n": args.n, "steps": args.steps, "reconstruction": rows, "editing": edit_rows,
+                                     "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_invert": args.invert,
                                      "multi_attribute": multi_rows}))
 
 

@@ -56,10 +56,12 @@ def test_generate_and_unknown_attribute(models, tmp_path):
     assert code == 2
 
 
-def test_edit(models, tmp_path):
+@pytest.mark.parametrize("start", [[], ["--no-invert", "--eta", "0.85"]])
+def test_edit(models, tmp_path, start):
     _run(models, tmp_path, "edit", str(models / "images" / "0.png"), "--spnn", str(models / "spnn.safetensors"),
-         "--set", "Bald=1", "--t-start", "300", "--max-abs", "0")
-    assert json.loads((tmp_path / "edit.json").read_text())["constraint_violation_max"] < 1e-4
+         "--set", "Bald=1", "--t-start", "300", "--max-abs", "0", *start)
+    report = json.loads((tmp_path / "edit.json").read_text())
+    assert report["constraint_violation_max"] < 1e-4 and report["invert"] == (not start)
 
 
 @pytest.mark.parametrize("task", ["sr4", "inpaint", "colorize"])

@@ -133,3 +133,18 @@ def test_label_smoothing_and_noise_augmentation():
     b, _ = phase1_loss(net, x, y, {"task": 1.0, "recon": 1.0}, noise=0.5)
     c, _ = phase1_loss(net, x, y, {"task": 1.0, "recon": 1.0})
     assert not torch.isclose(a, b) and torch.isfinite(c)
+
+
+def test_phase_config_from_yaml_and_flags():
+    import argparse
+
+    from spnn.cli.train import _phase_config
+
+    args = argparse.Namespace(epochs=None, batch_size=None, lr=None, seed=None, max_steps=None, ckpt_every=None,
+                              log_every=None, epochs2=None, bf16=False, adaptive_weights=False)
+    yaml_cfg = {"phase1": {"loop": {"lr": 5e-4, "epochs": 3}, "adaptive_weights": True, "noise_augment": 0.5}}
+    cfg = _phase_config(args, 1, yaml_cfg)
+    assert cfg.adaptive_weights and cfg.noise_augment == 0.5 and cfg.loop.lr == 5e-4 and cfg.loop.epochs == 3
+    args.adaptive_weights, args.epochs2 = True, 2
+    cfg2 = _phase_config(args, 2, {})
+    assert cfg2.adaptive_weights and cfg2.loop.epochs == 2 and yaml_cfg["phase1"]["adaptive_weights"]

@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from spnn.errors import CheckpointError
 
-__all__ = ["atomic_write", "save_tensors", "load_tensors", "read_metadata"]
+__all__ = ["atomic_write", "write_json", "save_tensors", "load_tensors", "read_metadata"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -36,6 +36,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def write_json(path: str | os.PathLike, obj, indent: int = 1) -> Path:
+    """Write ``obj`` as JSON atomically."""
+    text = json.dumps(obj, indent=indent)
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict) -> Path:

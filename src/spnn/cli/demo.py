@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
              data_n: int = 30000, progress: bool = False) -> dict:
     from spnn.data.avatars import AvatarFaces
     from spnn.evaluation.metrics import attribute_agreement, psnr
+    from spnn.io import write_json
     from spnn.models import load_evaluator, load_prior, load_spnn
     from spnn.operators import AveragePool, SPNNOperator
     from spnn.tasks import edit, generate, reconstruct, restore
@@ -85,7 +85,7 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
                row_labels=["original", "A+ y", "DDNM"])
     summary["seconds"] = round(time.time() - t0, 1)
     summary["steps"] = steps
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_json(out / "summary.json", summary)
     return summary
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 from spnn.errors import DataError
-from spnn.tasks import EDIT_T_START
+from spnn.io import write_json
+from spnn.tasks import EDIT_ETA, EDIT_T_START
 
 
 def _device(args) -> str:
@@ -87,7 +88,7 @@ def _report(result, op, evaluator, out: Path, name: str, extra: dict) -> dict:
             report["evaluator_agreement"] = agreement["mean"]
             report["evaluator_all_correct"] = agreement["all_correct"]
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(report, indent=1))
+    write_json(out / f"{name}.json", report)
     print(json.dumps(report))
     return report
 
@@ -170,10 +171,12 @@ def cmd_edit(args) -> int:
     x = _inputs(args, prior.image_shape)
     attrs = _parse_set(args.set)
     res = edit(prior, op, x, attrs, t_start=args.t_start, steps=args.steps, logit=args.logit,
-               max_abs=args.max_abs or None, eta=args.eta, seeds=range(args.seed, args.seed + len(x)))
+               max_abs=args.max_abs or None, eta=args.eta, invert=args.invert,
+               seeds=range(args.seed, args.seed + len(x)))
     out = Path(args.out)
     image_grid([x, res.images], out / "edit.png", scale=3, row_labels=["original", "edited"])
-    _report(res, op, evaluator, out, "edit", {"set": attrs, "t_start": args.t_start})
+    _report(res, op, evaluator, out, "edit", {"set": attrs, "t_start": args.t_start, "eta": args.eta,
+                                              "invert": args.invert})
     return 0
 
 
@@ -223,7 +226,7 @@ def cmd_restore(args) -> int:
               "psnr_pinv_db": float(psnr(shown.clamp(-1, 1), x).mean()),
               "consistency_max_abs": float((op.A(res.images) - res.targets).abs().max())}
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"restore-{args.task}.json").write_text(json.dumps(report, indent=1))
+    write_json(out / f"restore-{args.task}.json", report)
     print(json.dumps(report))
     return 0
 
@@ -274,7 +277,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(p)
     p.add_argument("--set", nargs="+", required=True, metavar="NAME=VALUE")
     p.add_argument("--t-start", type=int, default=EDIT_T_START, help="noise level to start from (of 1000)")
-    p.add_argument("--eta", type=float, default=0.85, help="DDIM eta (0: deterministic, keeps more of the image)")
+    p.add_argument("--eta", type=float, default=EDIT_ETA, help="DDIM eta (0: deterministic, keeps most of the image)")
+    p.add_argument("--no-invert", dest="invert", action="store_false",
+                   help="start from the re-noised images (SDEdit) instead of their DDIM inversion")
     _bounds_options(p)
     p.set_defaults(func=cmd_edit)
     p = sub.add_parser("restore", help="linear restoration (DDNM) with the same sampler")

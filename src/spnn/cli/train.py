@@ -41,8 +41,9 @@ def _phase_config(args, phase: int, yaml_cfg: dict) -> SPNNTrainConfig:
         loop["epochs"] = args.epochs2
     if args.bf16:
         loop["bf16"] = True
-    return SPNNTrainConfig(loop=LoopConfig.from_dict(loop), phase=phase,
-                           adaptive_weights=args.adaptive_weights, **section)
+    if args.adaptive_weights:
+        section["adaptive_weights"] = True
+    return SPNNTrainConfig(loop=LoopConfig.from_dict(loop), phase=phase, **section)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from spnn.diffusion.guidance import Guidance
 from spnn.diffusion.prior import Prior
 from spnn.diffusion.schedule import ddim_timesteps, time_travel
 
-__all__ = ["sample", "SampleResult"]
+__all__ = ["sample", "SampleResult", "ddim_invert"]
 
 
 @dataclass
@@ -30,15 +30,34 @@ class SampleResult:
     trajectory: list[torch.Tensor] | None = None
 
 
+@torch.no_grad()
+def ddim_invert(prior: Prior, images: torch.Tensor, timesteps: list[int]) -> torch.Tensor:
+    """Deterministic DDIM inversion: clean images -> x_t at ``timesteps[0]`` (the largest).
+
+    Walks the grid upwards, x_{t'} = sqrt(a_t') x0 + sqrt(1 - a_t') eps(x_t, t); sampling back down the same
+    grid with eta = 0 and no guidance returns close to the images (`sample` with ``invert=True``)."""
+    abar = prior.alphas_cumprod.to(images.device, torch.float64)
+    x = images
+    a_cur = torch.ones((), device=x.device, dtype=x.dtype)
+    for t in sorted(timesteps):
+        tt = torch.full((len(x),), t, device=x.device, dtype=torch.long)
+        eps = prior.eps(x, tt)
+        x0 = (x - (1 - a_cur).sqrt() * eps) / a_cur.sqrt()
+        a_cur = abar[t].to(x.dtype)
+        x = a_cur.sqrt() * x0 + (1 - a_cur).sqrt() * eps
+    return x
+
+
 def sample(prior: Prior, n: int, *, steps: int = 100, eta: float = 0.85, guidance: Guidance | None = None,
            seeds: list[int] | None = None, travel: tuple | None = None, x_start: torch.Tensor | None = None,
-           t_start: int | None = None, clip_x0: bool = True, clip_guided: bool = True,
+           t_start: int | None = None, invert: bool = False, clip_x0: bool = True, clip_guided: bool = True,
            return_trajectory: bool = False,
            progress: bool = True, dtype: torch.dtype | None = None) -> SampleResult:
     """Draw ``n`` images.
 
     ``seeds``: one per sample (default 0..n-1). ``travel``: (length, repeats[, t_min, t_max]) RePaint
-    time travel. ``x_start`` with ``t_start``: start from these images noised to t_start (editing).
+    time travel. ``x_start`` with ``t_start``: start from these images noised to t_start (editing), or with
+    ``invert=True`` from their DDIM inversion (`ddim_invert`, deterministic; use with a small eta).
     """
     from tqdm.auto import tqdm
 
@@ -68,7 +87,13 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float = 0.85, guidanc
     if x_start is not None:
         if x_start.shape[1:] != shape:
             raise ValueError(f"x_start has shape {tuple(x_start.shape[1:])}, the prior makes {shape}")
-        x = a(ts[0]).sqrt() * x_start.to(device, dtype) + (1 - a(ts[0])).sqrt() * x
+        if invert:
+            prior.eval()
+            x = ddim_invert(prior, x_start.to(device, dtype), ts)
+        else:
+            x = a(ts[0]).sqrt() * x_start.to(device, dtype) + (1 - a(ts[0])).sqrt() * x
+    elif invert:
+        raise ValueError("invert=True needs x_start (the images to invert)")
     trajectory = [] if return_trajectory else None
     x0 = x
     prior.eval()

@@ -11,7 +11,6 @@ kept, with the paper's weight, because it is not exactly zero under bf16 autocas
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from spnn.diagnostics import penrose_report
-from spnn.io import atomic_write
+from spnn.io import write_json
 from spnn.network import SPNN, load_state_checked
 from spnn.training.distributed import is_main
 from spnn.training.loop import LoopConfig, TrainLoop
@@ -182,6 +181,5 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
         metrics["history_tail"] = history[-5:]
         if metrics["finished"]:
             net.save(out_dir / f"phase{cfg.phase}.safetensors", {"phase": cfg.phase})
-        atomic_write(out_dir / f"metrics-phase{cfg.phase}.json",
-                     lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=2)))
+        write_json(out_dir / f"metrics-phase{cfg.phase}.json", metrics, indent=2)
     return metrics
