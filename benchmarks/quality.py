@@ -57,7 +57,7 @@ def main() -> None:
     names = net.attribute_names
     x = AvatarFaces(split="test").tensors(limit=args.n)[0]
     judged = ev.predict(x)
-    rows = []
+    rows, per_attribute, fidelity = [], {}, []
     for method in args.methods:
         base, _, extra = method.partition("+")  # nlbp-learned+skip: the paper's skip rule; +travel: time travel
         name, _, mode = base.partition("-")
@@ -69,8 +69,15 @@ def main() -> None:
                 **options).images, args.n, args.batch)
         with torch.no_grad():
             y, yh = net(x), net(xh)
-        a = attribute_agreement(ev.predict(xh), judged)
-        a_y = attribute_agreement(ev.predict(xh), y)
+        judged_h = ev.predict(xh)
+        a = attribute_agreement(judged_h, judged)
+        a_y = attribute_agreement(judged_h, y)
+        per_attribute[method] = dict(zip(names, ((judged_h > 0) == (judged > 0)).float().mean(0).tolist()))
+        if name == "none":  # unconditional samples: does the prior make each attribute as often as real faces?
+            fidelity = [{"attribute": n, "real_evaluator": float(r), "samples_evaluator": float(s_),
+                         "samples_spnn": float(g)} for n, r, s_, g in
+                        zip(names, (judged > 0).float().mean(0), (judged_h > 0).float().mean(0),
+                            (yh > 0).float().mean(0))]
         rows.append({"method": method, "agreement": a["mean"], "all_correct": a["all_correct"],
                      "agreement_vs_sign_y": a_y["mean"], "consistency_mae": float((yh - y).abs().mean()),
                      "s_per_image": t.seconds / args.n})
@@ -78,6 +85,14 @@ def main() -> None:
     if rows:
         print("reconstruction from semantics:")
         print(table(rows, ["method", "agreement", "all_correct", "agreement_vs_sign_y", "consistency_mae", "s_per_image"]))
+
+        worst = sorted(per_attribute.get("nlbp-learned", {}).items(), key=lambda kv: kv[1])[:6]
+        if worst:
+            print("nlbp-learned, least agreed attributes:", ", ".join(f"{k} {v:.3f}" for k, v in worst))
+    if fidelity:
+        print("positive rate on real faces vs unconditional samples (evaluator; SPNN on samples):")
+        print(table(sorted(fidelity, key=lambda r: -abs(r["samples_evaluator"] - r["real_evaluator"]))[:8],
+                    ["attribute", "real_evaluator", "samples_evaluator", "samples_spnn"]))
 
     op = SPNNOperator(net, mode="learned")
     xe = x[:args.n_edit]
@@ -111,7 +126,9 @@ def main() -> None:
                            "each_set": float(pred.float().mean())})
     print("multi-attribute generation:")
     print(table(multi_rows, ["attributes", "n", "all_set", "each_set"]))
-    print("wrote", write(args.name, {"n": args.n, "steps": args.steps, "reconstruction": rows, "editing": edit_rows,
+    print("wrote", write(args.name, {"n": args.n, "steps": args.steps, "reconstruction": rows,
+                                     "reconstruction_per_attribute": per_attribute, "prior_fidelity": fidelity,
+                                     "editing": edit_rows,
                                      "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_invert": args.invert,
                                      "multi_attribute": multi_rows}))
 

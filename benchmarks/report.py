@@ -18,11 +18,27 @@ def main() -> None:
         print(f"**Reconstruction from semantics** ({q['n']} held-out faces, {q['steps']} steps, {q['machine']}, {q['date']}):\n")
         print(table(q["reconstruction"], ["method", "agreement", "all_correct", "agreement_vs_sign_y",
                                           "consistency_mae", "s_per_image"]))
-        print(f"\n**Editing** (flip one attribute of a real face, both directions, from t = {q.get('edit_t_start', 400)}; "
+        if per := q.get("reconstruction_per_attribute", {}).get("nlbp-learned"):
+            worst = sorted(per.items(), key=lambda kv: kv[1])[:6]
+            print("\nnlbp-learned, least agreed attributes: " + ", ".join(f"{k} {v:.3f}" for k, v in worst))
+        if fid := q.get("prior_fidelity"):
+            rows = sorted(fid, key=lambda r: -abs(r["samples_evaluator"] - r["real_evaluator"]))[:6]
+            print("\n**Prior fidelity**: rate of each attribute on real faces and on unconditional samples "
+                  "(evaluator; SPNN on the samples), largest gaps:\n")
+            print(table(rows, ["attribute", "real_evaluator", "samples_evaluator", "samples_spnn"]))
+        start = ("DDIM inversion" if q.get("edit_invert") else "re-noising") + f" to t = {q.get('edit_t_start', 400)}"
+        if "edit_eta" in q:
+            start += f", eta {q['edit_eta']}"
+        print(f"\n**Editing** (flip one attribute of a real face, both directions, from {start}; "
               "success and other attributes kept, by the evaluator):\n")
         print(table(q["editing"], ["attribute", "images", "success", "others_kept"]))
         print("\n**Multi-attribute generation** (NLBP, rate with every requested attribute set, by the evaluator):\n")
         print(table(q["multi_attribute"], ["attributes", "n", "all_set", "each_set"]))
+        print()
+    if e := load("quality-sdedit"):
+        print(f"**Editing from re-noising to t = {e['edit_t_start']}, eta {e.get('edit_eta', 0.85)}** (SDEdit start, "
+              "same faces and bounds; `quality.py --methods --no-invert --t-start 400 --eta 0.85 --name quality-sdedit`):\n")
+        print(table(e["editing"], ["attribute", "images", "success", "others_kept"]))
         print()
     if s := load("speed"):
         print(f"**Speed** ({s['steps']} steps, fastest of {s.get('repeats', 1)} interleaved runs, {s['machine']}, "

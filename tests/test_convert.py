@@ -72,7 +72,7 @@ def test_cli_convert_round_trip(tmp_path):
     assert main(["convert", src, str(tmp_path / "ours.safetensors")]) == 0
     ours = SPNN.load(tmp_path / "ours.safetensors")
     io = load_file(DATA + "authors_spnn_16_cayley.io.safetensors")
-    assert float((ours(io["x"]) - io["logits"]).abs().max()) <= 1e-5
+    assert float((ours(io["x"]) - io["logits"]).abs().max().detach()) <= 1e-5
 
 
 def test_download_offline_gives_clear_error(tmp_path, monkeypatch, capsys):
