@@ -24,7 +24,7 @@ def tiny_prior(size=8):
 
 
 def tiny_net():
-    return perturb_(SPNN.build((3, 8, 8), (5,), hidden=8), 0.1)
+    return perturb_(SPNN.build((3, 8, 8), (5,), hidden=8), 0.1).requires_grad_(False)  # frozen, as in sampling
 
 
 def test_schedules():
@@ -39,8 +39,8 @@ def test_nlbp_sampling_is_consistent_at_the_end(mode):
     prior, net = tiny_prior(), tiny_net()
     y = torch.randn(3, 5)
     out = sample(prior, 3, steps=10, guidance=BackProjection(net, y, mode=mode), progress=False).images
-    assert float((net(out) - y).abs().max()) < 1e-4
-    assert float((net(out) - y).norm() / y.norm()) < 1e-5
+    assert float((net(out) - y).abs().max().detach()) < 1e-4
+    assert float(((net(out) - y).norm() / y.norm()).detach()) < 1e-5
 
 
 def test_box_bounds_are_met_and_inside_points_do_not_move():
@@ -94,8 +94,8 @@ def test_skip_rule_leaves_close_samples_until_the_last_step():
         g = BackProjection(net, y, lam=1.0, skip_tol=0.11, mode="natural")
         mid, end = g.project(x, 500), g.project(x, 0)
         assert torch.equal(mid[0], x[0])  # skipped: within tolerance
-        assert float((net(mid[1:]) - y[1:]).abs().max()) < 1e-8  # projected
-        assert float((net(end) - y).abs().max()) < 1e-8  # t = 0: every sample is projected (exact_at_end)
+        assert float((net(mid[1:]) - y[1:]).abs().max().detach()) < 1e-8  # projected
+        assert float((net(end) - y).abs().max().detach()) < 1e-8  # t = 0: every sample is projected (exact_at_end)
         lazy = BackProjection(net, y, lam=1.0, skip_tol=0.11, mode="natural", exact_at_end=False).project(x, 0)
         assert torch.equal(lazy[0], x[0])
 
