@@ -66,3 +66,16 @@ def test_grids_are_written(tmp_path):
                col_labels=["1", "2"])
     from PIL import Image
     assert Image.open(tmp_path / "a.png").size[0] > 3 * 32 and Image.open(tmp_path / "b.png").mode == "RGB"
+
+
+def test_save_png_tensor_round_trip(tmp_path):
+    from PIL import Image
+
+    from spnn.viz import save_png
+
+    x = torch.linspace(-1, 1, 3 * 4 * 5).view(3, 4, 5)
+    save_png(x, tmp_path / "x.png")
+    back = torch.from_numpy(np.array(Image.open(tmp_path / "x.png"))).permute(2, 0, 1).float() / 127.5 - 1
+    assert back.shape == (3, 4, 5) and (back - x).abs().max() <= 1 / 127.5 + 1e-6
+    with pytest.raises(ValueError, match="one image"):
+        save_png(x[None], tmp_path / "y.png")

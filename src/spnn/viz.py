@@ -24,7 +24,13 @@ def to_uint8(images) -> np.ndarray:
 
 
 def save_png(image, path: str | os.PathLike) -> None:
-    """Write a PIL image atomically."""
+    """Write a PIL image, or one (3, H, W) tensor in [-1, 1], atomically."""
+    if isinstance(image, torch.Tensor):
+        if image.dim() != 3:
+            raise ValueError(f"save_png takes one image (3, H, W); got shape {tuple(image.shape)} (use image_grid)")
+        from PIL import Image
+
+        image = Image.fromarray(to_uint8(image[None])[0])
     buf = BytesIO()
     image.save(buf, format="PNG")
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
