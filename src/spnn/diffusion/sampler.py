@@ -83,12 +83,12 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float = 0.85, guidanc
     def a(t: int) -> torch.Tensor:
         return abar[t].to(dtype) if t >= 0 else torch.ones((), device=device, dtype=dtype)
 
+    prior.eval()
     x = noise()
     if x_start is not None:
         if x_start.shape[1:] != shape:
             raise ValueError(f"x_start has shape {tuple(x_start.shape[1:])}, the prior makes {shape}")
         if invert:
-            prior.eval()
             x = ddim_invert(prior, x_start.to(device, dtype), ts)
         else:
             x = a(ts[0]).sqrt() * x_start.to(device, dtype) + (1 - a(ts[0])).sqrt() * x
@@ -96,7 +96,6 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float = 0.85, guidanc
         raise ValueError("invert=True needs x_start (the images to invert)")
     trajectory = [] if return_trajectory else None
     x0 = x
-    prior.eval()
     for k, t in enumerate(tqdm(ts, desc="sampling", disable=not progress, leave=False)):
         t_next = ts[k + 1] if k + 1 < len(ts) else -1
         a_t, a_n = a(t), a(t_next)
