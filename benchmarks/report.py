@@ -13,6 +13,17 @@ def load(name):
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def variant_row(q: dict, name: str) -> dict:
+    """One line per SPNN variant: NLBP reconstruction, editing and multi-attribute summaries."""
+    rec = next(r for r in q["reconstruction"] if r["method"] == "nlbp-learned")
+    edits = [e for e in q["editing"] if e["attribute"] != "(no edit)"]
+    return {"variant": name, "agreement": rec["agreement"], "all_correct": rec["all_correct"],
+            "edits_met": f"{sum(round(e['success'], 6) >= 0.9 and round(e['others_kept'], 6) >= 0.9 for e in edits)}/{len(edits)}",
+            "success_mean": sum(e["success"] for e in edits) / len(edits),
+            "kept_mean": sum(e["others_kept"] for e in edits) / len(edits),
+            "multi_all_set": q["multi_attribute"][0]["all_set"] if q["multi_attribute"] else ""}
+
+
 def main() -> None:
     if q := load("quality"):
         print(f"**Reconstruction from semantics** ({q['n']} held-out faces, {q['steps']} steps, {q['machine']}, {q['date']}):\n")
@@ -30,15 +41,24 @@ def main() -> None:
         if "edit_eta" in q:
             start += f", eta {q['edit_eta']}"
         print(f"\n**Editing** (flip one attribute of a real face, both directions, from {start}; "
-              "success and other attributes kept, by the evaluator):\n")
-        print(table(q["editing"], ["attribute", "images", "success", "others_kept"]))
+              "success and other attributes kept, by the evaluator; bound_met: the SPNN's logit meets the edit bound "
+              "(within 0.05); (no edit): the same start and sampler without guidance, all attributes kept):\n")
+        print(table(q["editing"], ["attribute", "images", "success", "others_kept", "bound_met"]))
         print("\n**Multi-attribute generation** (NLBP, rate with every requested attribute set, by the evaluator):\n")
         print(table(q["multi_attribute"], ["attributes", "n", "all_set", "each_set"]))
         print()
     if e := load("quality-sdedit"):
         print(f"**Editing from re-noising to t = {e['edit_t_start']}, eta {e.get('edit_eta', 0.85)}** (SDEdit start, "
               "same faces and bounds; `quality.py --methods --no-invert --t-start 400 --eta 0.85 --name quality-sdedit`):\n")
-        print(table(e["editing"], ["attribute", "images", "success", "others_kept"]))
+        print(table(e["editing"], ["attribute", "images", "success", "others_kept", "bound_met"]))
+        print()
+    if variants := sorted(RESULTS.glob("spnn-variant-*.json")):
+        print("**SPNN variants** (same prior, evaluator, faces and seeds; `quality.py --spnn PATH --methods nlbp-learned "
+              "--n 200 --n-edit 50 --steps 20`, the 8 edits and the first multi set above, `--name spnn-variant-NAME`; "
+              "edits met: attributes with success and others kept both >= 0.90; NAME: phase-1 noise_augment, "
+              "--scale-bound, epochs if not 10):\n")
+        print(table([variant_row(json.loads(v.read_text()), v.stem.removeprefix("spnn-variant-")) for v in variants],
+                    ["variant", "agreement", "all_correct", "edits_met", "success_mean", "kept_mean", "multi_all_set"]))
         print()
     if s := load("speed"):
         print(f"**Speed** ({s['steps']} steps, fastest of {s.get('repeats', 1)} interleaved runs, {s['machine']}, "

@@ -1,20 +1,20 @@
 """Zero-shot tasks on top of the sampler: reconstruction from semantics, attribute generation and
 editing, linear restoration. Each returns images and the numbers that judge them.
 
-Editing recipe (the paper does not publish one): invert the real image with deterministic DDIM to
-``t_start`` (default 500 of 1000), then sample back with eta = 0.3 and back-projection onto *one-sided*
-bounds on the chosen attributes only: NAME=1 means logit >= +logit (default 4, about the median logit of
-real positives for the shipped SPNN), NAME=0 means logit <= -logit; a logit already past its bound does not
+Editing recipe (the paper does not publish one): invert the real image with deterministic DDIM to ``t_start``
+(default 500 of 1000), then sample back with eta = 0.3 and back-projection onto *one-sided* bounds on the
+chosen attributes only: NAME=1 means logit >= +logit (default 4, near the median logit of real positives for
+most attributes of the shipped SPNN), NAME=0 means logit <= -logit; a logit already past its bound does not
 move, and the other coordinates are free (`edit_bounds`). Without guidance, inversion and eta = 0 return the
 image close to unchanged, so what changes is mostly what the bounds ask for (benchmarks/quality.py: other
-attributes kept 0.91-0.98 with the shipped models, 0.82-0.87 when re-noising to t = 400 instead). The
+attributes kept 0.88-0.98 with the shipped models, 0.81-0.87 when re-noising to t = 400 instead). The
 inversion costs one extra prior call per step below ``t_start``. ``invert=False, eta=0.85, t_start=400`` is
 the SDEdit start of earlier versions: higher success for some attributes (Smiling), less of the face kept
-(README, editing table). lam = 0.5 above t = 200 ("gentle"), 1 below. A range
-safeguard (``max_abs`` 1.2) halves the step of any sample whose projected image would leave [-1.2, 1.2]
-and keeps x0 if five halvings do not help: an SPNN direction that the network cannot realise inside the
-image range then gives an unedited-looking image instead of a broken one; with ``max_abs=None`` the final
-step meets the bounds exactly. Generation uses the same bounds.
+(README, editing table). lam = 0.5 above t = 200 ("gentle"), 1 below. A range safeguard (``max_abs`` 1.2)
+halves the step of any sample whose projected image would leave [-1.2, 1.2] and keeps x0 if five halvings do
+not help: an SPNN direction that the network cannot realise inside the image range then gives an unedited-
+looking image instead of a broken one; with ``max_abs=None`` the final step meets the bounds exactly.
+Generation uses the same bounds.
 """
 
 from __future__ import annotations
@@ -83,8 +83,8 @@ def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method:
     """Reconstruction from semantics: y = g(image); sample images x with g(x) = y.
 
     ``skip_tol``: the paper's rule (0.11) stops projecting a sample once its attributes are about right; off
-    by default here because it lowered the evaluator's agreement with the shipped avatar models (0.923 vs
-    0.948 on 200 test faces, 20 steps; benchmarks/quality.py reports both). ``travel``: RePaint time
+    by default here because it lowered the evaluator's agreement with the shipped avatar models (0.940 vs
+    0.956 on 200 test faces, 20 steps; benchmarks/quality.py reports both). ``travel``: RePaint time
     travel (length, repeats), see `spnn.diffusion.sample`."""
     with torch.no_grad():
         y = op.A(images.to(next(prior.parameters())))
