@@ -54,13 +54,15 @@ def main() -> None:
     ap.add_argument("--no-invert", dest="invert", action="store_false",
                     help="edit from re-noised images (SDEdit start) instead of their DDIM inversion")
     ap.add_argument("--name", default="quality", help="results file benchmarks/results/NAME.json")
+    ap.add_argument("--split", default="test", choices=["val", "test"],
+                    help="faces to use (tune knobs on val, report on test)")
     ap.add_argument("--spnn")
     ap.add_argument("--prior")
     ap.add_argument("--evaluator")
     args = ap.parse_args()
     net, prior, ev = load_spnn(args.spnn), load_prior(args.prior), load_evaluator(args.evaluator)
     names = net.attribute_names
-    x = AvatarFaces(split="test").tensors(limit=args.n)[0]
+    x = AvatarFaces(split=args.split).tensors(limit=args.n)[0]
     judged = ev.predict(x)
     rows, per_attribute, fidelity = [], {}, []
     for method in args.methods:
@@ -140,7 +142,7 @@ def main() -> None:
     print("multi-attribute generation:")
     print(table(multi_rows, ["attributes", "n", "all_set", "each_set"]))
     models = {k: getattr(args, k) or "shipped" for k in ("spnn", "prior", "evaluator")}
-    print("wrote", write(args.name, {**models, "n": args.n, "steps": args.steps, "reconstruction": rows,
+    print("wrote", write(args.name, {**models, "split": args.split, "n": args.n, "steps": args.steps, "reconstruction": rows,
                                      "reconstruction_per_attribute": per_attribute, "prior_fidelity": fidelity,
                                      "editing": edit_rows,
                                      "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_invert": args.invert,
