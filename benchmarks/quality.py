@@ -25,12 +25,11 @@ from spnn.diffusion.sampler import sample
 from spnn.evaluation.metrics import attribute_agreement
 from spnn.models import load_evaluator, load_prior, load_spnn
 from spnn.operators import SPNNOperator
-from spnn.tasks import EDIT_ETA, EDIT_T_START, edit, generate, reconstruct
+from spnn.tasks import BOUND_TOL, EDIT_ETA, EDIT_T_START, edit, generate, reconstruct
 
 EDITS = ["Eyeglasses", "Smiling", "Bald", "Wearing_Hat"]
 MULTI = ["Eyeglasses", "Smiling", "Wearing_Hat"]
 EDIT_COLUMNS = ["attribute", "images", "success", "others_kept", "bound_met"]
-BOUND_TOL = 0.05
 
 
 def batched(fn, n, batch):

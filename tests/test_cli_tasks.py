@@ -64,6 +64,19 @@ def test_edit(models, tmp_path, start):
     assert report["constraint_violation_max"] < 1e-4 and report["invert"] == (not start)
 
 
+def test_edit_reports_unmet_bounds(models, tmp_path, capsys):
+    # a logit of 1e4 is out of reach inside [-1.2, 1.2]: the safeguard keeps the images, the report says so
+    _run(models, tmp_path, "edit", str(models / "images"), "--spnn", str(models / "spnn.safetensors"),
+         "--set", "Bald=1", "--logit", "1e4", "--t-start", "300")
+    report = json.loads((tmp_path / "edit.json").read_text())
+    assert report["bounds_met"] == "0/3" and report["constraint_violation_max"] > 1e3
+    assert report["pixel_max_abs"] <= 1.2 and "not met on 3 of 3 images" in capsys.readouterr().err
+    _run(models, tmp_path, "edit", str(models / "images"), "--spnn", str(models / "spnn.safetensors"),
+         "--set", "Bald=1", "--t-start", "300", "--max-abs", "0")
+    assert json.loads((tmp_path / "edit.json").read_text())["bounds_met"] == "3/3"
+    assert "warning" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("task", ["sr4", "inpaint", "colorize"])
 def test_restore(models, tmp_path, task):
     _run(models, tmp_path, "restore", str(models / "images"), "--task", task)

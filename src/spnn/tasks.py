@@ -28,12 +28,13 @@ from spnn.diffusion.prior import Prior
 from spnn.diffusion.sampler import sample
 from spnn.operators import Operator, SPNNOperator, edit_bounds, edit_target
 
-__all__ = ["EDIT_T_START", "EDIT_ETA", "METHODS", "make_guidance", "reconstruct", "generate", "edit", "restore",
-           "TaskResult", "gentle_lam"]
+__all__ = ["EDIT_T_START", "EDIT_ETA", "BOUND_TOL", "METHODS", "make_guidance", "reconstruct", "generate", "edit",
+           "restore", "TaskResult", "gentle_lam"]
 
 METHODS = ("nlbp", "dps", "cg", "none")
 EDIT_T_START = 500
 EDIT_ETA = 0.3
+BOUND_TOL = 0.05  # logits: a bound counts as met within this (reports, benchmarks)
 
 
 @dataclass

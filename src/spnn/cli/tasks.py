@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
 
 from spnn.errors import DataError
 from spnn.io import write_json
-from spnn.tasks import EDIT_ETA, EDIT_T_START
+from spnn.tasks import BOUND_TOL, EDIT_ETA, EDIT_T_START
 
 
 def _device(args) -> str:
@@ -79,8 +80,18 @@ def _report(result, op, evaluator, out: Path, name: str, extra: dict) -> dict:
     report = dict(extra)
     with torch.no_grad():
         if result.targets is not None and op is not None:
+            violation = result.violation(op.A(result.images))
             key = "constraint_violation_max" if result.bounds is not None else "consistency_max_abs"
-            report[key] = float(result.violation(op.A(result.images)).max())
+            report[key] = float(violation.max())
+            if result.bounds is not None:
+                met = int((violation <= BOUND_TOL).sum())
+                report["bounds_met"] = f"{met}/{len(violation)}"
+                if met < len(violation):
+                    print(f"warning: the SPNN's bounds are not met on {len(violation) - met} of {len(violation)} "
+                          f"images (largest violation {float(violation.max()):.3g} logits): the network cannot "
+                          "realise this change inside the image range, and the range safeguard (--max-abs) "
+                          "left those images close to where they were. Try a higher --t-start, a lower --logit, "
+                          "or --max-abs 0 (exact bounds; images may leave the range).", file=sys.stderr)
         report["pixel_max_abs"] = float(result.images.abs().max())
         if evaluator is not None and result.targets is not None and op is not None and \
                 getattr(op, "attribute_names", None) == evaluator.attribute_names:
