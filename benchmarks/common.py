@@ -33,6 +33,16 @@ def table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def least_agreed(per_attribute: dict[str, float], k: int = 6) -> str:
+    """The k attributes with the lowest agreement, as "Name 0.740, ..."."""
+    return ", ".join(f"{n} {v:.3f}" for n, v in sorted(per_attribute.items(), key=lambda kv: kv[1])[:k])
+
+
+def largest_fidelity_gaps(fidelity: list[dict], k: int) -> list[dict]:
+    """Prior-fidelity rows sorted by |rate on samples - rate on real faces| (evaluator), largest first."""
+    return sorted(fidelity, key=lambda r: -abs(r["samples_evaluator"] - r["real_evaluator"]))[:k]
+
+
 def write(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), **payload}

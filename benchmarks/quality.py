@@ -18,7 +18,7 @@ Methods: nlbp-learned, nlbp-natural, dps, cg, none; a suffix +skip applies the p
 import argparse
 
 import torch
-from common import Timer, table, write
+from common import Timer, largest_fidelity_gaps, least_agreed, table, write
 
 from spnn.data.avatars import AvatarFaces
 from spnn.diffusion.sampler import sample
@@ -92,13 +92,12 @@ def main() -> None:
         print("reconstruction from semantics:")
         print(table(rows, ["method", "agreement", "all_correct", "agreement_vs_sign_y", "consistency_mae", "s_per_image"]))
 
-        worst = sorted(per_attribute.get("nlbp-learned", {}).items(), key=lambda kv: kv[1])[:6]
-        if worst:
-            print("nlbp-learned, least agreed attributes:", ", ".join(f"{k} {v:.3f}" for k, v in worst))
+        if "nlbp-learned" in per_attribute:
+            print("nlbp-learned, least agreed attributes:", least_agreed(per_attribute["nlbp-learned"]))
     if fidelity:
         print("positive rate on real faces vs unconditional samples (evaluator; SPNN on samples):")
-        print(table(sorted(fidelity, key=lambda r: -abs(r["samples_evaluator"] - r["real_evaluator"]))[:8],
-                    ["attribute", "real_evaluator", "samples_evaluator", "samples_spnn"]))
+        print(table(largest_fidelity_gaps(fidelity, 8), ["attribute", "real_evaluator", "samples_evaluator",
+                                                          "samples_spnn"]))
 
     op = SPNNOperator(net, mode="learned")
     xe = x[:args.n_edit]

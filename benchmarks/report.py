@@ -5,7 +5,9 @@
 
 import json
 
-from common import RESULTS, table
+from common import RESULTS, largest_fidelity_gaps, least_agreed, table
+
+from spnn.tasks import BOUND_TOL
 
 
 def load(name):
@@ -30,10 +32,9 @@ def main() -> None:
         print(table(q["reconstruction"], ["method", "agreement", "all_correct", "agreement_vs_sign_y",
                                           "consistency_mae", "s_per_image"]))
         if per := q.get("reconstruction_per_attribute", {}).get("nlbp-learned"):
-            worst = sorted(per.items(), key=lambda kv: kv[1])[:6]
-            print("\nnlbp-learned, least agreed attributes: " + ", ".join(f"{k} {v:.3f}" for k, v in worst))
+            print("\nnlbp-learned, least agreed attributes: " + least_agreed(per))
         if fid := q.get("prior_fidelity"):
-            rows = sorted(fid, key=lambda r: -abs(r["samples_evaluator"] - r["real_evaluator"]))[:6]
+            rows = largest_fidelity_gaps(fid, 6)
             print("\n**Prior fidelity**: rate of each attribute on real faces and on unconditional samples "
                   "(evaluator; SPNN on the samples), largest gaps:\n")
             print(table(rows, ["attribute", "real_evaluator", "samples_evaluator", "samples_spnn"]))
@@ -42,7 +43,7 @@ def main() -> None:
             start += f", eta {q['edit_eta']}"
         print(f"\n**Editing** (flip one attribute of a real face, both directions, from {start}; "
               "success and other attributes kept, by the evaluator; bound_met: the SPNN's logit meets the edit bound "
-              "(within 0.05); (no edit): the same start and sampler without guidance, all attributes kept):\n")
+              f"(within {BOUND_TOL}); (no edit): the same start and sampler without guidance, all attributes kept):\n")
         print(table(q["editing"], ["attribute", "images", "success", "others_kept", "bound_met"]))
         print("\n**Multi-attribute generation** (NLBP, rate with every requested attribute set, by the evaluator):\n")
         print(table(q["multi_attribute"], ["attributes", "n", "all_set", "each_set"]))
