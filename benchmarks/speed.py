@@ -7,7 +7,7 @@ floor-*), which also pays the cache cost of running a second network between UNe
 ``--repeats`` rounds (the least disturbed by other processes). Peak memory (max RSS on CPU, max
 allocated on CUDA): each configuration in a fresh process, so that the figure is its own.
 
-    python benchmarks/speed.py [--steps 20] [--batches 1 16] [--repeats 5]
+    python benchmarks/speed.py [--steps 20] [--batches 1 16] [--repeats 5] [--name speed]
 """
 
 import argparse
@@ -126,6 +126,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--spnn")
     ap.add_argument("--prior")
+    ap.add_argument("--name", default="speed", help="results file benchmarks/results/NAME.json")
     ap.add_argument("--memory-of", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_of:
@@ -150,7 +151,7 @@ def main() -> None:
               f"(= {spnn_ms / (parts['unet_s'] * 1e3):.0%} of the UNet), r pass {parts['r_pass_s'] * 1e3:.2f} ms")
     print(table(rows, ["method", "batch", "seconds", "s_per_image_100_steps", "vs_unconditional", "floor_seconds",
                        "vs_floor", "vs_floor_in_loop", "vs_nlbp_natural", "peak_mb"]))
-    print("wrote", write("speed", {"steps": args.steps, "repeats": args.repeats, "components": components,
+    print("wrote", write(args.name, {"steps": args.steps, "repeats": args.repeats, "components": components,
                                    "rows": rows}))
 
 

@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = p.add_subparsers(dest="prior_command", required=True)
     t = s.add_parser("train", help="train a diffusers UNet2DModel prior (EMA, resumable)")
     dataset_options(t)
-    t.add_argument("--preset", default="tiny", choices=["tiny", "small"])
+    t.add_argument("--preset", default="tiny", choices=["tiny", "base", "small"])
     t.add_argument("--epochs", type=float, default=4)
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=5e-4)

@@ -22,6 +22,10 @@ UNET_PRESETS = {
     "tiny": dict(block_out_channels=(32, 64, 64), layers_per_block=1, norm_num_groups=8,
                  down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
                  up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D")),
+    # ~3.9 M parameters, ~1.6x the CPU time of tiny: the shipped prior (trained on a GPU)
+    "base": dict(block_out_channels=(32, 64, 128), layers_per_block=2, norm_num_groups=16,
+                 down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+                 up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D")),
     "small": dict(block_out_channels=(64, 128, 128), layers_per_block=2, norm_num_groups=16,
                   down_block_types=("DownBlock2D", "AttnDownBlock2D", "DownBlock2D"),
                   up_block_types=("UpBlock2D", "AttnUpBlock2D", "UpBlock2D")),
@@ -29,7 +33,7 @@ UNET_PRESETS = {
 
 
 def build_unet(size: int, channels: int = 3, preset: str = "tiny", **overrides):
-    """A fresh ``UNet2DModel`` from a preset (``tiny`` ~1.1 M parameters, ``small``)."""
+    """A fresh ``UNet2DModel`` from a preset (``tiny`` ~1.1 M parameters, ``base`` ~3.9 M, ``small`` ~6.5 M)."""
     from diffusers import UNet2DModel
 
     if preset not in UNET_PRESETS:

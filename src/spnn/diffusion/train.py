@@ -23,7 +23,8 @@ def train_prior(prior: Prior, train_set, out_dir: str | Path, cfg: LoopConfig, *
 
     out_dir = Path(out_dir)
     prior.to(device).train()
-    ema = EMAModel(prior.unet.parameters(), decay=ema_decay, use_ema_warmup=True, power=0.75)
+    ema = EMAModel(prior.unet.parameters(), decay=ema_decay, use_ema_warmup=True, power=0.75,
+                   foreach=torch.device(device).type == "cuda")
     ema.to(device)
 
     def ema_prior() -> Prior:
