@@ -116,3 +116,22 @@ def test_matrix_cache_is_invalidated_by_updates():
     m.double()
     with torch.no_grad():
         assert m.matrix().dtype == torch.float64
+
+
+@pytest.mark.parametrize("cls", [CayleyMixing, HouseholderMixing])
+def test_mixing_float32_round_trip_with_tf32_allowed(cls, device):
+    """cuDNN's TF32 (on by default in PyTorch) must not leak into W x / W^T h: float32 rounding only."""
+    m = cls(256).to(device)
+    torch.nn.init.normal_(m.weight, std=0.05)
+    x = torch.randn(4, 256, 4, 4, device=device)
+    cudnn = torch.backends.cudnn
+    before = (cudnn.enabled, cudnn.benchmark, cudnn.deterministic, cudnn.allow_tf32)
+    cudnn.allow_tf32 = True
+    try:
+        with torch.no_grad():
+            assert rel(m.inverse(m(x)), x) < 1e-5
+            assert rel(m(x), torch.einsum("oc,bchw->bohw", m.matrix().double(), x.double()).float()) < 1e-5
+        assert cudnn.allow_tf32  # the global flag is restored after each call
+        assert (cudnn.enabled, cudnn.benchmark, cudnn.deterministic) == before[:3]
+    finally:
+        cudnn.allow_tf32 = before[3]

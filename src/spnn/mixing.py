@@ -1,7 +1,8 @@
 """Orthogonal 1x1 channel mixing: W x with W^T W = I, so W^-1 = W^T exactly.
 
 The matrix is built once per call in at least float32 (also under reduced-precision autocast) and
-applied as a 1x1 convolution. Cayley costs a dense C x C solve (O(C^3)); Householder costs
+applied as a 1x1 convolution, on CUDA with TF32 off (PyTorch lets cuDNN use TF32 by default, which
+breaks the float32 Penrose identities by ~1e-3). Cayley costs a dense C x C solve (O(C^3)); Householder costs
 O(k C^2) for k reflections and is the choice for wide layers.
 """
 
@@ -12,6 +13,13 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["OrthogonalMixing", "CayleyMixing", "HouseholderMixing", "make_mixing", "MIXINGS"]
+
+
+def _no_tf32():
+    """cuDNN flags as they are, but with TF32 off (W x and W^T h must round-trip to float32 rounding)."""
+    cudnn = torch.backends.cudnn
+    return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
+                       allow_tf32=False)
 
 
 def _matrix_dtype(param: torch.Tensor) -> torch.dtype:
@@ -48,6 +56,9 @@ class OrthogonalMixing(nn.Module):
 
     @staticmethod
     def _conv(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if x.is_cuda:  # cuDNN's default TF32 convolutions would leave ~1e-3 round-trip errors
+            with _no_tf32():
+                return F.conv2d(x, w.to(x.dtype)[:, :, None, None])
         return F.conv2d(x, w.to(x.dtype)[:, :, None, None])
 
     def forward(self, x: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:

@@ -199,7 +199,7 @@ def cmd_restore(args) -> int:
 
     prior, _, _ = _models(args)
     shape = prior.image_shape
-    x = _inputs(args, shape)
+    x = _inputs(args, shape).to(_device(args))
     ops = {"sr4": lambda: AveragePool(shape, 4), "sr2": lambda: AveragePool(shape, 2),
            "colorize": lambda: Colorization(shape),
            "inpaint": lambda: Inpainting.box(shape, shape[1] // 4, shape[2] // 4, shape[1] // 2, shape[2] // 2)}
@@ -213,7 +213,7 @@ def cmd_restore(args) -> int:
         if not args.emulator:
             raise DataError("--task camera needs --emulator (an SPNN trained by `spnn emulator train`)")
         camera = BlackBoxCamera()
-        op = SPNNOperator(load_spnn(args.emulator), mode="natural") if args.method != "dps" else camera
+        op = SPNNOperator(load_spnn(args.emulator, x.device), mode="natural") if args.method != "dps" else camera
         with torch.no_grad():
             y = camera.A(x)
         from spnn.diffusion.sampler import sample
