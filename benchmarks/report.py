@@ -16,7 +16,7 @@ def load(name):
 
 
 def variant_row(q: dict, name: str) -> dict:
-    """One line per SPNN variant: NLBP reconstruction, editing and multi-attribute summaries."""
+    """One line per model variant: NLBP reconstruction, editing and multi-attribute summaries."""
     rec = next(r for r in q["reconstruction"] if r["method"] == "nlbp-learned")
     edits = [e for e in q["editing"] if e["attribute"] != "(no edit)"]
     return {"variant": name, "agreement": rec["agreement"], "all_correct": rec["all_correct"],
@@ -53,13 +53,16 @@ def main() -> None:
               "same faces and bounds; `quality.py --methods --no-invert --t-start 400 --eta 0.85 --name quality-sdedit`):\n")
         print(table(e["editing"], ["attribute", "images", "success", "others_kept", "bound_met"]))
         print()
-    if variants := sorted(RESULTS.glob("spnn-variant-*.json")):
-        print("**SPNN variants** (same prior, evaluator, faces and seeds; `quality.py --spnn PATH --methods nlbp-learned "
-              "--n 200 --n-edit 50 --steps 20`, the 8 edits and the first multi set above, `--name spnn-variant-NAME`; "
-              "edits met: attributes with success and others kept both >= 0.90; NAME: phase-1 noise_augment, "
-              "--scale-bound, epochs if not 10):\n")
-        print(table([variant_row(json.loads(v.read_text()), v.stem.removeprefix("spnn-variant-")) for v in variants],
-                    ["variant", "agreement", "all_correct", "edits_met", "success_mean", "kept_mean", "multi_all_set"]))
+    if variants := sorted(RESULTS.glob("spnn-variant-*.json")) + sorted(RESULTS.glob("prior-variant-*.json")):
+        print("**Model variants** (same evaluator, faces and seeds; `quality.py --spnn PATH` or `--prior PATH`, "
+              "`--methods nlbp-learned --n 200 --n-edit 50 --steps 20`, the 8 edits and the first multi set above, "
+              "`--name spnn-variant-NAME` / `prior-variant-NAME`; edits met: attributes with success and others kept "
+              "both >= 0.90; spnn NAME: phase-1 noise_augment, --scale-bound, epochs if not 10, or gpu-* for the "
+              "shipped recipe trained on the H200 with another seed / --hidden 64 / --adaptive-weights; prior NAME: "
+              "the GPU-trained `base` prior with the shipped SPNN):\n")
+        rows = [variant_row(json.loads(v.read_text()), v.stem.replace("-variant-", " ")) for v in variants]
+        print(table(rows, ["variant", "agreement", "all_correct", "edits_met", "success_mean", "kept_mean",
+                           "multi_all_set"]))
         print()
     if s := load("speed"):
         print(f"**Speed** ({s['steps']} steps, fastest of {s.get('repeats', 1)} interleaved runs, {s['machine']}, "

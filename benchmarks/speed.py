@@ -127,6 +127,8 @@ def main() -> None:
     ap.add_argument("--spnn")
     ap.add_argument("--prior")
     ap.add_argument("--name", default="speed", help="results file benchmarks/results/NAME.json")
+    ap.add_argument("--no-memory", dest="memory", action="store_false",
+                    help="skip peak memory (one fresh process per configuration: slow to start on a GPU)")
     ap.add_argument("--memory-of", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_of:
@@ -137,7 +139,7 @@ def main() -> None:
     for batch in args.batches:
         batch_rows, parts = measure(batch, args.steps, args.repeats, args.spnn, args.prior)
         components[batch] = parts
-        for r in batch_rows:
+        for r in batch_rows if args.memory else []:
             if r["method"].startswith("floor"):
                 continue
             cmd = [sys.executable, __file__, "--memory-of", r["method"], str(batch), "--steps", str(args.steps)]
@@ -149,10 +151,12 @@ def main() -> None:
         print(f"batch {batch}: per step UNet {parts['unet_s'] * 1e3:.2f} ms, SPNN completion "
               f"{parts['complete_s'] * 1e3:.2f} ms + inverse {parts['inverse_s'] * 1e3:.2f} ms "
               f"(= {spnn_ms / (parts['unet_s'] * 1e3):.0%} of the UNet), r pass {parts['r_pass_s'] * 1e3:.2f} ms")
+        # written after every batch size, so that a run stopped early keeps what it measured
+        path = write(args.name, {"steps": args.steps, "repeats": args.repeats, "components": components,
+                                 "rows": rows, "complete": batch == args.batches[-1]})
     print(table(rows, ["method", "batch", "seconds", "s_per_image_100_steps", "vs_unconditional", "floor_seconds",
                        "vs_floor", "vs_floor_in_loop", "vs_nlbp_natural", "peak_mb"]))
-    print("wrote", write(args.name, {"steps": args.steps, "repeats": args.repeats, "components": components,
-                                   "rows": rows}))
+    print("wrote", path)
 
 
 if __name__ == "__main__":
