@@ -5,7 +5,7 @@ from transform_checks import TransformChecks, rel
 
 from spnn.blocks import PixelUnshuffle, SurjectiveCoupling, block_from_config
 from spnn.errors import ShapeError
-from spnn.mixing import CayleyMixing, HouseholderMixing
+from spnn.mixing import CayleyMixing, HouseholderMixing, _no_tf32
 from spnn.testing import perturb_
 
 
@@ -120,18 +120,25 @@ def test_matrix_cache_is_invalidated_by_updates():
 
 @pytest.mark.parametrize("cls", [CayleyMixing, HouseholderMixing])
 def test_mixing_float32_round_trip_with_tf32_allowed(cls, device):
-    """cuDNN's TF32 (on by default in PyTorch) must not leak into W x / W^T h: float32 rounding only."""
+    """TF32 (cuDNN's default, or enabled globally for matmuls) must not leak into W, W x or W^T h."""
     m = cls(256).to(device)
     torch.nn.init.normal_(m.weight, std=0.05)
     x = torch.randn(4, 256, 4, 4, device=device)
     cudnn = torch.backends.cudnn
     before = (cudnn.enabled, cudnn.benchmark, cudnn.deterministic, cudnn.allow_tf32)
+    precision = torch.get_float32_matmul_precision()
     cudnn.allow_tf32 = True
+    torch.set_float32_matmul_precision("high")
     try:
         with torch.no_grad():
+            w = m.matrix()
+            assert (w.double() @ w.double().T - torch.eye(256, device=device, dtype=torch.float64)).abs().max() < 1e-5
             assert rel(m.inverse(m(x)), x) < 1e-5
-            assert rel(m(x), torch.einsum("oc,bchw->bohw", m.matrix().double(), x.double()).float()) < 1e-5
-        assert cudnn.allow_tf32  # the global flag is restored after each call
+            assert rel(m(x), torch.einsum("oc,bchw->bohw", w.double(), x.double()).float()) < 1e-5
+        with _no_tf32():  # the guard itself, also where no CUDA device runs the lines above
+            assert not cudnn.allow_tf32 and torch.get_float32_matmul_precision() == "highest"
+        assert cudnn.allow_tf32 and torch.get_float32_matmul_precision() == "high"  # restored after each call
         assert (cudnn.enabled, cudnn.benchmark, cudnn.deterministic) == before[:3]
     finally:
         cudnn.allow_tf32 = before[3]
+        torch.set_float32_matmul_precision(precision)

@@ -1,12 +1,14 @@
 """Orthogonal 1x1 channel mixing: W x with W^T W = I, so W^-1 = W^T exactly.
 
 The matrix is built once per call in at least float32 (also under reduced-precision autocast) and
-applied as a 1x1 convolution, on CUDA with TF32 off (PyTorch lets cuDNN use TF32 by default, which
-breaks the float32 Penrose identities by ~1e-3). Cayley costs a dense C x C solve (O(C^3)); Householder costs
+applied as a 1x1 convolution, on CUDA with TF32 off for both (PyTorch lets cuDNN use TF32 by default,
+which breaks the float32 Penrose identities by ~1e-3). Cayley costs a dense C x C solve (O(C^3)); Householder costs
 O(k C^2) for k reflections and is the choice for wide layers.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager, nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -15,11 +17,19 @@ from torch import nn
 __all__ = ["OrthogonalMixing", "CayleyMixing", "HouseholderMixing", "make_mixing", "MIXINGS"]
 
 
+@contextmanager
 def _no_tf32():
-    """cuDNN flags as they are, but with TF32 off (W x and W^T h must round-trip to float32 rounding)."""
+    """TF32 off for cuDNN convolutions and CUDA matrix products (other cuDNN flags as they are), so that W is
+    orthogonal and W x, W^T h round-trip to float32 rounding even where a program enabled TF32 globally."""
     cudnn = torch.backends.cudnn
-    return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
-                       allow_tf32=False)
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
+                         allow_tf32=False):
+            yield
+    finally:
+        torch.set_float32_matmul_precision(precision)
 
 
 def _matrix_dtype(param: torch.Tensor) -> torch.dtype:
@@ -39,11 +49,13 @@ class OrthogonalMixing(nn.Module):
     def matrix(self) -> torch.Tensor:
         """W, recomputed unless gradients are off and the parameter is unchanged since the last call
         (sampling with frozen weights then pays the O(C^3) Cayley solve once, not twice per step)."""
+        exact = _no_tf32() if self.weight.is_cuda else nullcontext()
         if torch.is_grad_enabled() and self.weight.requires_grad:
-            return self._matrix()
+            with exact:
+                return self._matrix()
         key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype, self.weight.device)
         if self._cache is None or self._cache[0] != key:
-            with torch.no_grad():
+            with torch.no_grad(), exact:
                 self._cache = (key, self._matrix())
         return self._cache[1]
 
