@@ -73,7 +73,9 @@ def main() -> None:
             spnn = c["complete_s"] + c["inverse_s"]
             print(f"\nbatch {batch}, per step: UNet {c['unet_s'] * 1e3:.2f} ms, SPNN completion "
                   f"{c['complete_s'] * 1e3:.2f} ms + inverse {c['inverse_s'] * 1e3:.2f} ms "
-                  f"({spnn / c['unet_s']:.0%} of the UNet), r pass {c['r_pass_s'] * 1e3:.2f} ms")
+                  f"({spnn / c['unet_s']:.0%} of the UNet), r pass {c['r_pass_s'] * 1e3:.2f} ms"
+                  + (f", inverse reusing s and t (natural NLBP) {c['inverse_reuse_s'] * 1e3:.2f} ms"
+                     if "inverse_reuse_s" in c else ""))
         print()
     if d := load("degradations"):
         print(f"**Non-linear degradations** ({d['n']} held-out faces, {d['steps']} steps, {d['machine']}, {d['date']}):\n")

@@ -1,7 +1,8 @@
 """Sampling speed and peak memory per method at batch 1 and 16, with the cost of each component.
 
 NLBP's floor is unconditional sampling plus one SPNN completion and one inverse per step (plus one
-r pass per step in learned mode): ``vs_floor`` compares with that sum of separately timed parts,
+r pass per step in learned mode; natural mode can go below it: its inverse reuses the completion's s and t
+values, ``inverse_reuse_s``): ``vs_floor`` compares with that sum of separately timed parts,
 ``vs_floor_in_loop`` with a bare guidance that does exactly those passes inside the same loop (rows
 floor-*), which also pays the cache cost of running a second network between UNet calls. Timings: all methods in one process, interleaved, the fastest of
 ``--repeats`` rounds (the least disturbed by other processes). Peak memory (max RSS on CPU, max
@@ -93,10 +94,12 @@ def measure(batch: int, steps: int, repeats: int, spnn=None, prior=None) -> tupl
             seconds[m].append(run(pr, guidances[m], batch, steps))
     tt = torch.full((batch,), 500, device=x.device)
     with torch.no_grad():
-        completion = net.complete(x)
+        completion = net.complete(x, return_conditioners=True)
         parts = {"unet_s": fastest(lambda: pr.eps(x, tt), 10 * repeats),
                  "complete_s": fastest(lambda: net.complete(x), 10 * repeats),
                  "inverse_s": fastest(lambda: net.inverse(*completion), 10 * repeats),
+                 # natural NLBP keeps the latents and reuses the completion's s and t values
+                 "inverse_reuse_s": fastest(lambda: net.inverse(*completion, completion.conditioners), 10 * repeats),
                  "r_pass_s": fastest(lambda: net.pinv(y, return_latents=True), 10 * repeats)}
     base = min(seconds["none"])
     floor_nat = base + steps * (parts["complete_s"] + parts["inverse_s"])
@@ -150,7 +153,8 @@ def main() -> None:
         spnn_ms = (parts["complete_s"] + parts["inverse_s"]) * 1e3
         print(f"batch {batch}: per step UNet {parts['unet_s'] * 1e3:.2f} ms, SPNN completion "
               f"{parts['complete_s'] * 1e3:.2f} ms + inverse {parts['inverse_s'] * 1e3:.2f} ms "
-              f"(= {spnn_ms / (parts['unet_s'] * 1e3):.0%} of the UNet), r pass {parts['r_pass_s'] * 1e3:.2f} ms")
+              f"(= {spnn_ms / (parts['unet_s'] * 1e3):.0%} of the UNet), r pass {parts['r_pass_s'] * 1e3:.2f} ms, "
+              f"inverse reusing s and t (natural NLBP) {parts['inverse_reuse_s'] * 1e3:.2f} ms")
         # written after every batch size, so that a run stopped early keeps what it measured
         path = write(args.name, {"steps": args.steps, "repeats": args.repeats, "components": components,
                                  "rows": rows, "complete": batch == args.batches[-1]})

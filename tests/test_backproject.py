@@ -212,3 +212,24 @@ def test_edit_bounds_by_name():
         edit_bounds(SPNNOperator(net), 1, {"Glasses": 1})
     with pytest.raises(ValueError, match="no attribute names"):
         edit_bounds(AveragePool((3, 8, 8), 2), 1, {"Smiling": 1})
+
+
+def test_natural_nlbp_reuses_conditioners_exactly():
+    """Natural NLBP keeps the latents, so it may reuse the completion's s and t: same result, bit for bit, as
+    the inverse recomputing them, and a conditioner list of the wrong length is refused."""
+    from spnn.errors import ShapeError
+    from spnn.operators import SPNNOperator
+    from spnn.testing import perturb_
+
+    net = perturb_(SPNN.build((3, 8, 8), (4,), hidden=8)).double()
+    x, y = torch.randn(3, 3, 8, 8, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+    op = SPNNOperator(net, mode="natural")
+    completion = op.complete(x)
+    assert completion.conditioners is not None and len(completion.conditioners) == len(net.blocks)
+    gx, q = completion
+    plain = net.inverse(gx + 0.5 * (y - gx), q)
+    assert torch.equal(op.back_project(x, y, 0.5), plain)
+    assert torch.equal(op.back_project(x, y, 0.5, completion=completion), plain)
+    assert SPNNOperator(net, mode="learned").complete(x).conditioners is None
+    with pytest.raises(ShapeError, match="conditioners"):
+        net.inverse(gx, q, completion.conditioners[:-1])

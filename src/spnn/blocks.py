@@ -4,6 +4,8 @@ Every block follows one contract (shapes are per sample, (C, H, W)):
 
 - ``forward(x) -> (y, z)``: the block's output and its latent z (the discarded part), or None;
 - ``inverse(y, z) -> x``: exact inverse of the completion x -> (y, z);
+- ``conditioned(x) -> (y, z, c)`` and ``inverse(y, z, c)``: the same, with ``c`` what the block computed
+  from z alone (coupling: log s(z), t(z)); an inverse with the *same* z can reuse it instead of recomputing;
 - ``learned_latent(y) -> z``: the r-network guess of z (blocks with a latent);
 - ``config() -> dict`` and ``block_from_config(dict)``: a JSON description that rebuilds the block.
 """
@@ -32,8 +34,12 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:  # pragma: no cover
         raise NotImplementedError
 
-    def inverse(self, y: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
-        raise NotImplementedError
+    def inverse(self, y: torch.Tensor, z: torch.Tensor | None = None, conditioners=None) -> torch.Tensor:
+        raise NotImplementedError  # pragma: no cover
+
+    def conditioned(self, x: torch.Tensor):
+        """(y, z, conditioners): ``forward`` plus what the inverse needs from z (None: nothing)."""
+        return (*self.forward(x), None)
 
     def learned_latent(self, y: torch.Tensor) -> torch.Tensor | None:
         return None
@@ -71,7 +77,7 @@ class PixelUnshuffle(Block):
         x = x.reshape(b, c, h // rh, rh, w // rw, rw).permute(0, 1, 3, 5, 2, 4)
         return x.reshape(b, c * rh * rw, h // rh, w // rw), None
 
-    def inverse(self, y, z=None):
+    def inverse(self, y, z=None, conditioners=None):
         b, c, h, w = y.shape
         rh, rw = self.factor
         y = y.reshape(b, c // (rh * rw), rh, rw, h, w).permute(0, 1, 4, 2, 5, 3)
@@ -134,17 +140,28 @@ class SurjectiveCoupling(Block):
         self.r = SubNet(r_spec or subnet_spec(subnet, out_channels, nz, hidden, spatial, depth),
                         bound=r_bound)
 
-    def forward(self, x):
+    def conditioners(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log s(z), t(z)): all the block computes from its latent."""
+        return self.s.raw(z), self.t(z)
+
+    def conditioned(self, x):
         h = self.mix(x)
         k = self.out_shape[0]
         x0, x1 = h[:, :k], h[:, k:]
-        return x0 * self.s(x1) + self.t(x1), x1
+        log_s, t = self.conditioners(x1)
+        return x0 * log_s.exp() + t, x1, (log_s, t)
 
-    def inverse(self, y, z=None):
+    def forward(self, x):
+        y, z, _ = self.conditioned(x)
+        return y, z
+
+    def inverse(self, y, z=None, conditioners=None):
+        """``conditioners``: (log s(z), t(z)) from `conditioned` for this very z (saves the s and t passes)."""
         if z is None:
             raise ValueError("SurjectiveCoupling.inverse needs the latent z; use learned_latent(y)")
         check_shape(z, self.latent_shape, "latent")
-        x0 = (y - self.t(z)) * torch.exp(-self.s.raw(z))
+        log_s, t = conditioners if conditioners is not None else self.conditioners(z)
+        x0 = (y - t) * torch.exp(-log_s)
         return self.mix.inverse(torch.cat([x0, z], dim=1))
 
     def learned_latent(self, y):

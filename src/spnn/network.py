@@ -16,18 +16,30 @@ from spnn.errors import CheckpointError, LayoutError, ShapeError
 from spnn.io import load_tensors, save_tensors
 from spnn.layout import plan_layout
 
-__all__ = ["SPNN", "Latents", "PINV_MODES"]
+__all__ = ["SPNN", "Completion", "Latents", "PINV_MODES"]
 
 Latents = list[torch.Tensor]
 PINV_MODES = ("learned", "natural")
 FORMAT = "spnn.SPNN/1"
 
 
+class Completion(tuple):
+    """(y, latents) = G(x); ``conditioners``: per block, what it computed from its latent (see
+    `SPNN.complete`), or None. Unpacks as the pair ``y, latents``."""
+
+    conditioners: list | None
+
+    def __new__(cls, y: torch.Tensor, latents: Latents, conditioners: list | None = None):
+        obj = super().__new__(cls, (y, latents))
+        obj.conditioners = conditioners
+        return obj
+
+
 class SPNN(nn.Module):
     """A chain of blocks g = b_k o ... o b_1 with bijective completion G(x) = [g(x) | z_1 .. z_m].
 
     - ``net(x)``: y = g(x);
-    - ``net.complete(x)``: (y, latents) = G(x);
+    - ``net.complete(x)``: (y, latents) = G(x) (a `Completion`);
     - ``net.inverse(y, latents)``: x = G^-1(y, latents), exact;
     - ``net.pinv(y, mode="learned")``: latents from the r networks;
       ``net.pinv(y, mode="natural")``: G^-1([y | origin]), the x with g(x) = y whose latents are
@@ -149,18 +161,27 @@ class SPNN(nn.Module):
             x, _ = b(x)
         return self._map_to_y(x)
 
-    def complete(self, x: torch.Tensor) -> tuple[torch.Tensor, Latents]:
-        """G(x) = (g(x), latents)."""
+    def complete(self, x: torch.Tensor, return_conditioners: bool = False) -> Completion:
+        """G(x) = (g(x), latents). With ``return_conditioners`` the result also carries each block's s and t
+        values (``.conditioners``): `inverse` reuses them for the same latents, e.g. in natural-mode NLBP,
+        which keeps the latents of x, so that its inverse skips every s and t network."""
         self._check_x(x)
         latents: Latents = []
+        conditioners = [] if return_conditioners else None
         for b in self.blocks:
-            x, z = b(x)
+            if return_conditioners:
+                x, z, c = b.conditioned(x)
+                conditioners.append(c)
+            else:
+                x, z = b(x)
             if z is not None:
                 latents.append(z)
-        return self._map_to_y(x), latents
+        return Completion(self._map_to_y(x), latents, conditioners)
 
-    def inverse(self, y: torch.Tensor, latents: Sequence[torch.Tensor]) -> torch.Tensor:
-        """x = G^-1(y, latents)."""
+    def inverse(self, y: torch.Tensor, latents: Sequence[torch.Tensor], conditioners: list | None = None
+                ) -> torch.Tensor:
+        """x = G^-1(y, latents). ``conditioners``: from `complete(x, return_conditioners=True)`, valid only
+        together with the latents that came with them."""
         h = self._y_to_map(y)
         shapes = self.latent_shapes
         if len(latents) != len(shapes):
@@ -169,9 +190,12 @@ class SPNN(nn.Module):
             check_shape(z, s, f"latent {i}")
             if z.shape[0] != y.shape[0]:
                 raise ShapeError(f"latent {i} has batch {z.shape[0]} but y has batch {y.shape[0]}")
+        if conditioners is not None and len(conditioners) != len(self.blocks):
+            raise ShapeError(f"expected conditioners for {len(self.blocks)} blocks, got {len(conditioners)}")
         zs = list(latents)
+        conds = list(conditioners) if conditioners is not None else [None] * len(self.blocks)
         for b in reversed(self.blocks):
-            h = b.inverse(h, zs.pop() if b.latent_shape is not None else None)
+            h = b.inverse(h, zs.pop() if b.latent_shape is not None else None, conds.pop())
         return h
 
     def origin_latents(self, batch: int, *, dtype=None, device=None) -> Latents:

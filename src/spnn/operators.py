@@ -66,7 +66,8 @@ class SPNNOperator(Operator):
 
     By the right-inverse property G(g+(v)) = (v, Z(v)) with Z(v) the latents chosen by the pseudo-inverse,
     so x' = G^-1( g(x) + lam (y - g(x)), q(x) + lam (Z(y) - Z(g(x))) ): one completion, one inverse
-    (natural mode: Z is constant and the latents of x are kept), plus one r pass (learned mode).
+    (natural mode: Z is constant and the latents of x are kept, so the inverse reuses the completion's s and t
+    values and costs only the mixings), plus one r pass (learned mode).
     Z(y) is cached per target tensor.
     """
 
@@ -83,7 +84,8 @@ class SPNNOperator(Operator):
         return self.net(x)
 
     def complete(self, x):
-        return self.net.complete(x)
+        """G(x); in natural mode it carries the s and t values that `back_project` reuses."""
+        return self.net.complete(x, return_conditioners=self.mode == "natural")
 
     def inverse(self, y, latents):
         return self.net.inverse(y, latents)
@@ -108,15 +110,17 @@ class SPNNOperator(Operator):
 
     def back_project(self, x, y, lam=1.0, target_latents=None, completion=None):
         """``completion``: G(x) if already computed (saves a forward pass)."""
-        gx, qx = completion if completion is not None else self.net.complete(x)
+        if completion is None:
+            completion = self.complete(x)
+        gx, qx = completion
         lam_y = _lam(lam, gx)
         y_new = gx + lam_y * (y - gx)
-        if self.mode == "natural":
-            latents = qx  # Z is constant: the null-space part of x is kept exactly
-        else:
-            zy = target_latents if target_latents is not None else self.target_latents(y)
-            zg = self.pinv_latents(gx)
-            latents = [q + _lam(lam, q) * (a - b) for q, a, b in zip(qx, zy, zg)]
+        if self.mode == "natural":  # Z is constant: the null-space part of x is kept exactly, and so are
+            # the s and t values computed from it, which the inverse reuses instead of recomputing
+            return self.net.inverse(y_new, qx, getattr(completion, "conditioners", None))
+        zy = target_latents if target_latents is not None else self.target_latents(y)
+        zg = self.pinv_latents(gx)
+        latents = [q + _lam(lam, q) * (a - b) for q, a, b in zip(qx, zy, zg)]
         return self.net.inverse(y_new, latents)
 
 
