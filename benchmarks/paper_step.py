@@ -1,7 +1,8 @@
 """Cost of one 256x256 NLBP sampling step in the paper's setting, with random weights: the authors' SPNN
 layout (celeba256, 150 M parameters, 40 attributes) and the CelebA-HQ DDPM UNet (the DDIM-repository Model,
 ch 128, ch_mult 1,1,2,2,4,4, as a diffusers UNet2DModel). Reports seconds per step for the UNet, the SPNN
-completion and inverse, and a full NLBP step (natural and learned), and the peak memory.
+completion and inverse, a full NLBP step (natural and learned), a full DPS step (UNet forward and backward
+through x0(x_t) and the SPNN), and the peak memory of the NLBP steps and of the DPS step.
 
     python benchmarks/paper_step.py [--batch 1] [--repeats 2]
 """
@@ -14,7 +15,8 @@ from common import Timer, table, write
 
 from spnn.convert import authors_preset
 from spnn.diffusion.convert_ddim import ddim_to_diffusers_config
-from spnn.diffusion.guidance import BackProjection
+from spnn.diffusion.guidance import DPS, BackProjection
+from spnn.diffusion.prior import linear_schedule
 from spnn.testing import perturb_
 
 
@@ -53,12 +55,34 @@ def main() -> None:
         g = BackProjection(net, y, lam=1.0, mode=mode)
         measure(f"NLBP projection ({mode})", lambda g=g: g.project(x, 100))
         measure(f"full step: UNet + NLBP ({mode})", lambda g=g: g.project(unet(x, t).sample, 100))
-    peak = (torch.cuda.max_memory_allocated() if device == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**30
+    peak = peak_gib(device)
+    a = float(linear_schedule().alphas_cumprod[500])
+    dps = DPS(net, y)
+
+    def dps_step():  # the gradient of ||y - g(x0(x_t))|| with respect to x_t, as in spnn.diffusion.sample
+        with torch.enable_grad():
+            xt = x.detach().requires_grad_(True)
+            x0 = (xt - (1 - a) ** 0.5 * unet(xt, t).sample) / a ** 0.5
+            (grad,) = torch.autograd.grad(dps.loss(x0, 100).sum(), xt)
+        return grad
+
+    measure("full step: DPS (UNet and SPNN forward + backward)", dps_step)
+    by = {r["part"]: r["seconds"] for r in rows}
+    ratios = {mode: by["full step: DPS (UNet and SPNN forward + backward)"] / by[f"full step: UNet + NLBP ({mode})"]
+              for mode in ("natural", "learned")}
     print(table(rows, ["part", "seconds"]))
-    print(f"peak memory {peak:.2f} GiB; SPNN parameters {sum(p.numel() for p in net.parameters()) / 1e6:.1f} M, "
+    print(f"peak memory {peak:.2f} GiB (NLBP), {peak_gib(device):.2f} GiB (with the DPS step); DPS / NLBP step: "
+          f"{ratios['natural']:.2f} (natural), {ratios['learned']:.2f} (learned); SPNN parameters "
+          f"{sum(p.numel() for p in net.parameters()) / 1e6:.1f} M, "
           f"UNet parameters {sum(p.numel() for p in unet.parameters()) / 1e6:.1f} M")
-    write("paper_step", {"batch": args.batch, "rows": rows, "peak_gib": peak})
+    write("paper_step", {"batch": args.batch, "rows": rows, "peak_gib": peak, "peak_gib_dps": peak_gib(device),
+                         "dps_over_nlbp": ratios})
+
+
+def peak_gib(device: str) -> float:
+    """Peak memory so far: CUDA max allocated, or the process's max RSS."""
+    return (torch.cuda.max_memory_allocated() if device == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**30
 
 
 if __name__ == "__main__":

@@ -92,8 +92,13 @@ def main() -> None:
         print(table(t["rows"], ["hidden", "parameters", "s_per_step", "images_per_s"]))
         print()
     if p := load("paper_step"):
+        dps = ""
+        if "dps_over_nlbp" in p:
+            r = p["dps_over_nlbp"]
+            dps = (f", {p['peak_gib_dps']:.2f} GiB with the DPS step; a DPS step costs {r['natural']:.2f}x an NLBP "
+                   f"step (natural), {r['learned']:.2f}x (learned)")
         print(f"**One 256x256 NLBP step in the paper's setting**, random weights, batch {p['batch']} ({p['machine']}), "
-              f"peak memory {p['peak_gib']:.2f} GiB:\n")
+              f"peak memory {p['peak_gib']:.2f} GiB{dps}:\n")
         print(table(p["rows"], ["part", "seconds"]))
 
 
