@@ -34,7 +34,7 @@ class Floor:
 
     def project(self, x0, t):
         if self.learned:
-            self.net.pinv(self.y, return_latents=True)
+            self.net.learned_latents(self.y)
         return self.net.inverse(*self.net.complete(x0))
 
 
@@ -100,7 +100,7 @@ def measure(batch: int, steps: int, repeats: int, spnn=None, prior=None) -> tupl
                  "inverse_s": fastest(lambda: net.inverse(*completion), 10 * repeats),
                  # natural NLBP keeps the latents and reuses the completion's s and t values
                  "inverse_reuse_s": fastest(lambda: net.inverse(*completion, completion.conditioners), 10 * repeats),
-                 "r_pass_s": fastest(lambda: net.pinv(y, return_latents=True), 10 * repeats)}
+                 "r_pass_s": fastest(lambda: net.learned_latents(y), 10 * repeats)}
     base = min(seconds["none"])
     floor_nat = base + steps * (parts["complete_s"] + parts["inverse_s"])
     floor = {"nlbp-natural": floor_nat, "nlbp-learned": floor_nat + steps * parts["r_pass_s"]}

@@ -203,3 +203,14 @@ def test_cli_check_and_penrose(tmp_path):
     out = subprocess.run([sys.executable, "-m", "spnn.cli.main", "penrose", str(tmp_path / "nope")],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "no such file" in out.stderr
+
+
+def test_learned_latents_match_the_pseudo_inverse():
+    """learned_latents stops above the last latent block; the latents are those of pinv(y) exactly."""
+    net = SPNN.build((3, 16, 8), (6,), hidden=8)
+    perturb_(net)
+    y = torch.randn(4, 6)
+    _, expected = net.pinv(y, mode="learned", return_latents=True)
+    got = net.learned_latents(y)
+    assert len(got) == len(expected) == len(net.latent_shapes)
+    assert all(torch.equal(a, b) for a, b in zip(got, expected))

@@ -234,6 +234,23 @@ class SPNN(nn.Module):
         used.reverse()
         return (h, used) if return_latents else h
 
+    def learned_latents(self, y: torch.Tensor) -> Latents:
+        """The latents of the learned pseudo-inverse, ``pinv(y, return_latents=True)[1]``, without inverting
+        the blocks below the last latent (which only the image needs)."""
+        h = self._y_to_map(y)
+        used: Latents = []
+        remaining = len(self.latent_shapes)
+        for b in reversed(self.blocks):
+            z = b.learned_latent(h)
+            if z is not None:
+                used.append(z)
+                remaining -= 1
+            if not remaining:
+                break
+            h = b.inverse(h, z)
+        used.reverse()
+        return used
+
     # persistence ---------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, meta: dict | None = None) -> None:
         """Write weights (safetensors) with the JSON architecture in the file's metadata, atomically."""

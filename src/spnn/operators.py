@@ -95,6 +95,8 @@ class SPNNOperator(Operator):
 
     def pinv_latents(self, y: torch.Tensor) -> list[torch.Tensor]:
         """Z(y): latents of G(g+(y))."""
+        if self.mode == "learned":
+            return self.net.learned_latents(y)
         return self.net.pinv(y, mode=self.mode, origin=self.origin, return_latents=True)[1]
 
     def target_latents(self, y: torch.Tensor) -> list[torch.Tensor]:
