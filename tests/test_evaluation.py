@@ -79,3 +79,12 @@ def test_save_png_tensor_round_trip(tmp_path):
     assert back.shape == (3, 4, 5) and (back - x).abs().max() <= 1 / 127.5 + 1e-6
     with pytest.raises(ValueError, match="one image"):
         save_png(x[None], tmp_path / "y.png")
+
+
+def test_evaluator_predict_moves_inputs_to_its_device(device):
+    """An evaluator on the GPU scores CPU images (and the reverse); logits come back on the images' device."""
+    ev = AttributeEvaluator((3, 16, 16), ["Red", "Bright"], widths=(4,)).to(device)
+    x, _ = _toy(5, 3).tensors()
+    logits = ev.predict(x, batch=2)
+    assert logits.device == x.device and logits.shape == (5, 2)
+    assert torch.allclose(logits, ev.cpu().predict(x), atol=1e-3, rtol=1e-2)  # TF32 convolutions on a GPU

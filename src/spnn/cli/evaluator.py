@@ -9,6 +9,8 @@ from spnn.cli.data import dataset_options
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
     from spnn.data.registry import open_dataset
     from spnn.evaluation.evaluator import train_evaluator
 
@@ -16,7 +18,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     val_set = open_dataset(args.data, "val", size=args.size, n=args.n)
     result = train_evaluator(train_set, val_set, args.out, epochs=args.epochs, batch_size=args.batch_size,
                              lr=args.lr, widths=args.widths, seed=args.seed, resume=not args.no_resume,
-                             progress=not args.quiet, max_steps=args.max_steps)
+                             progress=not args.quiet, max_steps=args.max_steps,
+                             device="cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
     print(json.dumps(result, indent=1))
     return 0
 
@@ -49,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--max-steps", type=int)
     t.add_argument("--no-resume", action="store_true")
     t.add_argument("--quiet", action="store_true")
+    t.add_argument("--cpu", action="store_true", help="stay on the CPU even with CUDA")
     t.set_defaults(func=cmd_train)
     c = s.add_parser("score", help="attribute accuracy of the evaluator on a dataset split")
     c.add_argument("--model", required=True)

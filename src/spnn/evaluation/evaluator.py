@@ -52,12 +52,13 @@ class AttributeEvaluator(nn.Module):
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
-        """Logits in eval mode, batched."""
+        """Logits in eval mode, batched; computed on the evaluator's device, returned on ``x``'s."""
         was = self.training
         self.eval()
-        out = torch.cat([self(x[i:i + batch]) for i in range(0, len(x), batch)])
+        device = next(self.parameters()).device
+        out = torch.cat([self(x[i:i + batch].to(device)) for i in range(0, len(x), batch)])
         self.train(was)
-        return out
+        return out.to(x.device)
 
     def config(self) -> dict:
         return {"format": FORMAT, "input_shape": list(self.input_shape),
