@@ -42,7 +42,7 @@ def test_black_box_camera_shape_and_range():
     assert y.shape == (2, 3, 8, 8) and y.min() >= -1 and y.max() <= 1
 
 
-def test_emulator_learns(tmp_path):
+def test_emulator_learns(tmp_path, device):
     import numpy as np
     rng = np.random.default_rng(0)
     coarse = rng.integers(0, 255, (256, 4, 4, 3)).astype(np.uint8)
@@ -50,7 +50,8 @@ def test_emulator_learns(tmp_path):
     data = ArrayDataset(images, np.zeros((256, 1), np.float32), ["x"])
     cam = BlackBoxCamera()
     net, res = train_emulator(cam, data, data, tmp_path, output_shape=(3, 4, 4), hidden=8, epochs=6,
-                              batch_size=32, progress=False)
+                              batch_size=32, progress=False, device=device)
+    assert next(net.parameters()).device.type == device
     x = data.tensors()[0][:64]
     baseline = float(((cam(x) - cam(x).mean()) ** 2).mean())
     assert res["val_loss"] < 0.5 * baseline

@@ -112,7 +112,8 @@ class BlackBoxCamera(Operator):
 
 def train_emulator(degradation: nn.Module, train_set, val_set, out_dir: str | Path, *, output_shape=(3, 8, 8),
                    hidden: int = 32, epochs: float = 5, batch_size: int = 128, lr: float = 1e-3,
-                   recon_weight: float = 1.0, progress: bool = True, max_steps: int | None = None):
+                   recon_weight: float = 1.0, progress: bool = True, max_steps: int | None = None,
+                   device: str | torch.device = "cpu"):
     """Fit an SPNN g ~ degradation by regression: MSE(g(x), D(x)) + recon_weight MSE(g+(g(x)), x)."""
     from spnn.io import load_tensors
     from spnn.network import SPNN, load_state_checked
@@ -120,7 +121,7 @@ def train_emulator(degradation: nn.Module, train_set, val_set, out_dir: str | Pa
 
     out_dir = Path(out_dir)
     torch.manual_seed(0)
-    net = SPNN.build(train_set.image_shape, output_shape, hidden=hidden, t_bound=3.0)
+    net = SPNN.build(train_set.image_shape, output_shape, hidden=hidden, t_bound=3.0).to(device)
 
     def loss_fn(batch):
         x = batch[0]
@@ -131,20 +132,20 @@ def train_emulator(degradation: nn.Module, train_set, val_set, out_dir: str | Pa
         recon = F.mse_loss(net.pinv(y), x)
         return task + recon_weight * recon, {"task": task.detach(), "recon": recon.detach()}
 
-    vx = val_set.tensors(limit=512)[0]
+    vx = val_set.tensors(limit=512)[0].to(device)
 
     def evaluate():
         with torch.no_grad():
             return {"val_loss": float(F.mse_loss(net(vx), degradation(vx)))}
 
     def load(path):
-        tensors, _ = load_tensors(path)
+        tensors, _ = load_tensors(path, device)
         load_state_checked(net, tensors, str(path))
 
     cfg = LoopConfig(epochs=epochs, batch_size=batch_size, lr=lr, warmup=100, log_every=50, ckpt_every=200,
                      max_steps=max_steps)
     loop = TrainLoop(cfg, list(net.parameters()), loss_fn, train_set, out_dir, lambda p, m: net.save(p, m),
-                     load, evaluate, name="emulator")
+                     load, evaluate, device, name="emulator")
     loop.run(progress=progress)
     if loop.step >= loop.total_steps:
         net.save(out_dir / "emulator.safetensors")

@@ -9,6 +9,8 @@ from spnn.cli.data import dataset_options
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
     from spnn.data.registry import open_dataset
     from spnn.degradations import BlackBoxCamera, train_emulator
 
@@ -17,7 +19,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     out_shape = (3, args.size // 4, args.size // 4)
     _, res = train_emulator(BlackBoxCamera(), train_set, val_set, args.out, output_shape=out_shape,
                             hidden=args.hidden, epochs=args.epochs, lr=args.lr, progress=not args.quiet,
-                            max_steps=args.max_steps)
+                            max_steps=args.max_steps,
+                            device="cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
     print(json.dumps(res))
     return 0
 
@@ -32,4 +35,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--max-steps", type=int)
     t.add_argument("--quiet", action="store_true")
+    t.add_argument("--cpu", action="store_true", help="stay on the CPU even with CUDA")
     t.set_defaults(func=cmd_train)
