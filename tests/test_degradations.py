@@ -51,7 +51,7 @@ def test_emulator_learns(tmp_path, device):
     cam = BlackBoxCamera()
     net, res = train_emulator(cam, data, data, tmp_path, output_shape=(3, 4, 4), hidden=8, epochs=6,
                               batch_size=32, progress=False, device=device)
-    assert next(net.parameters()).device.type == device
+    assert next(net.parameters()).device.type == torch.device(device).type
     x = data.tensors()[0][:64]
     baseline = float(((cam(x) - cam(x).mean()) ** 2).mean())
     assert res["val_loss"] < 0.5 * baseline
