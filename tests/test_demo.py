@@ -12,9 +12,10 @@ def test_shipped_models_load():
     assert net.attribute_names == ev.attribute_names and len(net.attribute_names) == 22
 
 
-def test_demo_runs(tmp_path, monkeypatch):
+def test_demo_runs(tmp_path, monkeypatch, device):
     monkeypatch.setenv("SPNN_CACHE", str(tmp_path / "cache"))
-    summary = run_demo(tmp_path, steps=2, n=2, data_n=40)
+    summary = run_demo(tmp_path, steps=2, n=2, data_n=40, device=device)
+    assert summary["device"] == str(device)
     for name in ["reconstruction.png", "edits.png", "generation.png", "restoration-sr4.png", "summary.json"]:
         assert (tmp_path / name).exists(), name
     assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 2

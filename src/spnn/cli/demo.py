@@ -15,7 +15,7 @@ MULTI = {"Eyeglasses": 1.0, "Smiling": 1.0, "Mouth_Slightly_Open": 1.0}
 
 
 def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 100, n: int = 8,
-             data_n: int = 30000, progress: bool = False) -> dict:
+             data_n: int = 30000, progress: bool = False, device: str | torch.device = "cpu") -> dict:
     from spnn.data.avatars import AvatarFaces
     from spnn.evaluation.metrics import attribute_agreement, psnr
     from spnn.io import write_json
@@ -26,12 +26,12 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
 
     t0 = time.time()
     torch.manual_seed(0)
-    net = load_spnn(spnn)
-    pr = load_prior(prior)
-    ev = load_evaluator(evaluator)
+    net = load_spnn(spnn, device)
+    pr = load_prior(prior, device)
+    ev = load_evaluator(evaluator, device)
     op = SPNNOperator(net, mode="learned")
     names = net.attribute_names
-    x = AvatarFaces(n=data_n, size=pr.image_shape[1], split="test").tensors(limit=n)[0]
+    x = AvatarFaces(n=data_n, size=pr.image_shape[1], split="test").tensors(limit=n)[0].to(device)
     seeds = list(range(n))
     summary: dict = {}
 
@@ -43,7 +43,7 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
     image_grid([x, rec.images], out / "reconstruction.png", scale=4, row_labels=["original", "NLBP"])
 
     # 2. single-attribute edits of real (held-out) faces that do not have the attribute yet
-    pool = AvatarFaces(n=data_n, size=pr.image_shape[1], split="test").tensors(limit=max(16 * n, 64))[0]
+    pool = AvatarFaces(n=data_n, size=pr.image_shape[1], split="test").tensors(limit=max(16 * n, 64))[0].to(device)
     before = ev.predict(pool) > 0
     rows, labels, edits = [], [], {}
     for name in EDITS:
@@ -76,7 +76,7 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
                row_labels=["+".join(k.replace("_", " ") for k in MULTI)])
 
     # 4. linear restoration (4x super-resolution, DDNM)
-    sr = AveragePool(pr.image_shape, 4)
+    sr = AveragePool(pr.image_shape, 4).to(device)
     res = restore(pr, sr, x, steps=steps, seeds=seeds, progress=progress)
     summary["restoration_sr4"] = {"psnr_db": float(psnr(res.images.clamp(-1, 1), x).mean()),
                                   "psnr_upsampled_db": float(psnr(sr.pinv(res.targets), x).mean()),
@@ -84,6 +84,7 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
     image_grid([x, sr.pinv(res.targets), res.images], out / "restoration-sr4.png", scale=4,
                row_labels=["original", "A+ y", "DDNM"])
     summary["seconds"] = round(time.time() - t0, 1)
+    summary["device"] = str(device)
     summary["steps"] = steps
     write_json(out / "summary.json", summary)
     return summary
@@ -92,8 +93,9 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
 def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
     s = run_demo(out, spnn=args.spnn, prior=args.prior, evaluator=args.evaluator, steps=args.steps, n=args.n,
-                 progress=not args.quiet)
+                 progress=not args.quiet, device=device)
     r, g, sr = s["reconstruction"], s["generation"], s["restoration_sr4"]
     print(f"reconstruction from semantics ({args.n} held-out faces): "
           f"evaluator agreement {r['evaluator_agreement']:.3f}, all attributes right {r['all_correct']:.2f}, "
@@ -118,4 +120,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prior")
     p.add_argument("--evaluator")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--cpu", action="store_true", help="stay on the CPU even with CUDA")
     p.set_defaults(func=cmd_demo)
