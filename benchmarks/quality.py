@@ -58,10 +58,12 @@ def main() -> None:
     ap.add_argument("--spnn")
     ap.add_argument("--prior")
     ap.add_argument("--evaluator")
+    ap.add_argument("--device", default="cpu", help="cpu (the README's figures) or cuda")
     args = ap.parse_args()
-    net, prior, ev = load_spnn(args.spnn), load_prior(args.prior), load_evaluator(args.evaluator)
+    dev = args.device
+    net, prior, ev = load_spnn(args.spnn, dev), load_prior(args.prior, dev), load_evaluator(args.evaluator, dev)
     names = net.attribute_names
-    x = AvatarFaces(split=args.split).tensors(limit=args.n)[0]
+    x = AvatarFaces(split=args.split).tensors(limit=args.n)[0].to(dev)
     judged = ev.predict(x)
     rows, per_attribute, fidelity = [], {}, []
     for method in args.methods:
@@ -140,7 +142,7 @@ def main() -> None:
     print("multi-attribute generation:")
     print(table(multi_rows, ["attributes", "n", "all_set", "each_set"]))
     models = {k: getattr(args, k) or "shipped" for k in ("spnn", "prior", "evaluator")}
-    print("wrote", write(args.name, {**models, "split": args.split, "n": args.n, "steps": args.steps, "reconstruction": rows,
+    print("wrote", write(args.name, {**models, "device": args.device, "split": args.split, "n": args.n, "steps": args.steps, "reconstruction": rows,
                                      "reconstruction_per_attribute": per_attribute, "prior_fidelity": fidelity,
                                      "editing": edit_rows,
                                      "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_invert": args.invert,
