@@ -23,7 +23,8 @@ def variant_row(q: dict, name: str) -> dict:
             "edits_met": f"{sum(round(e['success'], 6) >= 0.9 and round(e['others_kept'], 6) >= 0.9 for e in edits)}/{len(edits)}",
             "success_mean": sum(e["success"] for e in edits) / len(edits),
             "kept_mean": sum(e["others_kept"] for e in edits) / len(edits),
-            "multi_all_set": q["multi_attribute"][0]["all_set"] if q["multi_attribute"] else ""}
+            "multi_all_set": q["multi_attribute"][0]["all_set"] if q["multi_attribute"] else "",
+            "max_abs": q.get("edit_max_abs", 1.2)}
 
 
 def main() -> None:
@@ -48,6 +49,14 @@ def main() -> None:
         print("\n**Multi-attribute generation** (NLBP, rate with every requested attribute set, by the evaluator):\n")
         print(table(q["multi_attribute"], ["attributes", "n", "all_set", "each_set"]))
         print()
+    if e := load("quality-maxabs1.5"):
+        print(f"**Editing with the range safeguard at {e['edit_max_abs']}** instead of 1.2 (same faces, start and "
+              "bounds; `quality.py ... --max-abs 1.5 --name quality-maxabs1.5`; Wearing_Hat and Blond_Hair images "
+              "come out as broken blue images (looked at, 10 faces each), which the evaluator scores as hats):\n")
+        print(table(e["editing"], ["attribute", "images", "success", "others_kept", "bound_met"]))
+        print()
+        print(table(e["multi_attribute"], ["attributes", "n", "all_set", "each_set"]))
+        print()
     if e := load("quality-sdedit"):
         print(f"**Editing from re-noising to t = {e['edit_t_start']}, eta {e.get('edit_eta', 0.85)}** (SDEdit start, "
               "same faces and bounds; `quality.py --methods --no-invert --t-start 400 --eta 0.85 --name quality-sdedit`):\n")
@@ -62,7 +71,7 @@ def main() -> None:
               "the GPU-trained `base` prior with the shipped SPNN):\n")
         rows = [variant_row(json.loads(v.read_text()), v.stem.replace("-variant-", " ")) for v in variants]
         print(table(rows, ["variant", "agreement", "all_correct", "edits_met", "success_mean", "kept_mean",
-                           "multi_all_set"]))
+                           "multi_all_set", "max_abs"]))
         print()
     if s := load("speed"):
         print(f"**Speed** ({s['steps']} steps, fastest of {s.get('repeats', 1)} interleaved runs, {s['machine']}, "

@@ -11,7 +11,7 @@ import torch
 
 from spnn.errors import DataError
 from spnn.io import write_json
-from spnn.tasks import BOUND_TOL, EDIT_ETA, EDIT_T_START
+from spnn.tasks import BOUND_TOL, EDIT_ETA, EDIT_MAX_ABS, EDIT_T_START
 
 
 def _device(args) -> str:
@@ -262,7 +262,7 @@ def _common(p, spnn: bool = True, images: bool = True) -> None:
 def _bounds_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logit", type=float, default=4.0,
                    help="NAME=1 means logit >= +LOGIT, NAME=0 means logit <= -LOGIT (NLBP); DPS/cg aim at +-LOGIT")
-    p.add_argument("--max-abs", type=float, default=1.2,
+    p.add_argument("--max-abs", type=float, default=EDIT_MAX_ABS,
                    help="range safeguard: halve a step whose image leaves [-M, M] (0: off, exact constraint)")
 
 
