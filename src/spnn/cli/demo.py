@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from spnn.cli.device import device_of, device_option
+
 # Bald and Wearing_Hat, the paper's other examples, fail with the shipped avatar SPNN (README, benchmarks):
 # the demo shows the closest attributes that work, the benchmark reports all of them.
 EDITS = ["Eyeglasses", "Smiling", "Sunglasses", "Pale_Skin"]
@@ -93,7 +95,7 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
 def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+    device = device_of(args)
     s = run_demo(out, spnn=args.spnn, prior=args.prior, evaluator=args.evaluator, steps=args.steps, n=args.n,
                  progress=not args.quiet, device=device)
     r, g, sr = s["reconstruction"], s["generation"], s["restoration_sr4"]
@@ -120,5 +122,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prior")
     p.add_argument("--evaluator")
     p.add_argument("--quiet", action="store_true")
-    p.add_argument("--cpu", action="store_true", help="stay on the CPU even with CUDA")
+    device_option(p)
     p.set_defaults(func=cmd_demo)

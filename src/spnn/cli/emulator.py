@@ -6,11 +6,10 @@ import argparse
 import json
 
 from spnn.cli.data import dataset_options
+from spnn.cli.device import device_of, device_option
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
     from spnn.data.registry import open_dataset
     from spnn.degradations import BlackBoxCamera, train_emulator
 
@@ -20,7 +19,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _, res = train_emulator(BlackBoxCamera(), train_set, val_set, args.out, output_shape=out_shape,
                             hidden=args.hidden, epochs=args.epochs, lr=args.lr, progress=not args.quiet,
                             max_steps=args.max_steps,
-                            device="cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
+                            device=device_of(args))
     print(json.dumps(res))
     return 0
 
@@ -35,5 +34,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--max-steps", type=int)
     t.add_argument("--quiet", action="store_true")
-    t.add_argument("--cpu", action="store_true", help="stay on the CPU even with CUDA")
+    device_option(t)
     t.set_defaults(func=cmd_train)

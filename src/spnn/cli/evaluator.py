@@ -6,11 +6,10 @@ import argparse
 import json
 
 from spnn.cli.data import dataset_options
+from spnn.cli.device import device_of, device_option
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
     from spnn.data.registry import open_dataset
     from spnn.evaluation.evaluator import train_evaluator
 
@@ -19,7 +18,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train_evaluator(train_set, val_set, args.out, epochs=args.epochs, batch_size=args.batch_size,
                              lr=args.lr, widths=args.widths, seed=args.seed, resume=not args.no_resume,
                              progress=not args.quiet, max_steps=args.max_steps,
-                             device="cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
+                             device=device_of(args))
     print(json.dumps(result, indent=1))
     return 0
 
@@ -52,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--max-steps", type=int)
     t.add_argument("--no-resume", action="store_true")
     t.add_argument("--quiet", action="store_true")
-    t.add_argument("--cpu", action="store_true", help="stay on the CPU even with CUDA")
+    device_option(t)
     t.set_defaults(func=cmd_train)
     c = s.add_parser("score", help="attribute accuracy of the evaluator on a dataset split")
     c.add_argument("--model", required=True)

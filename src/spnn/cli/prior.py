@@ -6,6 +6,7 @@ import argparse
 import json
 
 from spnn.cli.data import dataset_options
+from spnn.cli.device import device_of, device_option
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -24,7 +25,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = LoopConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                      decay_start=args.decay_start, clip=1.0, seed=args.seed, log_every=args.log_every,
                      ckpt_every=args.ckpt_every, bf16=args.bf16, max_steps=args.max_steps)
-    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+    device = device_of(args)
     res = train_prior(prior, data, args.out, cfg, ema_decay=args.ema_decay, sample_every=args.sample_every,
                       device=device, resume=not args.no_resume, progress=not args.quiet)
     print(json.dumps({k: res[k] for k in ("steps", "total_steps", "finished")}))
@@ -40,13 +41,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    import torch
 
     from spnn.diffusion.prior import Prior
     from spnn.diffusion.sampler import sample
     from spnn.viz import image_grid
 
-    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+    device = device_of(args)
     prior = Prior.load(args.prior, device)
     seeds = list(range(args.seed, args.seed + args.n))
     out = sample(prior, args.n, steps=args.steps, eta=args.eta, seeds=seeds, progress=True).images
@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--max-steps", type=int)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--bf16", action="store_true")
-    t.add_argument("--cpu", action="store_true")
+    device_option(t)
     t.add_argument("--no-resume", action="store_true")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_train)
@@ -92,5 +92,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--per-row", type=int, default=8)
     q.add_argument("--scale", type=int, default=3)
-    q.add_argument("--cpu", action="store_true")
+    device_option(q)
     q.set_defaults(func=cmd_sample)

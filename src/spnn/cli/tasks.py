@@ -9,13 +9,10 @@ from pathlib import Path
 
 import torch
 
+from spnn.cli.device import device_of, device_option
 from spnn.errors import DataError
 from spnn.io import write_json
 from spnn.tasks import BOUND_TOL, EDIT_ETA, EDIT_MAX_ABS, EDIT_T_START
-
-
-def _device(args) -> str:
-    return "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
 
 
 def _parse_set(items: list[str]) -> dict[str, float]:
@@ -60,7 +57,7 @@ def _models(args):
     from spnn.models import load_evaluator, load_prior, load_spnn
     from spnn.operators import SPNNOperator
 
-    device = _device(args)
+    device = device_of(args)
     prior = load_prior(args.prior, device)
     op = None
     if getattr(args, "spnn", "unused") != "unused":
@@ -199,7 +196,7 @@ def cmd_restore(args) -> int:
 
     prior, _, _ = _models(args)
     shape = prior.image_shape
-    x = _inputs(args, shape).to(_device(args))
+    x = _inputs(args, shape).to(device_of(args))
     ops = {"sr4": lambda: AveragePool(shape, 4), "sr2": lambda: AveragePool(shape, 2),
            "colorize": lambda: Colorization(shape),
            "inpaint": lambda: Inpainting.box(shape, shape[1] // 4, shape[2] // 4, shape[1] // 2, shape[2] // 2)}
@@ -252,7 +249,7 @@ def _common(p, spnn: bool = True, images: bool = True) -> None:
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="spnn-out")
-    p.add_argument("--cpu", action="store_true")
+    device_option(p)
     if images:
         p.add_argument("images", nargs="*", help="image files or folders (default: built-in test faces)")
         p.add_argument("--n", type=int, default=8, help="how many built-in test faces")

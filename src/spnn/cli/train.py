@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from spnn.cli.data import dataset_options
+from spnn.cli.device import device_of, device_option
 from spnn.training.loop import LoopConfig
 from spnn.training.spnn import PHASE_DEFAULTS, SPNNTrainConfig
 
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             if phase == 2 and not args.init and (out / "phase1.safetensors").exists():
                 args.init = str(out / "phase1.safetensors")
             net = _network(args, train_set.image_shape, len(names), names)
-        device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+        device = device_of(args)
         metrics = train_spnn(net, train_set, val_set, _phase_config(args, phase, yaml_cfg), out,
                              device=device, resume=not args.no_resume, progress=not args.quiet)
         if is_main():
@@ -125,7 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
     p.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints")
     p.add_argument("--nproc", type=int, default=1, help="data-parallel processes (or use torchrun)")
-    p.add_argument("--cpu", action="store_true", help="stay on the CPU even with CUDA")
+    device_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     g = p.add_argument_group("network (when not --init)")
     g.add_argument("--hidden", type=int, default=64)

@@ -22,7 +22,7 @@ UNET_PRESETS = {
     "tiny": dict(block_out_channels=(32, 64, 64), layers_per_block=1, norm_num_groups=8,
                  down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
                  up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D")),
-    # ~3.9 M parameters, ~1.6x the CPU time of tiny: the shipped prior (trained on a GPU)
+    # ~3.9 M parameters, ~1.6x the CPU time of tiny (tried on a GPU, not shipped: README, model variants)
     "base": dict(block_out_channels=(32, 64, 128), layers_per_block=2, norm_num_groups=16,
                  down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
                  up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D")),
