@@ -25,7 +25,7 @@ from spnn.diffusion.sampler import sample
 from spnn.evaluation.metrics import attribute_agreement
 from spnn.models import load_evaluator, load_prior, load_spnn
 from spnn.operators import SPNNOperator
-from spnn.tasks import BOUND_TOL, EDIT_ETA, EDIT_MAX_ABS, EDIT_T_START, edit, generate, reconstruct
+from spnn.tasks import BOUND_TOL, EDIT_ETA, EDIT_MAX_ABS, EDIT_MAX_MOVE, EDIT_T_START, edit, generate, reconstruct
 
 EDITS = ["Eyeglasses", "Smiling", "Bald", "Wearing_Hat"]
 MULTI = ["Eyeglasses", "Smiling", "Wearing_Hat"]
@@ -51,6 +51,7 @@ def main() -> None:
     ap.add_argument("--t-start", type=int, default=EDIT_T_START, help="editing noise level")
     ap.add_argument("--eta", type=float, default=EDIT_ETA, help="editing DDIM eta")
     ap.add_argument("--max-abs", type=float, default=EDIT_MAX_ABS, help="editing range safeguard (0: off)")
+    ap.add_argument("--max-move", type=float, default=EDIT_MAX_MOVE or 0.0, help="editing movement budget (0: off)")
     ap.add_argument("--no-invert", dest="invert", action="store_false",
                     help="edit from re-noised images (SDEdit start) instead of their DDIM inversion")
     ap.add_argument("--name", default="quality", help="results file benchmarks/results/NAME.json")
@@ -114,7 +115,8 @@ def main() -> None:
             if len(sel) == 0:
                 continue
             res = edit(prior, op, xe[sel], {attr: value}, steps=args.steps, seeds=sel.tolist(), t_start=args.t_start,
-                       eta=args.eta, invert=args.invert, max_abs=args.max_abs or None, progress=False)
+                       eta=args.eta, invert=args.invert, max_abs=args.max_abs or None,
+                       max_move=args.max_move or None, progress=False)
             pred = ev.predict(res.images) > 0
             with torch.no_grad():
                 met = res.violation(net(res.images)) <= BOUND_TOL
@@ -136,7 +138,8 @@ def main() -> None:
     multi_rows = []
     for combo in args.multi or [MULTI]:
         gen = generate(prior, op, dict.fromkeys(combo, 1.0), args.n_edit, steps=args.steps,
-                       seeds=range(10_000, 10_000 + args.n_edit), max_abs=args.max_abs or None, progress=False)
+                       seeds=range(10_000, 10_000 + args.n_edit), max_abs=args.max_abs or None,
+                       max_move=args.max_move or None, progress=False)
         pred = ev.predict(gen.images)[:, gen.mask] > 0
         multi_rows.append({"attributes": " + ".join(combo), "n": args.n_edit, "all_set": float(pred.all(1).float().mean()),
                            "each_set": float(pred.float().mean())})
@@ -146,7 +149,7 @@ def main() -> None:
     print("wrote", write(args.name, {**models, "device": args.device, "split": args.split, "n": args.n, "steps": args.steps, "reconstruction": rows,
                                      "reconstruction_per_attribute": per_attribute, "prior_fidelity": fidelity,
                                      "editing": edit_rows,
-                                     "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_max_abs": args.max_abs, "edit_invert": args.invert,
+                                     "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_max_abs": args.max_abs, "edit_max_move": args.max_move, "edit_invert": args.invert,
                                      "multi_attribute": multi_rows}))
 
 

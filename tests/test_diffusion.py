@@ -84,6 +84,32 @@ def test_range_safeguard_halves_the_step_then_keeps_x0():
     assert torch.allclose(guarded[0], half[0], atol=1e-10)
 
 
+def test_movement_budget_stops_projecting_and_resets_per_trajectory():
+    """max_move: once a sample's summed RMS change passes the budget it is returned as it came; the sampler's
+    begin() resets the budget, so the same guidance gives the same images twice."""
+    net = tiny_net().double()
+    x = (torch.rand(3, 3, 8, 8, dtype=torch.float64) * 2 - 1) * 0.5
+    y = net(x).detach()
+    y[:2] += 0.5  # samples 0 and 1 must move, sample 2 is already on target
+    plain = BackProjection(net, y, lam=1.0, mode="natural")
+    g = BackProjection(net, y, lam=1.0, mode="natural", max_move=1e-3)
+    g.begin(3)
+    first = g.project(x, 10)
+    assert torch.equal(first, plain.project(x, 10))  # nothing spent before the first step
+    assert bool((g.moved[:2] > 1e-3).all()) and float(g.moved[2]) < 1e-3
+    x2 = (torch.rand(3, 3, 8, 8, dtype=torch.float64) * 2 - 1) * 0.5
+    second = g.project(x2, 9)
+    assert torch.equal(second[:2], x2[:2])  # spent: left alone
+    assert torch.equal(second[2], plain.project(x2, 9)[2])  # within budget: projected as usual
+    g.begin(3)
+    assert torch.equal(g.project(x2, 9), plain.project(x2, 9))
+    prior = tiny_prior().double()
+    guide = BackProjection(net, y, lam=1.0, mode="natural", max_move=0.05)
+    a = sample(prior, 3, steps=4, guidance=guide, progress=False).images
+    b = sample(prior, 3, steps=4, guidance=guide, progress=False).images
+    assert torch.equal(a, b)
+
+
 def test_skip_rule_leaves_close_samples_until_the_last_step():
     net = tiny_net().double()
     x = torch.rand(2, 3, 8, 8, dtype=torch.float64) * 2 - 1

@@ -28,8 +28,8 @@ from spnn.diffusion.prior import Prior
 from spnn.diffusion.sampler import sample
 from spnn.operators import Operator, SPNNOperator, edit_bounds, edit_target
 
-__all__ = ["EDIT_T_START", "EDIT_ETA", "EDIT_MAX_ABS", "BOUND_TOL", "METHODS", "make_guidance", "reconstruct",
-           "generate", "edit", "restore", "TaskResult", "gentle_lam"]
+__all__ = ["EDIT_T_START", "EDIT_ETA", "EDIT_MAX_ABS", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "make_guidance",
+           "reconstruct", "generate", "edit", "restore", "TaskResult", "gentle_lam"]
 
 METHODS = ("nlbp", "dps", "cg", "none")
 EDIT_T_START = 500
@@ -37,6 +37,7 @@ EDIT_ETA = 0.3
 # range safeguard of edits and generation; 1.5 edits Pale_Skin and Eyeglasses more often but lets the
 # unreachable hair attributes break images (blue casts) more often too (README, editing)
 EDIT_MAX_ABS = 1.2
+EDIT_MAX_MOVE: float | None = None  # budget of the summed RMS change of the projections (BackProjection)
 BOUND_TOL = 0.05  # logits: a bound counts as met within this (reports, benchmarks)
 
 
@@ -63,14 +64,15 @@ def gentle_lam(t: int) -> float:
 
 
 def make_guidance(method: str, op: Operator, y: torch.Tensor, *, mask=None, lam=paper_lam, skip_tol=None,
-                  zeta: float = 0.5, cg_scale: float = 1.0, bounds=None, max_abs: float | None = None) -> Guidance:
+                  zeta: float = 0.5, cg_scale: float = 1.0, bounds=None, max_abs: float | None = None,
+                  max_move: float | None = None) -> Guidance:
     """Guidance by name: nlbp (back-projection; DDNM for linear operators), dps, cg, none.
 
-    ``bounds`` (lower, upper) and ``max_abs`` apply to nlbp (see `BackProjection`); the gradient
+    ``bounds`` (lower, upper), ``max_abs`` and ``max_move`` apply to nlbp (see `BackProjection`); the gradient
     methods use the point target y with ``mask``."""
     if method == "nlbp":
         return BackProjection(op, None if bounds is not None else y, lam=lam, mask=mask, skip_tol=skip_tol,
-                              bounds=bounds, max_abs=max_abs)
+                              bounds=bounds, max_abs=max_abs, max_move=max_move)
     if method == "dps":
         return DPS(op, y, zeta=zeta, mask=mask)
     if method == "cg":
@@ -100,7 +102,7 @@ def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method:
 
 def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: int, *, method: str = "nlbp",
              steps: int = 100, seeds=None, logit: float = 4.0, max_abs: float | None = EDIT_MAX_ABS,
-             progress: bool = True, **guidance_options) -> TaskResult:
+             max_move: float | None = EDIT_MAX_MOVE, progress: bool = True, **guidance_options) -> TaskResult:
     """Multi-attribute generation: value 1 -> logit >= +logit, 0 -> logit <= -logit; others free.
 
     NLBP enforces the one-sided bounds (`edit_bounds`); DPS and classifier guidance aim at +-logit.
@@ -110,7 +112,7 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     y, mask = edit_target(op, y0, attributes, logit=logit)
     bounds = edit_bounds(op, n, attributes, logit, device=p.device, dtype=p.dtype) if method == "nlbp" else None
     if bounds is not None:
-        guidance_options.update(bounds=bounds, max_abs=max_abs)
+        guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move)
     guidance = make_guidance(method, op, y, mask=mask, **guidance_options)
     out = sample(prior, n, steps=steps, guidance=guidance, seeds=seeds, progress=progress).images
     return TaskResult(out, y, mask, bounds=bounds)
@@ -118,8 +120,8 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
 
 def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[str, float], *,
          t_start: int = EDIT_T_START, steps: int = 100, seeds=None, logit: float = 4.0, method: str = "nlbp",
-         max_abs: float | None = EDIT_MAX_ABS, eta: float = EDIT_ETA, invert: bool = True, progress: bool = True,
-         **guidance_options) -> TaskResult:
+         max_abs: float | None = EDIT_MAX_ABS, max_move: float | None = EDIT_MAX_MOVE, eta: float = EDIT_ETA,
+         invert: bool = True, progress: bool = True, **guidance_options) -> TaskResult:
     """Edit real images: set the named attributes, keep the rest (see the module docstring)."""
     p = next(prior.parameters())
     images = images.to(p)
@@ -130,7 +132,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     bounds = None
     if method == "nlbp":
         bounds = edit_bounds(op, len(images), attributes, logit, device=p.device, dtype=p.dtype)
-        guidance_options.update(bounds=bounds, max_abs=max_abs)
+        guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move)
     guidance = make_guidance(method, op, y, mask=mask, **guidance_options)
     out = sample(prior, len(images), steps=steps, guidance=guidance, seeds=seeds, x_start=images,
                  t_start=t_start, eta=eta, invert=invert, progress=progress).images

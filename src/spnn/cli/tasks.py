@@ -12,7 +12,7 @@ import torch
 from spnn.cli.device import device_of, device_option
 from spnn.errors import DataError
 from spnn.io import write_json
-from spnn.tasks import BOUND_TOL, EDIT_ETA, EDIT_MAX_ABS, EDIT_T_START
+from spnn.tasks import BOUND_TOL, EDIT_ETA, EDIT_MAX_ABS, EDIT_MAX_MOVE, EDIT_T_START
 
 
 def _parse_set(items: list[str]) -> dict[str, float]:
@@ -163,7 +163,8 @@ def cmd_generate(args) -> int:
     prior, op, evaluator = _models(args)
     attrs = _parse_set(args.set)
     res = generate(prior, op, attrs, args.n, method=args.method, steps=args.steps, logit=args.logit,
-                   max_abs=args.max_abs or None, seeds=range(args.seed, args.seed + args.n))
+                   max_abs=args.max_abs or None, max_move=args.max_move or None,
+                   seeds=range(args.seed, args.seed + args.n))
     out = Path(args.out)
     image_grid([res.images], out / "generate.png", scale=3, row_labels=[" ".join(f"{k}={v:g}" for k, v in
                                                                                 attrs.items())[:40]])
@@ -179,7 +180,7 @@ def cmd_edit(args) -> int:
     x = _inputs(args, prior.image_shape)
     attrs = _parse_set(args.set)
     res = edit(prior, op, x, attrs, t_start=args.t_start, steps=args.steps, logit=args.logit,
-               max_abs=args.max_abs or None, eta=args.eta, invert=args.invert,
+               max_abs=args.max_abs or None, max_move=args.max_move or None, eta=args.eta, invert=args.invert,
                seeds=range(args.seed, args.seed + len(x)))
     out = Path(args.out)
     image_grid([x, res.images], out / "edit.png", scale=3, row_labels=["original", "edited"])
@@ -261,6 +262,9 @@ def _bounds_options(p: argparse.ArgumentParser) -> None:
                    help="NAME=1 means logit >= +LOGIT, NAME=0 means logit <= -LOGIT (NLBP); DPS/cg aim at +-LOGIT")
     p.add_argument("--max-abs", type=float, default=EDIT_MAX_ABS,
                    help="range safeguard: halve a step whose image leaves [-M, M] (0: off, exact constraint)")
+    p.add_argument("--max-move", type=float, default=EDIT_MAX_MOVE or 0.0,
+                   help="stop projecting a sample once the summed RMS change of its projections passes this "
+                        "(0: no budget)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

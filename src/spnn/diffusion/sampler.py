@@ -64,6 +64,7 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float = 0.85, guidanc
     if n < 1:
         raise ValueError(f"n = {n}: ask for at least one sample")
     guidance = guidance or Guidance()
+    guidance.begin(n)
     p = next(prior.parameters())
     device, dtype = p.device, dtype or p.dtype
     seeds = list(range(n)) if seeds is None else list(seeds)
