@@ -14,9 +14,10 @@ from spnn.io import write_json
 RESULTS = Path(__file__).parent / "results"
 
 
-def machine() -> str:
+def machine(device: str | None = None) -> str:
+    """What ran the benchmark: the CUDA device when one was used (``device`` "cuda", or unspecified and visible)."""
     cpu = platform.processor() or platform.machine()
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and (device is None or str(device).startswith("cuda")):
         return f"{torch.cuda.get_device_name(0)} (CUDA), torch {torch.__version__}"
     return f"{os.cpu_count()}-core {cpu} CPU, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
 
@@ -45,7 +46,7 @@ def largest_fidelity_gaps(fidelity: list[dict], k: int) -> list[dict]:
 
 def write(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), **payload}
+    payload = {"machine": machine(payload.get("device")), "date": time.strftime("%Y-%m-%d"), **payload}
     path = RESULTS / f"{name}.json"
     return write_json(path, payload)
 
