@@ -52,7 +52,7 @@ def main() -> None:
     if e := load("quality-maxabs1.5"):
         print(f"**Editing with the range safeguard at {e['edit_max_abs']}** instead of 1.2 (same faces, start and "
               "bounds; `quality.py ... --max-abs 1.5 --name quality-maxabs1.5`; Wearing_Hat and Blond_Hair images "
-              "come out as broken blue images (looked at, 10 faces each), which the evaluator scores as hats):\n")
+              "come out as broken blue images (looked at, 10 faces each); the evaluator scores the Wearing_Hat ones as hats):\n")
         print(table(e["editing"], ["attribute", "images", "success", "others_kept", "bound_met"]))
         print()
         print(table(e["multi_attribute"], ["attributes", "n", "all_set", "each_set"]))
