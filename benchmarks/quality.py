@@ -146,11 +146,12 @@ def main() -> None:
     print("multi-attribute generation:")
     print(table(multi_rows, ["attributes", "n", "all_set", "each_set"]))
     models = {k: getattr(args, k) or "shipped" for k in ("spnn", "prior", "evaluator")}
-    print("wrote", write(args.name, {**models, "device": args.device, "split": args.split, "n": args.n, "steps": args.steps, "reconstruction": rows,
+    settings = {"device": args.device, "split": args.split, "n": args.n, "steps": args.steps,
+                "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_max_abs": args.max_abs,
+                "edit_max_move": args.max_move, "edit_invert": args.invert}
+    print("wrote", write(args.name, {**models, **settings, "reconstruction": rows,
                                      "reconstruction_per_attribute": per_attribute, "prior_fidelity": fidelity,
-                                     "editing": edit_rows,
-                                     "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_max_abs": args.max_abs, "edit_max_move": args.max_move, "edit_invert": args.invert,
-                                     "multi_attribute": multi_rows}))
+                                     "editing": edit_rows, "multi_attribute": multi_rows}))
 
 
 if __name__ == "__main__":

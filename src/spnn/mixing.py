@@ -32,6 +32,11 @@ def _no_tf32():
         torch.set_float32_matmul_precision(precision)
 
 
+def _exact(t: torch.Tensor):
+    """`_no_tf32` for CUDA tensors, nothing otherwise."""
+    return _no_tf32() if t.is_cuda else nullcontext()
+
+
 def _matrix_dtype(param: torch.Tensor) -> torch.dtype:
     return torch.promote_types(param.dtype, torch.float32)
 
@@ -49,7 +54,7 @@ class OrthogonalMixing(nn.Module):
     def matrix(self) -> torch.Tensor:
         """W, recomputed unless gradients are off and the parameter is unchanged since the last call
         (sampling with frozen weights then pays the O(C^3) Cayley solve once, not twice per step)."""
-        exact = _no_tf32() if self.weight.is_cuda else nullcontext()
+        exact = _exact(self.weight)
         if torch.is_grad_enabled() and self.weight.requires_grad:
             with exact:
                 return self._matrix()
@@ -68,10 +73,8 @@ class OrthogonalMixing(nn.Module):
 
     @staticmethod
     def _conv(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        if x.is_cuda:  # cuDNN's default TF32 convolutions would leave ~1e-3 round-trip errors
-            with _no_tf32():
-                return F.conv2d(x, w.to(x.dtype)[:, :, None, None])
-        return F.conv2d(x, w.to(x.dtype)[:, :, None, None])
+        with _exact(x):  # cuDNN's default TF32 convolutions would leave ~1e-3 round-trip errors
+            return F.conv2d(x, w.to(x.dtype)[:, :, None, None])
 
     def forward(self, x: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
         """h = W x (per pixel). Pass a precomputed ``w`` to reuse it."""

@@ -33,7 +33,8 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
     ev = load_evaluator(evaluator, device)
     op = SPNNOperator(net, mode="learned")
     names = net.attribute_names
-    x = AvatarFaces(n=data_n, size=pr.image_shape[1], split="test").tensors(limit=n)[0].to(device)
+    faces = AvatarFaces(n=data_n, size=pr.image_shape[1], split="test")
+    x = faces.tensors(limit=n)[0].to(device)
     seeds = list(range(n))
     summary: dict = {}
 
@@ -45,7 +46,7 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
     image_grid([x, rec.images], out / "reconstruction.png", scale=4, row_labels=["original", "NLBP"])
 
     # 2. single-attribute edits of real (held-out) faces that do not have the attribute yet
-    pool = AvatarFaces(n=data_n, size=pr.image_shape[1], split="test").tensors(limit=max(16 * n, 64))[0].to(device)
+    pool = faces.tensors(limit=max(16 * n, 64))[0].to(device)
     before = ev.predict(pool) > 0
     rows, labels, edits = [], [], {}
     for name in EDITS:
