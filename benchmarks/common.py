@@ -11,7 +11,7 @@ import torch
 
 from spnn.io import write_json
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(os.environ.get("SPNN_BENCH_RESULTS") or Path(__file__).parent / "results")  # tests redirect it
 
 
 def machine(device: str | None = None) -> str:

@@ -25,7 +25,17 @@ from spnn.diffusion.sampler import sample
 from spnn.evaluation.metrics import attribute_agreement
 from spnn.models import load_evaluator, load_prior, load_spnn
 from spnn.operators import SPNNOperator
-from spnn.tasks import BOUND_TOL, EDIT_ETA, EDIT_MAX_ABS, EDIT_MAX_MOVE, EDIT_T_START, edit, generate, reconstruct
+from spnn.tasks import (
+    BOUND_TOL,
+    EDIT_ETA,
+    EDIT_LOGIT,
+    EDIT_MAX_ABS,
+    EDIT_MAX_MOVE,
+    EDIT_T_START,
+    edit,
+    generate,
+    reconstruct,
+)
 
 EDITS = ["Eyeglasses", "Smiling", "Bald", "Wearing_Hat"]
 MULTI = ["Eyeglasses", "Smiling", "Wearing_Hat"]
@@ -50,6 +60,7 @@ def main() -> None:
                     help="attributes set together in multi-attribute generation (repeat for several sets)")
     ap.add_argument("--t-start", type=int, default=EDIT_T_START, help="editing noise level")
     ap.add_argument("--eta", type=float, default=EDIT_ETA, help="editing DDIM eta")
+    ap.add_argument("--logit", type=float, default=EDIT_LOGIT, help="edit bound: logit >= +LOGIT / <= -LOGIT")
     ap.add_argument("--max-abs", type=float, default=EDIT_MAX_ABS, help="editing range safeguard (0: off)")
     ap.add_argument("--max-move", type=float, default=EDIT_MAX_MOVE or 0.0, help="editing movement budget (0: off)")
     ap.add_argument("--no-invert", dest="invert", action="store_false",
@@ -57,6 +68,7 @@ def main() -> None:
     ap.add_argument("--name", default="quality", help="results file benchmarks/results/NAME.json")
     ap.add_argument("--split", default="test", choices=["val", "test"],
                     help="faces to use (tune knobs on val, report on test)")
+    ap.add_argument("--data-n", type=int, default=30000, help="size of the built-in dataset the split comes from")
     ap.add_argument("--spnn")
     ap.add_argument("--prior")
     ap.add_argument("--evaluator")
@@ -65,7 +77,7 @@ def main() -> None:
     dev = args.device
     net, prior, ev = load_spnn(args.spnn, dev), load_prior(args.prior, dev), load_evaluator(args.evaluator, dev)
     names = net.attribute_names
-    x = AvatarFaces(split=args.split).tensors(limit=args.n)[0].to(dev)
+    x = AvatarFaces(n=args.data_n, split=args.split).tensors(limit=args.n)[0].to(dev)
     judged = ev.predict(x)
     rows, per_attribute, fidelity = [], {}, []
     for method in args.methods:
@@ -115,7 +127,7 @@ def main() -> None:
             if len(sel) == 0:
                 continue
             res = edit(prior, op, xe[sel], {attr: value}, steps=args.steps, seeds=sel.tolist(), t_start=args.t_start,
-                       eta=args.eta, invert=args.invert, max_abs=args.max_abs or None,
+                       logit=args.logit, eta=args.eta, invert=args.invert, max_abs=args.max_abs or None,
                        max_move=args.max_move or None, progress=False)
             pred = ev.predict(res.images) > 0
             with torch.no_grad():
@@ -138,7 +150,7 @@ def main() -> None:
     multi_rows = []
     for combo in args.multi or [MULTI]:
         gen = generate(prior, op, dict.fromkeys(combo, 1.0), args.n_edit, steps=args.steps,
-                       seeds=range(10_000, 10_000 + args.n_edit), max_abs=args.max_abs or None,
+                       seeds=range(10_000, 10_000 + args.n_edit), logit=args.logit, max_abs=args.max_abs or None,
                        max_move=args.max_move or None, progress=False)
         pred = ev.predict(gen.images)[:, gen.mask] > 0
         multi_rows.append({"attributes": " + ".join(combo), "n": args.n_edit, "all_set": float(pred.all(1).float().mean()),
@@ -147,7 +159,7 @@ def main() -> None:
     print(table(multi_rows, ["attributes", "n", "all_set", "each_set"]))
     models = {k: getattr(args, k) or "shipped" for k in ("spnn", "prior", "evaluator")}
     settings = {"device": args.device, "split": args.split, "n": args.n, "steps": args.steps,
-                "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_max_abs": args.max_abs,
+                "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_logit": args.logit, "edit_max_abs": args.max_abs,
                 "edit_max_move": args.max_move, "edit_invert": args.invert}
     print("wrote", write(args.name, {**models, **settings, "reconstruction": rows,
                                      "reconstruction_per_attribute": per_attribute, "prior_fidelity": fidelity,

@@ -20,14 +20,14 @@ import sys
 import torch
 from common import Timer, table, write
 
+from spnn.diffusion.guidance import Guidance
+
 METHODS = ["none", "floor-natural", "nlbp-natural", "floor-learned", "nlbp-learned", "dps", "cg"]
 
 
-class Floor:
+class Floor(Guidance):
     """NLBP's limit inside the loop: exactly one completion and one inverse per step (plus one r pass in
     learned mode), with no targets, schedules or bookkeeping."""
-
-    needs_grad = False
 
     def __init__(self, net, y, learned: bool):
         self.net, self.y, self.learned = net, y, learned

@@ -119,26 +119,19 @@ def test_matrix_cache_is_invalidated_by_updates():
 
 
 @pytest.mark.parametrize("cls", [CayleyMixing, HouseholderMixing])
-def test_mixing_float32_round_trip_with_tf32_allowed(cls, device):
+def test_mixing_float32_round_trip_with_tf32_allowed(cls, device, tf32_allowed):
     """TF32 (cuDNN's default, or enabled globally for matmuls) must not leak into W, W x or W^T h."""
     m = cls(256).to(device)
     torch.nn.init.normal_(m.weight, std=0.05)
     x = torch.randn(4, 256, 4, 4, device=device)
     cudnn = torch.backends.cudnn
-    before = (cudnn.enabled, cudnn.benchmark, cudnn.deterministic, cudnn.allow_tf32)
-    precision = torch.get_float32_matmul_precision()
-    cudnn.allow_tf32 = True
-    torch.set_float32_matmul_precision("high")
-    try:
-        with torch.no_grad():
-            w = m.matrix()
-            assert (w.double() @ w.double().T - torch.eye(256, device=device, dtype=torch.float64)).abs().max() < 1e-5
-            assert rel(m.inverse(m(x)), x) < 1e-5
-            assert rel(m(x), torch.einsum("oc,bchw->bohw", w.double(), x.double()).float()) < 1e-5
-        with _no_tf32():  # the guard itself, also where no CUDA device runs the lines above
-            assert not cudnn.allow_tf32 and torch.get_float32_matmul_precision() == "highest"
-        assert cudnn.allow_tf32 and torch.get_float32_matmul_precision() == "high"  # restored after each call
-        assert (cudnn.enabled, cudnn.benchmark, cudnn.deterministic) == before[:3]
-    finally:
-        cudnn.allow_tf32 = before[3]
-        torch.set_float32_matmul_precision(precision)
+    before = (cudnn.enabled, cudnn.benchmark, cudnn.deterministic)
+    with torch.no_grad():
+        w = m.matrix()
+        assert (w.double() @ w.double().T - torch.eye(256, device=device, dtype=torch.float64)).abs().max() < 1e-5
+        assert rel(m.inverse(m(x)), x) < 1e-5
+        assert rel(m(x), torch.einsum("oc,bchw->bohw", w.double(), x.double()).float()) < 1e-5
+    with _no_tf32():  # the guard itself, also where no CUDA device runs the lines above
+        assert not cudnn.allow_tf32 and torch.get_float32_matmul_precision() == "highest"
+    assert cudnn.allow_tf32 and torch.get_float32_matmul_precision() == "high"  # restored after each call
+    assert (cudnn.enabled, cudnn.benchmark, cudnn.deterministic) == before

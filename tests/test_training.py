@@ -135,6 +135,24 @@ def test_label_smoothing_and_noise_augmentation():
     assert not torch.isclose(a, b) and torch.isfinite(c)
 
 
+def test_adversarial_inputs_raise_the_task_loss_within_the_radius():
+    from spnn.training.spnn import adversarial_inputs, phase1_loss, task_loss
+    torch.manual_seed(0)
+    net = _net()
+    with torch.no_grad():  # a non-trivial classifier
+        for p in net.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    x, y = torch.rand(4, 3, 8, 8), torch.randint(0, 2, (4, 4)).float()
+    xa = adversarial_inputs(net, x, y, radius=0.5, steps=3)
+    assert (xa - x).flatten(1).norm(dim=1).max() <= 0.5 + 1e-5
+    assert task_loss(net(xa), y) > task_loss(net(x), y)
+    assert all(p.grad is None for p in net.parameters()) and not xa.requires_grad
+    loss, terms = phase1_loss(net, x, y, {"task": 1.0, "recon": 1.0}, adversarial=0.5)
+    assert terms["task"] > task_loss(net(x), y)  # trained on the adversarial inputs
+    with pytest.raises(ValueError, match="radius and steps must be positive"):
+        adversarial_inputs(net, x, y, radius=0.5, steps=0)
+
+
 def test_phase_config_from_yaml_and_flags():
     import argparse
 

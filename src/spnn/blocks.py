@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from spnn.checks import check_shape
-from spnn.mixing import make_mixing
+from spnn.mixing import exact_float32, make_mixing
 from spnn.subnets import SubNet, subnet_spec
 
 __all__ = ["Block", "PixelUnshuffle", "SurjectiveCoupling", "block_from_config"]
@@ -141,8 +141,11 @@ class SurjectiveCoupling(Block):
                         bound=r_bound)
 
     def conditioners(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(log s(z), t(z)): all the block computes from its latent."""
-        return self.s.raw(z), self.t(z)
+        """(log s(z), t(z)): all the block computes from its latent. Without TF32 on CUDA: cuDNN picks algorithms
+        by memory layout, and z is a strided slice in `conditioned` but a fresh tensor in `inverse`, so TF32's
+        ~1e-3 rounding would differ between the two and break g(g+(y)) = y at that level."""
+        with exact_float32(z):
+            return self.s.raw(z), self.t(z)
 
     def conditioned(self, x):
         h = self.mix(x)
@@ -165,7 +168,8 @@ class SurjectiveCoupling(Block):
         return self.mix.inverse(torch.cat([x0, z], dim=1))
 
     def learned_latent(self, y):
-        return self.r(y)
+        with exact_float32(y):  # as the conditioners: g+(g(g+(y))) = g+(y) needs r to repeat bit for bit
+            return self.r(y)
 
     def config(self):
         return {

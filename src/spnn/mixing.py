@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["OrthogonalMixing", "CayleyMixing", "HouseholderMixing", "make_mixing", "MIXINGS"]
+__all__ = ["exact_float32", "OrthogonalMixing", "CayleyMixing", "HouseholderMixing", "make_mixing", "MIXINGS"]
 
 
 @contextmanager
@@ -32,8 +32,9 @@ def _no_tf32():
         torch.set_float32_matmul_precision(precision)
 
 
-def _exact(t: torch.Tensor):
-    """`_no_tf32` for CUDA tensors, nothing otherwise."""
+def exact_float32(t: torch.Tensor):
+    """`_no_tf32` for CUDA tensors, nothing otherwise: for the computations an SPNN must repeat bit for bit
+    (the mixing, the coupling conditioners s and t)."""
     return _no_tf32() if t.is_cuda else nullcontext()
 
 
@@ -54,7 +55,7 @@ class OrthogonalMixing(nn.Module):
     def matrix(self) -> torch.Tensor:
         """W, recomputed unless gradients are off and the parameter is unchanged since the last call
         (sampling with frozen weights then pays the O(C^3) Cayley solve once, not twice per step)."""
-        exact = _exact(self.weight)
+        exact = exact_float32(self.weight)
         if torch.is_grad_enabled() and self.weight.requires_grad:
             with exact:
                 return self._matrix()
@@ -73,7 +74,7 @@ class OrthogonalMixing(nn.Module):
 
     @staticmethod
     def _conv(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        with _exact(x):  # cuDNN's default TF32 convolutions would leave ~1e-3 round-trip errors
+        with exact_float32(x):  # cuDNN's default TF32 convolutions would leave ~1e-3 round-trip errors
             return F.conv2d(x, w.to(x.dtype)[:, :, None, None])
 
     def forward(self, x: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:

@@ -28,10 +28,11 @@ from spnn.diffusion.prior import Prior
 from spnn.diffusion.sampler import sample
 from spnn.operators import Operator, SPNNOperator, edit_bounds, edit_target
 
-__all__ = ["EDIT_T_START", "EDIT_ETA", "EDIT_MAX_ABS", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "make_guidance",
-           "reconstruct", "generate", "edit", "restore", "TaskResult", "gentle_lam"]
+__all__ = ["EDIT_LOGIT", "EDIT_T_START", "EDIT_ETA", "EDIT_MAX_ABS", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS",
+           "make_guidance", "reconstruct", "generate", "edit", "restore", "TaskResult", "gentle_lam"]
 
 METHODS = ("nlbp", "dps", "cg", "none")
+EDIT_LOGIT = 4.0  # NAME=1: logit >= +EDIT_LOGIT, NAME=0: logit <= -EDIT_LOGIT
 EDIT_T_START = 500
 EDIT_ETA = 0.3
 # range safeguard of edits and generation; 1.5 edits Pale_Skin and Eyeglasses more often but lets the
@@ -101,7 +102,7 @@ def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method:
 
 
 def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: int, *, method: str = "nlbp",
-             steps: int = 100, seeds=None, logit: float = 4.0, max_abs: float | None = EDIT_MAX_ABS,
+             steps: int = 100, seeds=None, logit: float = EDIT_LOGIT, max_abs: float | None = EDIT_MAX_ABS,
              max_move: float | None = EDIT_MAX_MOVE, progress: bool = True, **guidance_options) -> TaskResult:
     """Multi-attribute generation: value 1 -> logit >= +logit, 0 -> logit <= -logit; others free.
 
@@ -119,7 +120,7 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
 
 
 def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[str, float], *,
-         t_start: int = EDIT_T_START, steps: int = 100, seeds=None, logit: float = 4.0, method: str = "nlbp",
+         t_start: int = EDIT_T_START, steps: int = 100, seeds=None, logit: float = EDIT_LOGIT, method: str = "nlbp",
          max_abs: float | None = EDIT_MAX_ABS, max_move: float | None = EDIT_MAX_MOVE, eta: float = EDIT_ETA,
          invert: bool = True, progress: bool = True, **guidance_options) -> TaskResult:
     """Edit real images: set the named attributes, keep the rest (see the module docstring)."""

@@ -12,7 +12,7 @@ import torch
 from spnn.cli.device import device_of, device_option
 from spnn.errors import DataError
 from spnn.io import write_json
-from spnn.tasks import BOUND_TOL, EDIT_ETA, EDIT_MAX_ABS, EDIT_MAX_MOVE, EDIT_T_START
+from spnn.tasks import BOUND_TOL, EDIT_ETA, EDIT_LOGIT, EDIT_MAX_ABS, EDIT_MAX_MOVE, EDIT_T_START
 
 
 def _parse_set(items: list[str]) -> dict[str, float]:
@@ -87,8 +87,9 @@ def _report(result, op, evaluator, out: Path, name: str, extra: dict) -> dict:
                     print(f"warning: the SPNN's bounds are not met on {len(violation) - met} of {len(violation)} "
                           f"images (largest violation {float(violation.max()):.3g} logits): the network cannot "
                           "realise this change inside the image range, and the range safeguard (--max-abs) "
-                          "left those images close to where they were. Try a higher --t-start, a lower --logit, "
-                          "or --max-abs 0 (exact bounds; images may leave the range).", file=sys.stderr)
+                          "or the movement budget (--max-move, if set) left those images close to where they "
+                          "were. Try a higher --t-start, a lower --logit, a larger --max-move, or --max-abs 0 "
+                          "(exact bounds; images may leave the range).", file=sys.stderr)
         report["pixel_max_abs"] = float(result.images.abs().max())
         if evaluator is not None and result.targets is not None and op is not None and \
                 getattr(op, "attribute_names", None) == evaluator.attribute_names:
@@ -258,7 +259,7 @@ def _common(p, spnn: bool = True, images: bool = True) -> None:
 
 
 def _bounds_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--logit", type=float, default=4.0,
+    p.add_argument("--logit", type=float, default=EDIT_LOGIT,
                    help="NAME=1 means logit >= +LOGIT, NAME=0 means logit <= -LOGIT (NLBP); DPS/cg aim at +-LOGIT")
     p.add_argument("--max-abs", type=float, default=EDIT_MAX_ABS,
                    help="range safeguard: halve a step whose image leaves [-M, M] (0: off, exact constraint)")

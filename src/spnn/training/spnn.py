@@ -2,6 +2,9 @@
 
 Phase 1 (task, all parameters):
     loss = task(g(x), labels) + w_cycle MSE(g(g+(g(x))), g(x)) + w_recon MSE(g+(g(x)), x),  g+ learned.
+Optional robustness in phase 1: noised inputs (``noise_augment``) and adversarial inputs (``adversarial``: L2 PGD
+within a per-image radius on the task loss, Madry et al. 2018), so that g's level sets, on which NLBP projects,
+are not reachable by small invisible changes.
 Phase 2 (natural inverse, only the r networks):
     loss = w_norm MSE(q(g+(g(x))), q_origin) + w_recon MSE(g+(g(x)), x) + w_cycle MSE(g(g+(g(x))), g(x)).
 
@@ -23,7 +26,7 @@ from spnn.network import SPNN, load_state_checked
 from spnn.training.distributed import is_main
 from spnn.training.loop import LoopConfig, TrainLoop
 
-__all__ = ["SPNNTrainConfig", "phase1_loss", "phase2_loss", "train_spnn", "evaluate_attributes",
+__all__ = ["SPNNTrainConfig", "adversarial_inputs", "phase1_loss", "phase2_loss", "train_spnn", "evaluate_attributes",
            "PHASE_DEFAULTS"]
 
 PHASE_DEFAULTS = {
@@ -43,6 +46,8 @@ class SPNNTrainConfig:
     eval_size: int = 1000
     label_smoothing: float = 0.0  # phase 1: BCE targets eps/2 .. 1 - eps/2 keep logits finite
     noise_augment: float = 0.0  # phase 1: add N(0, (u noise_augment)^2), u ~ U(0, 1), to inputs
+    adversarial: float = 0.0  # phase 1: L2 radius (per image) of PGD inputs that maximise the task loss
+    adversarial_steps: int = 2
 
     def term_weights(self) -> dict:
         return {**PHASE_DEFAULTS[self.phase]["weights"], **self.weights}
@@ -74,9 +79,31 @@ def task_loss(logits: torch.Tensor, labels: torch.Tensor, adaptive: AdaptiveWeig
     return per_attr.mean()
 
 
-def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float = 0.0, noise: float = 0.0):
+def adversarial_inputs(net: SPNN, x: torch.Tensor, labels: torch.Tensor, radius: float, steps: int = 2,
+                       smoothing: float = 0.0) -> torch.Tensor:
+    """x + delta, |delta|_2 <= radius per image, by ``steps`` normalised-gradient ascent steps (size 2.5 radius /
+    steps) on the task loss (PGD, Madry et al. 2018). No parameter gradients are accumulated."""
+    if radius <= 0 or steps < 1:
+        raise ValueError(f"adversarial radius and steps must be positive, got {radius} and {steps}")
+    delta = torch.zeros_like(x, requires_grad=True)
+    size = 2.5 * radius / steps
+    for _ in range(steps):
+        (grad,) = torch.autograd.grad(task_loss(net(x + delta), labels, smoothing=smoothing), delta)
+        delta = delta + size * grad / _norm(grad).clamp_min(1e-12)
+        delta = (delta * (radius / _norm(delta).clamp_min(1e-12)).clamp(max=1.0)).detach().requires_grad_(True)
+    return (x + delta).detach()
+
+
+def _norm(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1).norm(dim=1).view(-1, *([1] * (t.dim() - 1)))
+
+
+def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float = 0.0, noise: float = 0.0,
+                adversarial: float = 0.0, adversarial_steps: int = 2):
     if noise:
         x = x + noise * torch.rand(len(x), 1, 1, 1, device=x.device, dtype=x.dtype) * torch.randn_like(x)
+    if adversarial:
+        x = adversarial_inputs(net, x, labels, adversarial, adversarial_steps, smoothing)
     logits = net(x)
     xr = net.pinv(logits, mode="learned")
     terms = {"task": task_loss(logits, labels, adaptive, smoothing), "recon": F.mse_loss(xr, x)}
@@ -131,7 +158,8 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
 
         def loss_fn(batch):
             return phase1_loss(net, batch[0], batch[1], w, adaptive, cfg.label_smoothing,
-                               cfg.noise_augment if net.training else 0.0)
+                               cfg.noise_augment if net.training else 0.0,
+                               cfg.adversarial if net.training else 0.0, cfg.adversarial_steps)
     elif cfg.phase == 2:
         for name, p in net.named_parameters():
             p.requires_grad_(".r." in f".{name}")
