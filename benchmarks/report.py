@@ -67,13 +67,23 @@ def main() -> None:
               "`--methods nlbp-learned --n 200 --n-edit 50 --steps 20`, the 8 edits and the first multi set above, "
               "`--name spnn-variant-NAME` / `prior-variant-NAME`; edits met: attributes with success and others kept "
               "both >= 0.90; spnn NAME: phase-1 noise_augment, --scale-bound, epochs if not 10, or gpu-* for the "
-              "shipped recipe trained on the H200 with another seed / --hidden 64 / --adaptive-weights; prior NAME: "
+              "shipped recipe trained on the H200 with another seed / --hidden 64 / --adaptive-weights, gpu-advE with "
+              "adversarial phase-1 inputs of L2 radius E (`adversarial: E` in the config); prior NAME: "
               "the GPU-trained `base` prior with the shipped SPNN):\n")
         rows = [variant_row(json.loads(v.read_text()), v.stem.replace("-variant-", " ")) for v in variants]
         print(table(rows, ["variant", "agreement", "all_correct", "edits_met", "success_mean", "kept_mean",
                            "multi_all_set", "max_abs"]))
         print()
-    if s := load("speed"):
+    if ls := load("level_sets"):
+        print(f"**Level sets of the SPNN** (logit >= {ls['logit']:g} on {ls['rows'][0]['faces']} {ls['split']} faces "
+              f"without the attribute each, {ls['machine']}; `python benchmarks/level_sets.py --grid "
+              f"docs/level-sets.png`): one NLBP step from the face against the nearest in-range image with the same "
+              f"logits:\n")
+        print(table(ls["rows"], ["attribute", "image", "median_max_abs", "rms_change", "success", "others_kept"]))
+        print()
+    for name in ("speed", "speed-gpu"):  # the CPU run of the README, the GPU run of its "On a GPU" section
+        if not (s := load(name)):
+            continue
         print(f"**Speed** ({s['steps']} steps, fastest of {s.get('repeats', 1)} interleaved runs, {s['machine']}, "
               f"{s['date']}):\n")
         print(table(s["rows"], ["method", "batch", "seconds", "s_per_image_100_steps", "vs_unconditional", "vs_floor",

@@ -38,3 +38,12 @@ def test_quality_benchmark(tmp_path, extra):
     assert [r["attribute"] for r in result["editing"]] == ["Eyeglasses", "(no edit)"]
     assert 0 <= result["editing"][0]["success"] <= 1 and result["multi_attribute"][0]["n"] == 4
     assert result["edit_logit"] == (3.0 if extra else 4.0)
+
+
+def test_level_sets_benchmark(tmp_path):
+    result = _run("level_sets.py", tmp_path, "--attributes", "Eyeglasses", "--n", "2", "--iters", "3",
+                  "--data-n", "60", "--grid", str(tmp_path / "grid.png"))
+    rows = {r["image"]: r for r in result["rows"]}
+    assert set(rows) == {"nlbp", "nearest"} and (tmp_path / "grid.png").exists()
+    for r in rows.values():  # both images meet the raised logit (max(y_i, 4)) exactly: only the latents differ
+        assert r["logit"] >= 4.0 - 1e-3
