@@ -5,7 +5,8 @@
   consistency mean |g(x_hat) - y|; for NLBP (learned and natural pseudo-inverse), DPS, classifier guidance,
   unconditional sampling;
 - editing (real faces, one attribute flipped at a time): success and preservation of the other attributes,
-  the rate at which the SPNN's logit meets the edit bound, and a "(no edit)" row: the same start and
+  the rate at which the SPNN's logit meets the edit bound, the share of faces within the SPNN's reach (one
+  NLBP step from the face stays within |x| <= 2; `spnn.tasks.edit_reach`), and a "(no edit)" row: the same start and
   sampler without guidance (how much of each face the sampler alone keeps);
 - multi-attribute generation: rate of samples with every requested attribute.
 
@@ -29,17 +30,18 @@ from spnn.tasks import (
     BOUND_TOL,
     EDIT_ETA,
     EDIT_LOGIT,
-    EDIT_MAX_ABS,
     EDIT_MAX_MOVE,
+    EDIT_REACH_LIMIT,
     EDIT_T_START,
     edit,
     generate,
+    parse_max_abs,
     reconstruct,
 )
 
 EDITS = ["Eyeglasses", "Smiling", "Bald", "Wearing_Hat"]
 MULTI = ["Eyeglasses", "Smiling", "Wearing_Hat"]
-EDIT_COLUMNS = ["attribute", "images", "success", "others_kept", "bound_met"]
+EDIT_COLUMNS = ["attribute", "images", "success", "others_kept", "bound_met", "within_reach"]
 
 
 def batched(fn, n, batch):
@@ -61,7 +63,8 @@ def main() -> None:
     ap.add_argument("--t-start", type=int, default=EDIT_T_START, help="editing noise level")
     ap.add_argument("--eta", type=float, default=EDIT_ETA, help="editing DDIM eta")
     ap.add_argument("--logit", type=float, default=EDIT_LOGIT, help="edit bound: logit >= +LOGIT / <= -LOGIT")
-    ap.add_argument("--max-abs", type=float, default=EDIT_MAX_ABS, help="editing range safeguard (0: off)")
+    ap.add_argument("--max-abs", type=parse_max_abs, default="auto",
+                    help="editing range safeguard: auto (the default of `spnn edit`), a number, or 0 (off)")
     ap.add_argument("--max-move", type=float, default=EDIT_MAX_MOVE or 0.0, help="editing movement budget (0: off)")
     ap.add_argument("--no-invert", dest="invert", action="store_false",
                     help="edit from re-noised images (SDEdit start) instead of their DDIM inversion")
@@ -127,30 +130,34 @@ def main() -> None:
             if len(sel) == 0:
                 continue
             res = edit(prior, op, xe[sel], {attr: value}, steps=args.steps, seeds=sel.tolist(), t_start=args.t_start,
-                       logit=args.logit, eta=args.eta, invert=args.invert, max_abs=args.max_abs or None,
+                       logit=args.logit, eta=args.eta, invert=args.invert, max_abs=args.max_abs,
                        max_move=args.max_move or None, progress=False)
             pred = ev.predict(res.images) > 0
             with torch.no_grad():
                 met = res.violation(net(res.images)) <= BOUND_TOL
             others = [j for j in range(len(names)) if j != i]
             results.append((len(sel), float((pred[:, i] == (value > 0)).float().mean()),
-                            float((pred[:, others] == before[sel][:, others]).float().mean()), float(met.float().mean())))
+                            float((pred[:, others] == before[sel][:, others]).float().mean()), float(met.float().mean()),
+                            float((res.info["reach"] <= EDIT_REACH_LIMIT).float().mean())))
         n = sum(r[0] for r in results)
         edit_rows.append({"attribute": attr, "images": n, "success": sum(r[0] * r[1] for r in results) / n,
                           "others_kept": sum(r[0] * r[2] for r in results) / n,
-                          "bound_met": sum(r[0] * r[3] for r in results) / n})
+                          "bound_met": sum(r[0] * r[3] for r in results) / n,
+                          "within_reach": sum(r[0] * r[4] for r in results) / n})
     # baseline: the same start and sampler without guidance -- how much of a face the sampler alone keeps
     plain = sample(prior, len(xe), steps=args.steps, seeds=range(len(xe)), x_start=xe, t_start=args.t_start,
                    eta=args.eta, invert=args.invert, progress=False).images
     edit_rows.append({"attribute": "(no edit)", "images": len(xe), "success": "",
-                      "others_kept": float(((ev.predict(plain) > 0) == before).float().mean()), "bound_met": ""})
-    print(f"editing (flip one attribute of a real face; bound_met: SPNN logit within {BOUND_TOL} of its bound):")
+                      "others_kept": float(((ev.predict(plain) > 0) == before).float().mean()), "bound_met": "",
+                      "within_reach": ""})
+    print(f"editing (flip one attribute of a real face; bound_met: SPNN logit within {BOUND_TOL} of its bound; "
+          f"within_reach: one NLBP step from the face stays within |x| <= {EDIT_REACH_LIMIT:g}):")
     print(table(edit_rows, EDIT_COLUMNS))
 
     multi_rows = []
     for combo in args.multi or [MULTI]:
         gen = generate(prior, op, dict.fromkeys(combo, 1.0), args.n_edit, steps=args.steps,
-                       seeds=range(10_000, 10_000 + args.n_edit), logit=args.logit, max_abs=args.max_abs or None,
+                       seeds=range(10_000, 10_000 + args.n_edit), logit=args.logit, max_abs=args.max_abs,
                        max_move=args.max_move or None, progress=False)
         pred = ev.predict(gen.images)[:, gen.mask] > 0
         multi_rows.append({"attributes": " + ".join(combo), "n": args.n_edit, "all_set": float(pred.all(1).float().mean()),

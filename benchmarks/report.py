@@ -27,6 +27,19 @@ def variant_row(q: dict, name: str) -> dict:
             "max_abs": q.get("edit_max_abs", 1.2)}
 
 
+def safeguard(max_abs) -> str:
+    """The range safeguard a quality run used, in words."""
+    if max_abs == "auto":
+        return ("range safeguard per face: M = 1.5 within the SPNN's reach, 1.2 beyond (within_reach: one NLBP step "
+                "from the face stays within |x| <= 2)")
+    return f"range safeguard M = {max_abs}" if max_abs else "no range safeguard"
+
+
+def edit_table(rows: list[dict]) -> str:
+    columns = ["attribute", "images", "success", "others_kept", "bound_met"]
+    return table(rows, columns + (["within_reach"] if any("within_reach" in r for r in rows) else []))
+
+
 def main() -> None:
     if q := load("quality"):
         print(f"**Reconstruction from semantics** ({q['n']} held-out faces, {q['steps']} steps, {q['machine']}, {q['date']}):\n")
@@ -43,24 +56,26 @@ def main() -> None:
         if "edit_eta" in q:
             start += f", eta {q['edit_eta']}"
         print(f"\n**Editing** (flip one attribute of a real face, both directions, from {start}; "
-              "success and other attributes kept, by the evaluator; bound_met: the SPNN's logit meets the edit bound "
-              f"(within {BOUND_TOL}); (no edit): the same start and sampler without guidance, all attributes kept):\n")
-        print(table(q["editing"], ["attribute", "images", "success", "others_kept", "bound_met"]))
+              f"{safeguard(q.get('edit_max_abs', 1.2))}; success and other attributes kept, by the evaluator; "
+              f"bound_met: the SPNN's logit meets the edit bound (within {BOUND_TOL}); (no edit): the same start and "
+              "sampler without guidance, all attributes kept):\n")
+        print(edit_table(q["editing"]))
         print("\n**Multi-attribute generation** (NLBP, rate with every requested attribute set, by the evaluator):\n")
         print(table(q["multi_attribute"], ["attributes", "n", "all_set", "each_set"]))
         print()
     if e := load("quality-maxabs1.5"):
-        print(f"**Editing with the range safeguard at {e['edit_max_abs']}** instead of 1.2 (same faces, start and "
+        print(f"**Editing with the range safeguard at {e['edit_max_abs']} for every face** (same faces, start and "
               "bounds; `quality.py ... --max-abs 1.5 --name quality-maxabs1.5`; Wearing_Hat and Blond_Hair images "
               "come out as broken blue images (looked at, 10 faces each); the evaluator scores the Wearing_Hat ones as hats):\n")
-        print(table(e["editing"], ["attribute", "images", "success", "others_kept", "bound_met"]))
+        print(edit_table(e["editing"]))
         print()
         print(table(e["multi_attribute"], ["attributes", "n", "all_set", "each_set"]))
         print()
     if e := load("quality-sdedit"):
         print(f"**Editing from re-noising to t = {e['edit_t_start']}, eta {e.get('edit_eta', 0.85)}** (SDEdit start, "
-              "same faces and bounds; `quality.py --methods --no-invert --t-start 400 --eta 0.85 --name quality-sdedit`):\n")
-        print(table(e["editing"], ["attribute", "images", "success", "others_kept", "bound_met"]))
+              f"same faces and bounds, {safeguard(e.get('edit_max_abs', 1.2))}; `quality.py --methods --no-invert --t-start 400 "
+              "--eta 0.85 --name quality-sdedit`):\n")
+        print(edit_table(e["editing"]))
         print()
     if variants := sorted(RESULTS.glob("spnn-variant-*.json")) + sorted(RESULTS.glob("prior-variant-*.json")):
         print("**Model variants** (same evaluator, faces and seeds; `quality.py --spnn PATH` or `--prior PATH`, "

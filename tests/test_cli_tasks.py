@@ -44,7 +44,7 @@ def test_reconstruct(models, tmp_path, method):
         assert report["consistency_max_abs"] < 1e-4
 
 
-def test_generate_and_unknown_attribute(models, tmp_path):
+def test_generate_and_unknown_attribute(models, tmp_path, capsys):
     _run(models, tmp_path, "generate", "--spnn", str(models / "spnn.safetensors"), "--set", "Eyeglasses=1",
          "Smiling=0", "--n", "2", "--max-abs", "0")
     assert json.loads((tmp_path / "generate.json").read_text())["constraint_violation_max"] < 1e-4
@@ -54,6 +54,9 @@ def test_generate_and_unknown_attribute(models, tmp_path):
     code = main(["generate", "--spnn", str(models / "spnn.safetensors"), "--prior", str(models / "prior"),
                  "--evaluator", "none", "--steps", "2", "--out", str(tmp_path), "--set", "Glasses=1"])
     assert code == 2
+    with pytest.raises(SystemExit):  # argparse: "max_abs must be 'auto', a positive number or 0 (off)"
+        main(["generate", "--set", "Eyeglasses=1", "--max-abs", "wide"])
+    assert "max_abs must be 'auto'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("start", [[], ["--no-invert", "--eta", "0.85"]])
@@ -66,15 +69,18 @@ def test_edit(models, tmp_path, start):
 
 def test_edit_reports_unmet_bounds(models, tmp_path, capsys):
     # a logit of 1e4 is out of reach inside [-1.2, 1.2]: the safeguard keeps the images, the report says so
+    # (unmet bounds, and the reach: one NLBP step from each image goes far outside the range)
     _run(models, tmp_path, "edit", str(models / "images"), "--spnn", str(models / "spnn.safetensors"),
          "--set", "Bald=1", "--logit", "1e4", "--t-start", "300")
     report = json.loads((tmp_path / "edit.json").read_text())
     assert report["bounds_met"] == "0/3" and report["constraint_violation_max"] > 1e3
-    assert report["pixel_max_abs"] <= 1.2 and "not met on 3 of 3 images" in capsys.readouterr().err
+    assert report["pixel_max_abs"] <= 1.2 and report["beyond_reach"] == "3/3" and report["reach_max"] > 100
+    err = capsys.readouterr().err
+    assert "not met on 3 of 3 images" in err and "beyond the SPNN's reach on 3 of 3 images" in err
     _run(models, tmp_path, "edit", str(models / "images"), "--spnn", str(models / "spnn.safetensors"),
          "--set", "Bald=1", "--t-start", "300", "--max-abs", "0")
     assert json.loads((tmp_path / "edit.json").read_text())["bounds_met"] == "3/3"
-    assert "warning" not in capsys.readouterr().err
+    assert "not met" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("task", ["sr4", "inpaint", "colorize"])

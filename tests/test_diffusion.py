@@ -11,7 +11,7 @@ from spnn.diffusion.sampler import sample
 from spnn.diffusion.schedule import ddim_timesteps, time_travel
 from spnn.diffusion.train import train_prior
 from spnn.errors import CheckpointError
-from spnn.operators import AveragePool
+from spnn.operators import AveragePool, SPNNOperator, edit_bounds
 from spnn.testing import perturb_
 from spnn.training.loop import LoopConfig
 
@@ -82,6 +82,30 @@ def test_range_safeguard_halves_the_step_then_keeps_x0():
     assert float(full[0].abs().max()) > bound
     guarded = BackProjection(net, y_mid, lam=1.0, mode="natural", max_abs=bound).project(x, 0)
     assert torch.allclose(guarded[0], half[0], atol=1e-10)
+    per_sample = torch.tensor([1.2, 1e9, 1.2, 1.2], dtype=torch.float64)  # sample 1 unguarded
+    mixed = BackProjection(net, y_far, lam=1.0, mode="natural", max_abs=per_sample, backtrack=3).project(x, 0)
+    assert float(mixed[0].abs().max()) <= 1.2 and torch.equal(mixed[1], free[1])
+
+
+def test_edit_range_safeguard_auto_follows_each_images_reach():
+    from spnn.tasks import EDIT_MAX_ABS, EDIT_MAX_ABS_REACHABLE, EDIT_REACH_LIMIT, edit, parse_max_abs
+
+    prior = tiny_prior()
+    net = perturb_(SPNN.build((3, 8, 8), (4,), hidden=8, attribute_names=list("ABCD")), 0.1).requires_grad_(False)
+    op = SPNNOperator(net)
+    x = (torch.rand(4, 3, 8, 8) * 2 - 1) * 0.5
+    options = {"steps": 3, "t_start": 300, "seeds": range(4), "progress": False}
+    auto = edit(prior, op, x, {"B": 1.0}, logit=2.0, **options)
+    reach = auto.info["reach"]
+    step = BackProjection(op, None, lam=1.0, bounds=edit_bounds(op, 4, {"B": 1.0}, 2.0)).project(x, 0)
+    assert torch.allclose(reach, step.flatten(1).abs().amax(1))  # one full NLBP step from each image
+    limits = torch.where(reach <= EDIT_REACH_LIMIT, EDIT_MAX_ABS_REACHABLE, EDIT_MAX_ABS)
+    assert torch.equal(auto.images, edit(prior, op, x, {"B": 1.0}, logit=2.0, max_abs=limits, **options).images)
+    assert parse_max_abs("auto") == "auto" and parse_max_abs("1.5") == 1.5
+    assert parse_max_abs("0") is None and parse_max_abs("off") is None and parse_max_abs(None) is None
+    for bad in ("-1", "wide", "nan"):
+        with pytest.raises(ValueError, match="max_abs must be 'auto'"):
+            parse_max_abs(bad)
 
 
 def test_movement_budget_stops_projecting_and_resets_per_trajectory():

@@ -10,11 +10,15 @@ image close to unchanged, so what changes is mostly what the bounds ask for (ben
 attributes kept 0.88-0.98 with the shipped models, 0.81-0.87 when re-noising to t = 400 instead). The
 inversion costs one extra prior call per step below ``t_start``. ``invert=False, eta=0.85, t_start=400`` is
 the SDEdit start of earlier versions: higher success for some attributes (Smiling), less of the face kept
-(README, editing table). lam = 0.5 above t = 200 ("gentle"), 1 below. A range safeguard (``max_abs`` 1.2)
-halves the step of any sample whose projected image would leave [-1.2, 1.2] and keeps x0 if five halvings do
+(README, editing table). lam = 0.5 above t = 200 ("gentle"), 1 below. A range safeguard (``max_abs`` M)
+halves the step of any sample whose projected image would leave [-M, M] and keeps x0 if five halvings do
 not help: an SPNN direction that the network cannot realise inside the image range then gives an unedited-
 looking image instead of a broken one; with ``max_abs=None`` the final step meets the bounds exactly.
-Generation uses the same bounds.
+``max_abs="auto"`` (editing default) sets M per image from the edit's *reach* (`edit_reach`: max |x| of one
+full NLBP step from the image): M = 1.5 where the reach is <= 2 (edits the SPNN realises: its step draws the
+attribute and leaves the range a little, 1.1-2.1 for Eyeglasses, Smiling, Pale_Skin, Sunglasses), else 1.2
+(Bald, Wearing_Hat, Blond_Hair: 2.2-12, whole-image patterns that a looser M would let turn the image blue);
+limits chosen on validation faces (README, editing). Generation has no image to measure from and uses 1.2.
 """
 
 from __future__ import annotations
@@ -28,16 +32,19 @@ from spnn.diffusion.prior import Prior
 from spnn.diffusion.sampler import sample
 from spnn.operators import Operator, SPNNOperator, edit_bounds, edit_target
 
-__all__ = ["EDIT_LOGIT", "EDIT_T_START", "EDIT_ETA", "EDIT_MAX_ABS", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS",
-           "make_guidance", "reconstruct", "generate", "edit", "restore", "TaskResult", "gentle_lam"]
+__all__ = ["EDIT_LOGIT", "EDIT_T_START", "EDIT_ETA", "EDIT_MAX_ABS", "EDIT_MAX_ABS_REACHABLE", "EDIT_REACH_LIMIT",
+           "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "edit_reach", "parse_max_abs", "make_guidance", "reconstruct",
+           "generate", "edit", "restore", "TaskResult", "gentle_lam"]
 
 METHODS = ("nlbp", "dps", "cg", "none")
 EDIT_LOGIT = 4.0  # NAME=1: logit >= +EDIT_LOGIT, NAME=0: logit <= -EDIT_LOGIT
 EDIT_T_START = 500
 EDIT_ETA = 0.3
-# range safeguard of edits and generation; 1.5 edits Pale_Skin and Eyeglasses more often but lets the
-# unreachable hair attributes break images (blue casts) more often too (README, editing)
+# range safeguard: generation and edits out of the SPNN's reach (1.5 there lets the hair attributes break images
+# into blue casts); edits within reach (reach <= EDIT_REACH_LIMIT) get EDIT_MAX_ABS_REACHABLE (README, editing)
 EDIT_MAX_ABS = 1.2
+EDIT_MAX_ABS_REACHABLE = 1.5
+EDIT_REACH_LIMIT = 2.0
 EDIT_MAX_MOVE: float | None = None  # budget of the summed RMS change of the projections (BackProjection)
 BOUND_TOL = 0.05  # logits: a bound counts as met within this (reports, benchmarks)
 
@@ -57,6 +64,30 @@ class TaskResult:
             return torch.maximum((lower - y_hat).clamp_min(0), (y_hat - upper).clamp_min(0)).flatten(1).amax(1)
         diff = (y_hat - self.targets.to(y_hat)).abs()
         return (diff[:, self.mask] if self.mask is not None else diff).flatten(1).amax(1)
+
+
+def edit_reach(op: SPNNOperator, images: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Per image, max |x'| of one full NLBP step (lam = 1) from the image onto the bounds: how far outside the
+    image range the SPNN's own way to the edit lies (`benchmarks/level_sets.py`)."""
+    with torch.no_grad():
+        return BackProjection(op, None, lam=1.0, bounds=bounds).project(images, 0).flatten(1).abs().amax(1)
+
+
+def parse_max_abs(value) -> float | str | torch.Tensor | None:
+    """A range-safeguard setting: "auto", a number, 0 / "off" / None for none, or a tensor of per-image values."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if value is None or (isinstance(value, str) and value.lower() in ("off", "none")):
+        return None
+    if isinstance(value, str) and value.lower() == "auto":
+        return "auto"
+    try:
+        m = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"max_abs must be 'auto', a positive number or 0 (off), got {value!r}") from None
+    if m < 0 or m != m:
+        raise ValueError(f"max_abs must be 'auto', a positive number or 0 (off), got {value!r}")
+    return m or None
 
 
 def gentle_lam(t: int) -> float:
@@ -102,12 +133,15 @@ def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method:
 
 
 def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: int, *, method: str = "nlbp",
-             steps: int = 100, seeds=None, logit: float = EDIT_LOGIT, max_abs: float | None = EDIT_MAX_ABS,
+             steps: int = 100, seeds=None, logit: float = EDIT_LOGIT, max_abs: float | str | None = EDIT_MAX_ABS,
              max_move: float | None = EDIT_MAX_MOVE, progress: bool = True, **guidance_options) -> TaskResult:
     """Multi-attribute generation: value 1 -> logit >= +logit, 0 -> logit <= -logit; others free.
 
     NLBP enforces the one-sided bounds (`edit_bounds`); DPS and classifier guidance aim at +-logit.
+    ``max_abs="auto"`` means `EDIT_MAX_ABS` here (no image to measure the reach from).
     """
+    max_abs = parse_max_abs(max_abs)
+    max_abs = EDIT_MAX_ABS if max_abs == "auto" else max_abs
     p = next(prior.parameters())
     y0 = torch.zeros(n, *op.output_shape, device=p.device, dtype=p.dtype)
     y, mask = edit_target(op, y0, attributes, logit=logit)
@@ -121,23 +155,28 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
 
 def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[str, float], *,
          t_start: int = EDIT_T_START, steps: int = 100, seeds=None, logit: float = EDIT_LOGIT, method: str = "nlbp",
-         max_abs: float | None = EDIT_MAX_ABS, max_move: float | None = EDIT_MAX_MOVE, eta: float = EDIT_ETA,
+         max_abs: float | str | None = "auto", max_move: float | None = EDIT_MAX_MOVE, eta: float = EDIT_ETA,
          invert: bool = True, progress: bool = True, **guidance_options) -> TaskResult:
-    """Edit real images: set the named attributes, keep the rest (see the module docstring)."""
+    """Edit real images: set the named attributes, keep the rest (see the module docstring). With NLBP,
+    ``info["reach"]`` holds each image's `edit_reach`."""
     p = next(prior.parameters())
     images = images.to(p)
+    max_abs = parse_max_abs(max_abs)
     with torch.no_grad():
         y0 = op.A(images)
     y, mask = edit_target(op, y0, attributes, logit=logit)
     guidance_options.setdefault("lam", gentle_lam)
-    bounds = None
+    bounds, info = None, {"original_logits": y0}
     if method == "nlbp":
         bounds = edit_bounds(op, len(images), attributes, logit, device=p.device, dtype=p.dtype)
+        info["reach"] = reach = edit_reach(op, images, bounds)
+        if max_abs == "auto":
+            max_abs = torch.where(reach <= EDIT_REACH_LIMIT, EDIT_MAX_ABS_REACHABLE, EDIT_MAX_ABS).to(reach)
         guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move)
     guidance = make_guidance(method, op, y, mask=mask, **guidance_options)
     out = sample(prior, len(images), steps=steps, guidance=guidance, seeds=seeds, x_start=images,
                  t_start=t_start, eta=eta, invert=invert, progress=progress).images
-    return TaskResult(out, y, mask, {"original_logits": y0}, bounds=bounds)
+    return TaskResult(out, y, mask, info, bounds=bounds)
 
 
 def restore(prior: Prior, op: Operator, images: torch.Tensor, *, method: str = "nlbp", steps: int = 100,

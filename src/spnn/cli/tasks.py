@@ -12,7 +12,17 @@ import torch
 from spnn.cli.device import device_of, device_option
 from spnn.errors import DataError
 from spnn.io import write_json
-from spnn.tasks import BOUND_TOL, EDIT_ETA, EDIT_LOGIT, EDIT_MAX_ABS, EDIT_MAX_MOVE, EDIT_T_START
+from spnn.tasks import (
+    BOUND_TOL,
+    EDIT_ETA,
+    EDIT_LOGIT,
+    EDIT_MAX_ABS,
+    EDIT_MAX_ABS_REACHABLE,
+    EDIT_MAX_MOVE,
+    EDIT_REACH_LIMIT,
+    EDIT_T_START,
+    parse_max_abs,
+)
 
 
 def _parse_set(items: list[str]) -> dict[str, float]:
@@ -90,6 +100,18 @@ def _report(result, op, evaluator, out: Path, name: str, extra: dict) -> dict:
                           "or the movement budget (--max-move, if set) left those images close to where they "
                           "were. Try a higher --t-start, a lower --logit, a larger --max-move, or --max-abs 0 "
                           "(exact bounds; images may leave the range).", file=sys.stderr)
+        if "reach" in result.info:  # edits: how far outside the range one full NLBP step from each image goes
+            reach = result.info["reach"]
+            beyond = int((reach > EDIT_REACH_LIMIT).sum())
+            report["reach_max"] = float(reach.max())
+            report["beyond_reach"] = f"{beyond}/{len(reach)}"
+            if beyond:
+                print(f"warning: this edit is beyond the SPNN's reach on {beyond} of {len(reach)} images: one full "
+                      f"NLBP step from the image leaves the image range (max |x| up to {float(reach.max()):.3g}, "
+                      f"limit {EDIT_REACH_LIMIT:g}), i.e. the network's own way to these logits is a whole-image "
+                      "pattern rather than the attribute: expect those images unedited under the range safeguard, "
+                      "or changed into that pattern without it (README, editing).",
+                      file=sys.stderr)
         report["pixel_max_abs"] = float(result.images.abs().max())
         if evaluator is not None and result.targets is not None and op is not None and \
                 getattr(op, "attribute_names", None) == evaluator.attribute_names:
@@ -164,7 +186,7 @@ def cmd_generate(args) -> int:
     prior, op, evaluator = _models(args)
     attrs = _parse_set(args.set)
     res = generate(prior, op, attrs, args.n, method=args.method, steps=args.steps, logit=args.logit,
-                   max_abs=args.max_abs or None, max_move=args.max_move or None,
+                   max_abs=args.max_abs, max_move=args.max_move or None,
                    seeds=range(args.seed, args.seed + args.n))
     out = Path(args.out)
     image_grid([res.images], out / "generate.png", scale=3, row_labels=[" ".join(f"{k}={v:g}" for k, v in
@@ -181,7 +203,7 @@ def cmd_edit(args) -> int:
     x = _inputs(args, prior.image_shape)
     attrs = _parse_set(args.set)
     res = edit(prior, op, x, attrs, t_start=args.t_start, steps=args.steps, logit=args.logit,
-               max_abs=args.max_abs or None, max_move=args.max_move or None, eta=args.eta, invert=args.invert,
+               max_abs=args.max_abs, max_move=args.max_move or None, eta=args.eta, invert=args.invert,
                seeds=range(args.seed, args.seed + len(x)))
     out = Path(args.out)
     image_grid([x, res.images], out / "edit.png", scale=3, row_labels=["original", "edited"])
@@ -258,11 +280,19 @@ def _common(p, spnn: bool = True, images: bool = True) -> None:
         p.add_argument("--data-n", type=int, default=30000, help=argparse.SUPPRESS)
 
 
+def _max_abs(text: str):
+    try:
+        return parse_max_abs(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _bounds_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logit", type=float, default=EDIT_LOGIT,
                    help="NAME=1 means logit >= +LOGIT, NAME=0 means logit <= -LOGIT (NLBP); DPS/cg aim at +-LOGIT")
-    p.add_argument("--max-abs", type=float, default=EDIT_MAX_ABS,
-                   help="range safeguard: halve a step whose image leaves [-M, M] (0: off, exact constraint)")
+    p.add_argument("--max-abs", type=_max_abs, default="auto",
+                   help=f"range safeguard: halve a step whose image leaves [-M, M] (0: off, exact constraint; "
+                        f"auto: {EDIT_MAX_ABS_REACHABLE:g} for edits within the SPNN's reach, else {EDIT_MAX_ABS:g})")
     p.add_argument("--max-move", type=float, default=EDIT_MAX_MOVE or 0.0,
                    help="stop projecting a sample once the summed RMS change of its projections passes this "
                         "(0: no budget)")

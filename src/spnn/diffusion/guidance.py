@@ -59,7 +59,8 @@ class BackProjection(Guidance):
     <= skip_tol are left unchanged (the paper's 0.11 for attribute logits), except at t = 0 when
     ``exact_at_end`` (default), so the output satisfies the constraint. ``max_abs``: a safeguard for
     targets the operator cannot reach inside the image range; a sample whose projection leaves
-    [-max_abs, max_abs] retries with half the step (up to ``backtrack`` times), then keeps x0.
+    [-max_abs, max_abs] retries with half the step (up to ``backtrack`` times), then keeps x0 (a float, or
+    one value per sample).
     ``max_move``: a per-sample budget on the summed RMS pixel change of the projections over one trajectory;
     a sample past it is no longer projected (its bound then stays unmet and is reported): edits the network
     can realise move little (0.1-0.4 for Smiling, Eyeglasses, Pale_Skin with the shipped models), the
@@ -71,7 +72,7 @@ class BackProjection(Guidance):
     def __init__(self, op, y: torch.Tensor | None, lam: float | Schedule = paper_lam,
                  mask: torch.Tensor | None = None, skip_tol: float | None = None, mode: str = "learned",
                  exact_at_end: bool = True, bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 max_abs: float | None = None, backtrack: int = 5, max_move: float | None = None):
+                 max_abs: float | torch.Tensor | None = None, backtrack: int = 5, max_move: float | None = None):
         if (y is None) == (bounds is None):
             raise ValueError("give either a target y or bounds=(lower, upper)")
         self.op: Operator = as_operator(op, mode)
@@ -127,8 +128,9 @@ class BackProjection(Guidance):
         if self.max_abs is None:
             return out
         lam_b = torch.as_tensor(lam_b, dtype=ax.dtype, device=ax.device).expand(len(x0)).clone()
+        limit = torch.as_tensor(self.max_abs, dtype=ax.dtype, device=ax.device)
         for retry in range(self.backtrack + 1):
-            bad = (out.flatten(1).abs().amax(1) > self.max_abs).view(-1, *[1] * (x0.dim() - 1))
+            bad = (out.flatten(1).abs().amax(1) > limit).view(-1, *[1] * (x0.dim() - 1))
             if not bad.any():
                 break
             if retry == self.backtrack:
