@@ -34,7 +34,7 @@ def _no_tf32():
 
 def exact_float32(t: torch.Tensor):
     """`_no_tf32` for CUDA tensors, nothing otherwise: for the computations an SPNN must repeat bit for bit
-    (the mixing, the coupling conditioners s and t)."""
+    (the mixing, the coupling's s, t and r nets)."""
     return _no_tf32() if t.is_cuda else nullcontext()
 
 

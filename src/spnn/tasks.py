@@ -16,9 +16,10 @@ not help: an SPNN direction that the network cannot realise inside the image ran
 looking image instead of a broken one; with ``max_abs=None`` the final step meets the bounds exactly.
 ``max_abs="auto"`` (editing default) sets M per image from the edit's *reach* (`edit_reach`: max |x| of one
 full NLBP step from the image): M = 1.5 where the reach is <= 2 (edits the SPNN realises: its step draws the
-attribute and leaves the range a little, 1.1-2.1 for Eyeglasses, Smiling, Pale_Skin, Sunglasses), else 1.2
-(Bald, Wearing_Hat, Blond_Hair: 2.2-12, whole-image patterns that a looser M would let turn the image blue);
-limits chosen on validation faces (README, editing). Generation has no image to measure from and uses 1.2.
+attribute and leaves the range a little, median 1.25-1.42 for Eyeglasses, Smiling, Pale_Skin), else 1.2 (Bald,
+Wearing_Hat, Blond_Hair: 4.3-8.5, whole-image patterns that a looser M would let turn the image blue; medians
+from benchmarks/level_sets.py); limits chosen on validation faces (README, editing). Generation has no image
+to measure from and uses 1.2.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     ``max_abs="auto"`` means `EDIT_MAX_ABS` here (no image to measure the reach from).
     """
     max_abs = parse_max_abs(max_abs)
-    max_abs = EDIT_MAX_ABS if max_abs == "auto" else max_abs
+    max_abs = EDIT_MAX_ABS if isinstance(max_abs, str) else max_abs  # "auto"
     p = next(prior.parameters())
     y0 = torch.zeros(n, *op.output_shape, device=p.device, dtype=p.dtype)
     y, mask = edit_target(op, y0, attributes, logit=logit)
@@ -170,7 +171,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     if method == "nlbp":
         bounds = edit_bounds(op, len(images), attributes, logit, device=p.device, dtype=p.dtype)
         info["reach"] = reach = edit_reach(op, images, bounds)
-        if max_abs == "auto":
+        if isinstance(max_abs, str):  # "auto"
             max_abs = torch.where(reach <= EDIT_REACH_LIMIT, EDIT_MAX_ABS_REACHABLE, EDIT_MAX_ABS).to(reach)
         guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move)
     guidance = make_guidance(method, op, y, mask=mask, **guidance_options)
