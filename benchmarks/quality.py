@@ -6,7 +6,8 @@
   unconditional sampling;
 - editing (real faces, one attribute flipped at a time): success and preservation of the other attributes,
   the rate at which the SPNN's logit meets the edit bound, the share of faces within the SPNN's reach (one
-  NLBP step from the face stays within |x| <= 2; `spnn.tasks.edit_reach`), and a "(no edit)" row: the same start and
+  NLBP step from the face stays within |x| <= 2; `spnn.tasks.edit_reach`), the share returned unedited (out of
+  reach, with the default safeguard), and a "(no edit)" row: the same start and
   sampler without guidance (how much of each face the sampler alone keeps);
 - multi-attribute generation: rate of samples with every requested attribute.
 
@@ -41,7 +42,7 @@ from spnn.tasks import (
 
 EDITS = ["Eyeglasses", "Smiling", "Bald", "Wearing_Hat"]
 MULTI = ["Eyeglasses", "Smiling", "Wearing_Hat"]
-EDIT_COLUMNS = ["attribute", "images", "success", "others_kept", "bound_met", "within_reach"]
+EDIT_COLUMNS = ["attribute", "images", "success", "others_kept", "bound_met", "within_reach", "unedited"]
 
 
 def batched(fn, n, batch):
@@ -138,20 +139,23 @@ def main() -> None:
             others = [j for j in range(len(names)) if j != i]
             results.append((len(sel), float((pred[:, i] == (value > 0)).float().mean()),
                             float((pred[:, others] == before[sel][:, others]).float().mean()), float(met.float().mean()),
-                            float((res.info["reach"] <= EDIT_REACH_LIMIT).float().mean())))
+                            float((res.info["reach"] <= EDIT_REACH_LIMIT).float().mean()),
+                            float((~res.info["edited"]).float().mean()) if "edited" in res.info else 0.0))
         n = sum(r[0] for r in results)
         edit_rows.append({"attribute": attr, "images": n, "success": sum(r[0] * r[1] for r in results) / n,
                           "others_kept": sum(r[0] * r[2] for r in results) / n,
                           "bound_met": sum(r[0] * r[3] for r in results) / n,
-                          "within_reach": sum(r[0] * r[4] for r in results) / n})
+                          "within_reach": sum(r[0] * r[4] for r in results) / n,
+                          "unedited": sum(r[0] * r[5] for r in results) / n})
     # baseline: the same start and sampler without guidance -- how much of a face the sampler alone keeps
     plain = sample(prior, len(xe), steps=args.steps, seeds=range(len(xe)), x_start=xe, t_start=args.t_start,
                    eta=args.eta, invert=args.invert, progress=False).images
     edit_rows.append({"attribute": "(no edit)", "images": len(xe), "success": "",
                       "others_kept": float(((ev.predict(plain) > 0) == before).float().mean()), "bound_met": "",
-                      "within_reach": ""})
+                      "within_reach": "", "unedited": ""})
     print(f"editing (flip one attribute of a real face; bound_met: SPNN logit within {BOUND_TOL} of its bound; "
-          f"within_reach: one NLBP step from the face stays within |x| <= {EDIT_REACH_LIMIT:g}):")
+          f"within_reach: one NLBP step from the face stays within |x| <= {EDIT_REACH_LIMIT:g}; unedited: returned "
+          f"as given, out of reach):")
     print(table(edit_rows, EDIT_COLUMNS))
 
     multi_rows = []

@@ -30,14 +30,14 @@ def variant_row(q: dict, name: str) -> dict:
 def safeguard(max_abs) -> str:
     """The range safeguard a quality run used, in words."""
     if max_abs == "auto":
-        return ("range safeguard per face: M = 1.5 within the SPNN's reach, 1.2 beyond (within_reach: one NLBP step "
-                "from the face stays within |x| <= 2)")
+        return ("range safeguard per face from the edit's reach, the max |x| of one NLBP step from the face: M = 1.5 "
+                "up to 2 (within_reach), 1.2 up to 4, unedited beyond (unedited)")
     return f"range safeguard M = {max_abs}" if max_abs else "no range safeguard"
 
 
 def edit_table(rows: list[dict]) -> str:
-    columns = ["attribute", "images", "success", "others_kept", "bound_met"]
-    return table(rows, columns + (["within_reach"] if any("within_reach" in r for r in rows) else []))
+    columns = ["attribute", "images", "success", "others_kept", "bound_met", "within_reach", "unedited"]
+    return table(rows, [c for c in columns if any(c in r for r in rows)])
 
 
 def main() -> None:
@@ -67,6 +67,14 @@ def main() -> None:
         print(f"**Editing with the range safeguard at {e['edit_max_abs']} for every face** (same faces, start and "
               "bounds; `quality.py ... --max-abs 1.5 --name quality-maxabs1.5`; Wearing_Hat and Blond_Hair images "
               "come out as broken blue images (looked at, 10 faces each); the evaluator scores the Wearing_Hat ones as hats):\n")
+        print(edit_table(e["editing"]))
+        print()
+        print(table(e["multi_attribute"], ["attributes", "n", "all_set", "each_set"]))
+        print()
+    if e := load("quality-steps100"):
+        print(f"**Editing at {e['steps']} steps** (the default of `spnn edit` and the demo; same faces, start, bounds and "
+              f"{safeguard(e.get('edit_max_abs', 1.2))}; `quality.py --methods --n 50 --n-edit 50 --steps 100 ... "
+              "--name quality-steps100`):\n")
         print(edit_table(e["editing"]))
         print()
         print(table(e["multi_attribute"], ["attributes", "n", "all_set", "each_set"]))

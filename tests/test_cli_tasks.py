@@ -68,17 +68,21 @@ def test_edit(models, tmp_path, start):
 
 
 def test_edit_reports_unmet_bounds(models, tmp_path, capsys):
-    # a logit of 1e4 is out of reach inside [-1.2, 1.2]: the safeguard keeps the images, the report says so
-    # (unmet bounds, and the reach: one NLBP step from each image goes far outside the range)
-    _run(models, tmp_path, "edit", str(models / "images"), "--spnn", str(models / "spnn.safetensors"),
-         "--set", "Bald=1", "--logit", "1e4", "--t-start", "300")
+    # a logit of 1e4 is out of reach inside the image range: one NLBP step from each image goes far outside it,
+    # so by default (--max-abs auto) the images come back unedited, and the report says so
+    args = [str(models / "images"), "--spnn", str(models / "spnn.safetensors"), "--set", "Bald=1", "--t-start", "300"]
+    _run(models, tmp_path, "edit", *args, "--logit", "1e4")
     report = json.loads((tmp_path / "edit.json").read_text())
     assert report["bounds_met"] == "0/3" and report["constraint_violation_max"] > 1e3
-    assert report["pixel_max_abs"] <= 1.2 and report["beyond_reach"] == "3/3" and report["reach_max"] > 100
+    assert report["unedited"] == "3/3" and report["reach_max"] > 100 and report["pixel_max_abs"] <= 1.0
     err = capsys.readouterr().err
-    assert "not met on 3 of 3 images" in err and "beyond the SPNN's reach on 3 of 3 images" in err
-    _run(models, tmp_path, "edit", str(models / "images"), "--spnn", str(models / "spnn.safetensors"),
-         "--set", "Bald=1", "--t-start", "300", "--max-abs", "0")
+    assert "3 of 3 images are returned unedited" in err and "not met" not in err
+    # a fixed safeguard edits them anyway: the safeguard keeps the images in range, the bounds stay unmet
+    _run(models, tmp_path, "edit", *args, "--logit", "1e4", "--max-abs", "1.2")
+    report = json.loads((tmp_path / "edit.json").read_text())
+    assert report["bounds_met"] == "0/3" and "unedited" not in report and report["pixel_max_abs"] <= 1.2
+    assert "not met on 3 of the 3 edited images" in capsys.readouterr().err
+    _run(models, tmp_path, "edit", *args, "--max-abs", "0")  # exact bounds
     assert json.loads((tmp_path / "edit.json").read_text())["bounds_met"] == "3/3"
     assert "not met" not in capsys.readouterr().err
 

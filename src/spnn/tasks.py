@@ -7,19 +7,21 @@ chosen attributes only: NAME=1 means logit >= +logit (default 4, near the median
 most attributes of the shipped SPNN), NAME=0 means logit <= -logit; a logit already past its bound does not
 move, and the other coordinates are free (`edit_bounds`). Without guidance, inversion and eta = 0 return the
 image close to unchanged, so what changes is mostly what the bounds ask for (benchmarks/quality.py: other
-attributes kept 0.88-0.98 with the shipped models, 0.81-0.87 when re-noising to t = 400 instead). The
+attributes kept 0.90-0.98 with the shipped models, 0.83-0.87 when re-noising to t = 400 instead). The
 inversion costs one extra prior call per step below ``t_start``. ``invert=False, eta=0.85, t_start=400`` is
 the SDEdit start of earlier versions: higher success for some attributes (Smiling), less of the face kept
 (README, editing table). lam = 0.5 above t = 200 ("gentle"), 1 below. A range safeguard (``max_abs`` M)
 halves the step of any sample whose projected image would leave [-M, M] and keeps x0 if five halvings do
 not help: an SPNN direction that the network cannot realise inside the image range then gives an unedited-
 looking image instead of a broken one; with ``max_abs=None`` the final step meets the bounds exactly.
-``max_abs="auto"`` (editing default) sets M per image from the edit's *reach* (`edit_reach`: max |x| of one
-full NLBP step from the image): M = 1.5 where the reach is <= 2 (edits the SPNN realises: its step draws the
-attribute and leaves the range a little, median 1.25-1.42 for Eyeglasses, Smiling, Pale_Skin), else 1.2 (Bald,
-Wearing_Hat, Blond_Hair: 4.3-8.5, whole-image patterns that a looser M would let turn the image blue; medians
-from benchmarks/level_sets.py); limits chosen on validation faces (README, editing). Generation has no image
-to measure from and uses 1.2.
+``max_abs="auto"`` (editing default) decides per image from the edit's *reach* (`edit_reach`: max |x| of one
+full NLBP step from the image). Reach <= 2: the SPNN realises the edit (its step draws the attribute and leaves
+the range a little; median 1.25-1.42 for Eyeglasses, Smiling, Pale_Skin, benchmarks/level_sets.py), M = 1.5.
+Reach 2-4: M = 1.2 (the tails of those edits, most Blond_Hair faces). Reach > 4: out of reach (Bald on every
+face, most Wearing_Hat faces: whole-image patterns, 4.3-8.5), the image comes back unedited (``info["edited"]``
+False), since any M only slows those patterns down: they tint the image blue in 20 steps and saturate it in
+100. Limits chosen on validation faces, where every edit that works stays below 3 (README, editing).
+Generation has no image to measure from and uses M = 1.2.
 """
 
 from __future__ import annotations
@@ -34,18 +36,19 @@ from spnn.diffusion.sampler import sample
 from spnn.operators import Operator, SPNNOperator, edit_bounds, edit_target
 
 __all__ = ["EDIT_LOGIT", "EDIT_T_START", "EDIT_ETA", "EDIT_MAX_ABS", "EDIT_MAX_ABS_REACHABLE", "EDIT_REACH_LIMIT",
-           "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "edit_reach", "parse_max_abs", "make_guidance", "reconstruct",
-           "generate", "edit", "restore", "TaskResult", "gentle_lam"]
+           "EDIT_REACH_MAX", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "edit_reach", "parse_max_abs", "make_guidance",
+           "reconstruct", "generate", "edit", "restore", "TaskResult", "gentle_lam"]
 
 METHODS = ("nlbp", "dps", "cg", "none")
 EDIT_LOGIT = 4.0  # NAME=1: logit >= +EDIT_LOGIT, NAME=0: logit <= -EDIT_LOGIT
 EDIT_T_START = 500
 EDIT_ETA = 0.3
-# range safeguard: generation and edits out of the SPNN's reach (1.5 there lets the hair attributes break images
-# into blue casts); edits within reach (reach <= EDIT_REACH_LIMIT) get EDIT_MAX_ABS_REACHABLE (README, editing)
+# range safeguard of generation and fixed --max-abs edits; "auto" edits (module docstring): EDIT_MAX_ABS_REACHABLE
+# up to reach EDIT_REACH_LIMIT, EDIT_MAX_ABS up to EDIT_REACH_MAX, unedited beyond (README, editing)
 EDIT_MAX_ABS = 1.2
 EDIT_MAX_ABS_REACHABLE = 1.5
 EDIT_REACH_LIMIT = 2.0
+EDIT_REACH_MAX = 4.0
 EDIT_MAX_MOVE: float | None = None  # budget of the summed RMS change of the projections (BackProjection)
 BOUND_TOL = 0.05  # logits: a bound counts as met within this (reports, benchmarks)
 
@@ -159,7 +162,8 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
          max_abs: float | str | None = "auto", max_move: float | None = EDIT_MAX_MOVE, eta: float = EDIT_ETA,
          invert: bool = True, progress: bool = True, **guidance_options) -> TaskResult:
     """Edit real images: set the named attributes, keep the rest (see the module docstring). With NLBP,
-    ``info["reach"]`` holds each image's `edit_reach`."""
+    ``info["reach"]`` holds each image's `edit_reach`, and with ``max_abs="auto"`` ``info["edited"]`` says
+    which images were edited (the others, out of the SPNN's reach, come back as given)."""
     p = next(prior.parameters())
     images = images.to(p)
     max_abs = parse_max_abs(max_abs)
@@ -172,11 +176,14 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
         bounds = edit_bounds(op, len(images), attributes, logit, device=p.device, dtype=p.dtype)
         info["reach"] = reach = edit_reach(op, images, bounds)
         if isinstance(max_abs, str):  # "auto"
+            info["edited"] = reach <= EDIT_REACH_MAX
             max_abs = torch.where(reach <= EDIT_REACH_LIMIT, EDIT_MAX_ABS_REACHABLE, EDIT_MAX_ABS).to(reach)
         guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move)
     guidance = make_guidance(method, op, y, mask=mask, **guidance_options)
     out = sample(prior, len(images), steps=steps, guidance=guidance, seeds=seeds, x_start=images,
                  t_start=t_start, eta=eta, invert=invert, progress=progress).images
+    if "edited" in info:
+        out = torch.where(info["edited"].view(-1, *[1] * (out.dim() - 1)), out, images)
     return TaskResult(out, y, mask, info, bounds=bounds)
 
 

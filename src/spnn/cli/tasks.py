@@ -20,6 +20,7 @@ from spnn.tasks import (
     EDIT_MAX_ABS_REACHABLE,
     EDIT_MAX_MOVE,
     EDIT_REACH_LIMIT,
+    EDIT_REACH_MAX,
     EDIT_T_START,
     parse_max_abs,
 )
@@ -91,10 +92,12 @@ def _report(result, op, evaluator, out: Path, name: str, extra: dict) -> dict:
             key = "constraint_violation_max" if result.bounds is not None else "consistency_max_abs"
             report[key] = float(violation.max())
             if result.bounds is not None:
-                met = int((violation <= BOUND_TOL).sum())
-                report["bounds_met"] = f"{met}/{len(violation)}"
-                if met < len(violation):
-                    print(f"warning: the SPNN's bounds are not met on {len(violation) - met} of {len(violation)} "
+                met = violation <= BOUND_TOL
+                report["bounds_met"] = f"{int(met.sum())}/{len(violation)}"
+                edited = result.info.get("edited", torch.ones_like(met))
+                short = int((~met & edited.to(met.device)).sum())  # edited, yet short of the bounds
+                if short:
+                    print(f"warning: the SPNN's bounds are not met on {short} of the {int(edited.sum())} edited "
                           f"images (largest violation {float(violation.max()):.3g} logits): the network cannot "
                           "realise this change inside the image range, and the range safeguard (--max-abs) "
                           "or the movement budget (--max-move, if set) left those images close to where they "
@@ -102,16 +105,22 @@ def _report(result, op, evaluator, out: Path, name: str, extra: dict) -> dict:
                           "(exact bounds; images may leave the range).", file=sys.stderr)
         if "reach" in result.info:  # edits: how far outside the range one full NLBP step from each image goes
             reach = result.info["reach"]
-            beyond = int((reach > EDIT_REACH_LIMIT).sum())
             report["reach_max"] = float(reach.max())
-            report["beyond_reach"] = f"{beyond}/{len(reach)}"
-            if beyond:
-                print(f"warning: this edit is beyond the SPNN's reach on {beyond} of {len(reach)} images: one full "
-                      f"NLBP step from the image leaves the image range (max |x| up to {float(reach.max()):.3g}, "
-                      f"limit {EDIT_REACH_LIMIT:g}), i.e. the network's own way to these logits is a whole-image "
-                      "pattern rather than the attribute: expect those images unedited under the range safeguard, "
-                      "or changed into that pattern without it (README, editing).",
-                      file=sys.stderr)
+            if "edited" in result.info:
+                edited = result.info["edited"]
+                refused, edge = int((~edited).sum()), int((edited & (reach > EDIT_REACH_LIMIT)).sum())
+                report["unedited"] = f"{refused}/{len(reach)}"
+                if refused:
+                    print(f"warning: {refused} of {len(reach)} images are returned unedited: the edit is out of the "
+                          f"SPNN's reach there (one full NLBP step from the image goes to max |x| "
+                          f"{float(reach.max()):.3g}, above {EDIT_REACH_MAX:g}: the network's own way to these "
+                          "logits is a whole-image pattern, not the attribute). A fixed --max-abs (e.g. 1.2) "
+                          "tries anyway; expect blue-tinted or broken pictures (README, editing).", file=sys.stderr)
+                if edge:
+                    print(f"warning: {edge} edited images are at the edge of the SPNN's reach (one NLBP step from "
+                          f"the image goes to |x| between {EDIT_REACH_LIMIT:g} and {EDIT_REACH_MAX:g}; edited with "
+                          f"--max-abs {EDIT_MAX_ABS:g}): look at them for colour casts, which grow with --steps.",
+                          file=sys.stderr)
         report["pixel_max_abs"] = float(result.images.abs().max())
         if evaluator is not None and result.targets is not None and op is not None and \
                 getattr(op, "attribute_names", None) == evaluator.attribute_names:
@@ -292,7 +301,8 @@ def _bounds_options(p: argparse.ArgumentParser) -> None:
                    help="NAME=1 means logit >= +LOGIT, NAME=0 means logit <= -LOGIT (NLBP); DPS/cg aim at +-LOGIT")
     p.add_argument("--max-abs", type=_max_abs, default="auto",
                    help=f"range safeguard: halve a step whose image leaves [-M, M] (0: off, exact constraint; "
-                        f"auto: {EDIT_MAX_ABS_REACHABLE:g} for edits within the SPNN's reach, else {EDIT_MAX_ABS:g})")
+                        f"auto: per image from the edit's reach, {EDIT_MAX_ABS_REACHABLE:g} or {EDIT_MAX_ABS:g}, "
+                        f"unedited out of reach; generation {EDIT_MAX_ABS:g})")
     p.add_argument("--max-move", type=float, default=EDIT_MAX_MOVE or 0.0,
                    help="stop projecting a sample once the summed RMS change of its projections passes this "
                         "(0: no budget)")
