@@ -20,7 +20,7 @@ the range a little; median 1.25-1.42 for Eyeglasses, Smiling, Pale_Skin, benchma
 Reach 2-4: M = 1.2 (the tails of those edits, most Blond_Hair faces). Reach > 4: out of reach (Bald on every
 face, most Wearing_Hat faces: whole-image patterns, 4.3-8.5), the image comes back unedited (``info["edited"]``
 False), since any M only slows those patterns down: they tint the image blue in 20 steps and saturate it in
-100. Limits chosen on validation faces, where every edit that works stays below 3 (README, editing).
+100. Limits chosen on validation faces, where no face of the attributes that edit is refused (README, editing).
 Generation has no image to measure from and uses M = 1.2.
 """
 
