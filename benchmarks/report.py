@@ -40,6 +40,16 @@ def edit_table(rows: list[dict]) -> str:
     return table(rows, [c for c in columns if any(c in r for r in rows)])
 
 
+def edit_section(result: dict, title: str, multi: bool = True) -> None:
+    """A titled editing table from a quality run (and its multi-attribute table)."""
+    print(title + "\n")
+    print(edit_table(result["editing"]))
+    print()
+    if multi:
+        print(table(result["multi_attribute"], ["attributes", "n", "all_set", "each_set"]))
+        print()
+
+
 def main() -> None:
     if q := load("quality"):
         print(f"**Reconstruction from semantics** ({q['n']} held-out faces, {q['steps']} steps, {q['machine']}, {q['date']}):\n")
@@ -64,27 +74,18 @@ def main() -> None:
         print(table(q["multi_attribute"], ["attributes", "n", "all_set", "each_set"]))
         print()
     if e := load("quality-maxabs1.5"):
-        print(f"**Editing with the range safeguard at {e['edit_max_abs']} for every face** (same faces, start and "
-              "bounds; `quality.py ... --max-abs 1.5 --name quality-maxabs1.5`; Wearing_Hat and Blond_Hair images "
-              "come out as broken blue images (looked at, 10 faces each); the evaluator scores the Wearing_Hat ones as hats):\n")
-        print(edit_table(e["editing"]))
-        print()
-        print(table(e["multi_attribute"], ["attributes", "n", "all_set", "each_set"]))
-        print()
+        edit_section(e, f"**Editing with the range safeguard at {e['edit_max_abs']} for every face** (same faces, "
+                     "start and bounds; `quality.py ... --max-abs 1.5 --name quality-maxabs1.5`; Wearing_Hat and "
+                     "Blond_Hair images come out as broken blue images (looked at, 10 faces each); the evaluator "
+                     "scores the Wearing_Hat ones as hats):")
     if e := load("quality-steps100"):
-        print(f"**Editing at {e['steps']} steps** (the default of `spnn edit` and the demo; same faces, start, bounds and "
-              f"{safeguard(e.get('edit_max_abs', 1.2))}; `quality.py --methods --n 50 --n-edit 50 --steps 100 ... "
-              "--name quality-steps100`):\n")
-        print(edit_table(e["editing"]))
-        print()
-        print(table(e["multi_attribute"], ["attributes", "n", "all_set", "each_set"]))
-        print()
+        edit_section(e, f"**Editing at {e['steps']} steps** (the default of `spnn edit` and the demo; same faces, "
+                     f"start, bounds and {safeguard(e.get('edit_max_abs', 1.2))}; `quality.py --methods --n 50 "
+                     "--n-edit 50 --steps 100 ... --name quality-steps100`):")
     if e := load("quality-sdedit"):
-        print(f"**Editing from re-noising to t = {e['edit_t_start']}, eta {e.get('edit_eta', 0.85)}** (SDEdit start, "
-              f"same faces and bounds, {safeguard(e.get('edit_max_abs', 1.2))}; `quality.py --methods --no-invert --t-start 400 "
-              "--eta 0.85 --name quality-sdedit`):\n")
-        print(edit_table(e["editing"]))
-        print()
+        edit_section(e, f"**Editing from re-noising to t = {e['edit_t_start']}, eta {e.get('edit_eta', 0.85)}** "
+                     f"(SDEdit start, same faces and bounds, {safeguard(e.get('edit_max_abs', 1.2))}; `quality.py "
+                     "--methods --no-invert --t-start 400 --eta 0.85 --name quality-sdedit`):", multi=False)
     if variants := sorted(RESULTS.glob("spnn-variant-*.json")) + sorted(RESULTS.glob("prior-variant-*.json")):
         print("**Model variants** (same evaluator, faces and seeds; `quality.py --spnn PATH` or `--prior PATH`, "
               "`--methods nlbp-learned --n 200 --n-edit 50 --steps 20`, the 8 edits and the first multi set above, "
