@@ -137,16 +137,15 @@ def main() -> None:
             with torch.no_grad():
                 met = res.violation(net(res.images)) <= BOUND_TOL
             others = [j for j in range(len(names)) if j != i]
-            results.append((len(sel), float((pred[:, i] == (value > 0)).float().mean()),
-                            float((pred[:, others] == before[sel][:, others]).float().mean()), float(met.float().mean()),
-                            float((res.info["reach"] <= EDIT_REACH_LIMIT).float().mean()),
-                            float((~res.info["edited"]).float().mean()) if "edited" in res.info else 0.0))
-        n = sum(r[0] for r in results)
-        edit_rows.append({"attribute": attr, "images": n, "success": sum(r[0] * r[1] for r in results) / n,
-                          "others_kept": sum(r[0] * r[2] for r in results) / n,
-                          "bound_met": sum(r[0] * r[3] for r in results) / n,
-                          "within_reach": sum(r[0] * r[4] for r in results) / n,
-                          "unedited": sum(r[0] * r[5] for r in results) / n})
+            edited = res.info.get("edited", torch.ones_like(met))
+            results.append((len(sel), {"success": (pred[:, i] == (value > 0)).float().mean(),
+                                       "others_kept": (pred[:, others] == before[sel][:, others]).float().mean(),
+                                       "bound_met": met.float().mean(),
+                                       "within_reach": (res.info["reach"] <= EDIT_REACH_LIMIT).float().mean(),
+                                       "unedited": (~edited).float().mean()}))
+        n = sum(k for k, _ in results)  # both directions, weighted by their number of faces
+        edit_rows.append({"attribute": attr, "images": n,
+                          **{c: float(sum(k * m[c] for k, m in results)) / n for c in EDIT_COLUMNS[2:]}})
     # baseline: the same start and sampler without guidance -- how much of a face the sampler alone keeps
     plain = sample(prior, len(xe), steps=args.steps, seeds=range(len(xe)), x_start=xe, t_start=args.t_start,
                    eta=args.eta, invert=args.invert, progress=False).images

@@ -225,19 +225,16 @@ class SPNN(nn.Module):
                 raise ValueError(f"unknown origin {origin!r}; choose 'zero' or 'completion'")
             x = self.inverse(y, latents)
             return (x, latents) if return_latents else x
-        used: Latents = []
-        for b in reversed(self.blocks):
-            z = b.learned_latent(h)
-            if z is not None:
-                used.append(z)
-            h = b.inverse(h, z)
-        used.reverse()
-        return (h, used) if return_latents else h
+        x, used = self._learned_inverse(h, image=True)
+        return (x, used) if return_latents else x
 
     def learned_latents(self, y: torch.Tensor) -> Latents:
         """The latents of the learned pseudo-inverse, ``pinv(y, return_latents=True)[1]``, without inverting
         the blocks below the last latent (which only the image needs)."""
-        h = self._y_to_map(y)
+        return self._learned_inverse(self._y_to_map(y), image=False)[1]
+
+    def _learned_inverse(self, h: torch.Tensor, image: bool) -> tuple[torch.Tensor | None, Latents]:
+        """Walk the blocks down from the output map h, each latent from r: (image or None, latents)."""
         used: Latents = []
         remaining = len(self.latent_shapes)
         for b in reversed(self.blocks):
@@ -245,11 +242,10 @@ class SPNN(nn.Module):
             if z is not None:
                 used.append(z)
                 remaining -= 1
-            if not remaining:
-                break
+            if not image and not remaining:
+                return None, used[::-1]
             h = b.inverse(h, z)
-        used.reverse()
-        return used
+        return h, used[::-1]
 
     # persistence ---------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, meta: dict | None = None) -> None:

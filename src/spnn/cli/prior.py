@@ -41,7 +41,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-
     from spnn.diffusion.prior import Prior
     from spnn.diffusion.sampler import sample
     from spnn.viz import image_grid
