@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from spnn.checks import check_batch, check_finite, check_lam, check_mask
+from spnn.errors import ShapeError
 from spnn.operators import as_operator
 
 __all__ = ["nlbp"]
@@ -18,7 +20,7 @@ def nlbp(op, x: torch.Tensor, y: torch.Tensor, lam=1.0, mask: torch.Tensor | Non
     """Back-project ``x`` towards the constraint A(x) = y.
 
     ``op``: an `Operator` or an `SPNN` (wrapped with pseudo-inverse ``mode``, "learned" or "natural").
-    ``lam``: scalar or per-sample tensor (B,). ``mask``: boolean over output coordinates (broadcast to
+    ``lam``: scalar or per-sample tensor (B,) in [0, 1]. ``mask``: boolean over output coordinates (broadcast to
     y); only masked coordinates are enforced, the others keep their current value A(x).
     ``grad``: keep the autograd graph (default: no graph).
 
@@ -29,6 +31,14 @@ def nlbp(op, x: torch.Tensor, y: torch.Tensor, lam=1.0, mask: torch.Tensor | Non
     True
     """
     op = as_operator(op, mode)
+    check_lam(lam)
+    mask = check_mask(mask)
+    if not isinstance(y, torch.Tensor):
+        raise ShapeError(f"y: expected a torch.Tensor, got {type(y).__name__}")
+    check_batch(x, y, "x", "y")
+    check_finite(y, "nlbp target y")
+    if isinstance(lam, torch.Tensor) and lam.dim() > 0 and lam.numel() not in (1, len(x)):
+        raise ShapeError(f"lam has {lam.numel()} values for {len(x)} samples; give one per sample or a scalar")
     with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
         if mask is not None:
             y = torch.where(mask.to(y.device).bool(), y, op.A(x))

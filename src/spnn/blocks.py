@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from spnn.checks import check_shape
+from spnn.errors import ConfigError
 from spnn.mixing import exact_float32, make_mixing
 from spnn.subnets import SubNet, subnet_spec
 
@@ -63,7 +64,7 @@ class PixelUnshuffle(Block):
         rh, rw = (factor, factor) if isinstance(factor, int) else tuple(factor)
         c, h, w = in_shape
         if h % rh or w % rw:
-            raise ValueError(
+            raise ConfigError(
                 f"pixel unshuffle by {rh}x{rw} needs H divisible by {rh} and W by {rw}; "
                 f"got {h}x{w}"
             )
@@ -124,7 +125,7 @@ class SurjectiveCoupling(Block):
         c, h, w = (int(v) for v in in_shape)
         out_channels = int(out_channels)
         if not 0 < out_channels < c:
-            raise ValueError(
+            raise ConfigError(
                 f"a surjective coupling needs 0 < out_channels < in_channels; got {c} -> {out_channels}"
             )
         self.in_shape = (c, h, w)
@@ -161,7 +162,7 @@ class SurjectiveCoupling(Block):
     def inverse(self, y, z=None, conditioners=None):
         """``conditioners``: (log s(z), t(z)) from `conditioned` for this very z (saves the s and t passes)."""
         if z is None:
-            raise ValueError("SurjectiveCoupling.inverse needs the latent z; use learned_latent(y)")
+            raise ConfigError("SurjectiveCoupling.inverse needs the latent z; use learned_latent(y)")
         check_shape(z, self.latent_shape, "latent")
         log_s, t = conditioners if conditioners is not None else self.conditioners(z)
         x0 = (y - t) * torch.exp(-log_s)
@@ -199,4 +200,4 @@ def block_from_config(cfg: dict) -> Block:
         return PixelUnshuffle(in_shape, tuple(cfg["factor"]))
     if kind == "coupling":
         return SurjectiveCoupling(in_shape, cfg.pop("out_channels"), **cfg)
-    raise ValueError(f"unknown block type {kind!r} in network description")
+    raise ConfigError(f"unknown block type {kind!r} in network description")

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 import torch
 
-from spnn.errors import ShapeError
+from spnn.errors import ConfigError, LayoutError, ShapeError
 
-__all__ = ["check_shape", "check_finite"]
+__all__ = ["check_shape", "check_finite", "check_dtype", "check_shape_spec", "check_lam", "check_mask",
+           "check_images", "check_batch"]
 
 
 def check_shape(t: torch.Tensor, expected: Sequence[int], what: str) -> None:
@@ -42,3 +43,85 @@ def check_finite(t: torch.Tensor, what: str) -> None:
             f"{what}: contains {n_bad} NaN/inf values; clean the input (e.g. torch.nan_to_num) "
             "or find where they were produced"
         )
+
+
+def check_dtype(t: torch.Tensor, dtype: torch.dtype, what: str) -> None:
+    """Raise `ShapeError` unless ``t`` has the floating dtype ``dtype`` (of the network's weights)."""
+    if t.dtype == dtype:
+        return
+    if not t.is_floating_point():
+        raise ShapeError(f"{what}: got {t.dtype} values; images and logits must be floating point: "
+                         f"convert with x.float() (uint8 images: x.float() / 127.5 - 1)")
+    fix = "x.float()" if dtype == torch.float32 else f"x.to({dtype})"
+    raise ShapeError(f"{what}: got {t.dtype} but the network's weights are {dtype}; call {fix} "
+                     f"(or convert the network, e.g. net.to({t.dtype}))")
+
+
+def check_shape_spec(shape: Sequence, what: str) -> tuple[int, ...]:
+    """A shape given by the user: positive integers only (3.5 or -1 are refused, not truncated)."""
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise LayoutError(f"{what} must be a sequence of positive integers, got {shape!r}") from None
+    ok = all(isinstance(d, (int, torch.SymInt)) and not isinstance(d, bool) and d > 0 for d in dims)
+    if not dims or not ok:
+        raise LayoutError(f"{what} must be positive integers, e.g. (3, 32, 32), got {tuple(shape)!r}")
+    return tuple(int(d) for d in dims)
+
+
+def check_lam(lam, what: str = "lam") -> None:
+    """A back-projection step: a number or per-sample tensor in [0, 1] (1 meets the constraint exactly)."""
+    values = lam if isinstance(lam, torch.Tensor) else torch.tensor(float(lam)) if _is_number(lam) else None
+    if values is None:
+        raise ConfigError(f"{what} must be a number or a per-sample tensor in [0, 1], got {type(lam).__name__}")
+    if not (torch.isfinite(values).all() and (values >= 0).all() and (values <= 1).all()):
+        raise ConfigError(f"{what} must lie in [0, 1] (1: the constraint is met exactly; smaller: a partial step), "
+                          f"got {lam if not isinstance(lam, torch.Tensor) else values.flatten()[:4].tolist()}")
+
+
+def _is_number(v) -> bool:
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def check_mask(mask: torch.Tensor | None, what: str = "mask") -> torch.Tensor | None:
+    """A boolean selection (bool dtype, or only 0 and 1 values); 0.5 is refused instead of read as True."""
+    if mask is None:
+        return None
+    if not isinstance(mask, torch.Tensor):
+        mask = torch.as_tensor(mask)
+    if mask.dtype != torch.bool:
+        if not ((mask == 0) | (mask == 1)).all():
+            raise ConfigError(f"{what} must be boolean (True = enforce this coordinate); got values other than "
+                              "0 and 1: pass mask > 0.5 or a bool tensor")
+        mask = mask.bool()
+    return mask
+
+
+def check_images(x: torch.Tensor, what: str = "images", limit: float = 1.5) -> None:
+    """Images for the tasks: a floating batch (B, C, H, W), finite, in the prior's range [-1, 1] (up to
+    ``limit``: values like 0..255 are refused with the conversion to use)."""
+    if not isinstance(x, torch.Tensor):
+        raise ShapeError(f"{what}: expected a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ShapeError(f"{what}: got {x.dtype}; images must be floats in [-1, 1]: x.float() / 127.5 - 1")
+    if x.dim() != 4:
+        raise ShapeError(f"{what}: expected a batch (B, C, H, W), got shape {tuple(x.shape)}"
+                         + (" (add a batch dimension: x.unsqueeze(0))" if x.dim() == 3 else ""))
+    if len(x) == 0:
+        raise ShapeError(f"{what}: the batch is empty; pass at least one image")
+    check_finite(x, what)
+    m = float(x.abs().max())
+    if m > limit:
+        hint = " (they look like 0..255 values: x / 127.5 - 1)" if m > 2 else ""
+        raise ShapeError(f"{what}: values reach {m:.3g}; images must be in [-1, 1]{hint}")
+
+
+def check_batch(a: torch.Tensor, b: torch.Tensor, what_a: str, what_b: str) -> None:
+    """Two batches that go together must have the same length (1 broadcasts)."""
+    if len(a) != len(b) and len(b) != 1:
+        raise ShapeError(f"{what_a} has {len(a)} samples but {what_b} has {len(b)}; give one {what_b} per sample "
+                         "(or a single one for all)")

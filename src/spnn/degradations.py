@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spnn.errors import ConfigError
 from spnn.operators import AveragePool, Colorization, Composed, Inpainting, LinearOperator, Operator
 
 __all__ = ["ToneCurve", "AsinhCurve", "exact_operator", "BlackBoxCamera", "train_emulator", "EXACT_TASKS"]
@@ -36,7 +37,7 @@ class ToneCurve(nn.Module):
     def __init__(self, a: float = 0.6, b: float = 2.0):
         super().__init__()
         if a < 0:
-            raise ValueError("ToneCurve needs a >= 0 to stay invertible")
+            raise ConfigError("ToneCurve needs a >= 0 to stay invertible")
         self.a, self.b = float(a), float(b)
 
     def forward(self, x):
@@ -81,7 +82,7 @@ def exact_operator(task: str, shape) -> Composed:
         "gray": lambda: Colorization(shape),
     }.get(loss, lambda: None)()
     if phi is None or linear is None:
-        raise ValueError(f"unknown degradation {task!r}; choose one of {EXACT_TASKS}")
+        raise ConfigError(f"unknown degradation {task!r}; choose one of {EXACT_TASKS}")
     return Composed(linear, phi)
 
 

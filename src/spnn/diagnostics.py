@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from spnn.errors import ShapeError
 from spnn.network import PINV_MODES, SPNN
 
 __all__ = ["penrose_report", "relative_error", "format_report"]
@@ -28,6 +29,9 @@ def penrose_report(net: SPNN, x: torch.Tensor, y: torch.Tensor | None = None,
 
     ``y`` defaults to standard normal samples of the output shape.
     """
+    if len(x) == 0:
+        raise ShapeError("penrose_report: the batch x is empty, so there is nothing to measure; pass at least one "
+                         "input")
     if y is None:
         gen = torch.Generator(device="cpu").manual_seed(0)
         y = torch.randn((x.shape[0], *net.output_shape), generator=gen).to(x)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["SPNNError", "ShapeError", "LayoutError", "CheckpointError", "DataError"]
+__all__ = ["SPNNError", "ConfigError", "ShapeError", "LayoutError", "CheckpointError", "DataError",
+           "ResourceError"]
 
 
 class SPNNError(Exception):
     """Base class of every error raised on purpose by spnn."""
+
+
+class ConfigError(SPNNError, ValueError):
+    """An argument or option has a value outside what the operation accepts."""
 
 
 class ShapeError(SPNNError, ValueError):
@@ -18,8 +23,12 @@ class LayoutError(SPNNError, ValueError):
 
 
 class CheckpointError(SPNNError, RuntimeError):
-    """A weights file is missing, corrupt, or does not match the architecture."""
+    """A weights file is missing, corrupt, unsafe, or does not match the architecture."""
 
 
 class DataError(SPNNError, ValueError):
     """A dataset file is missing or malformed, or an attribute name is unknown."""
+
+
+class ResourceError(SPNNError, MemoryError):
+    """The requested work would need more memory than allowed."""

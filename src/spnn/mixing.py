@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spnn.errors import ConfigError
+
 __all__ = ["exact_float32", "OrthogonalMixing", "CayleyMixing", "HouseholderMixing", "make_mixing", "MIXINGS"]
 
 
@@ -149,5 +151,5 @@ def make_mixing(kind: str, channels: int, **options) -> OrthogonalMixing:
     try:
         cls = MIXINGS[kind]
     except KeyError:
-        raise ValueError(f"unknown mixing {kind!r}; choose one of {sorted(MIXINGS)}") from None
+        raise ConfigError(f"unknown mixing {kind!r}; choose one of {sorted(MIXINGS)}") from None
     return cls(channels, **options)

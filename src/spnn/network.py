@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from spnn.blocks import Block, PixelUnshuffle, SurjectiveCoupling, block_from_config
-from spnn.checks import check_finite, check_shape
-from spnn.errors import CheckpointError, LayoutError, ShapeError
-from spnn.io import load_tensors, save_tensors
+from spnn.checks import check_dtype, check_finite, check_shape, check_shape_spec
+from spnn.errors import CheckpointError, ConfigError, LayoutError, ShapeError
+from spnn.io import check_header, load_tensors, read_metadata, save_tensors
 from spnn.layout import plan_layout
 
 __all__ = ["SPNN", "Completion", "Latents", "PINV_MODES"]
@@ -55,7 +55,7 @@ class SPNN(nn.Module):
     """
 
     def __init__(self, blocks: Sequence[Block], output_shape: Sequence[int] | None = None,
-                 check_finite: bool = False, attribute_names: Sequence[str] | None = None):
+                 check_finite: bool = True, attribute_names: Sequence[str] | None = None):
         super().__init__()
         if not blocks:
             raise LayoutError("an SPNN needs at least one block")
@@ -85,8 +85,10 @@ class SPNN(nn.Module):
               factor: int = 2, reduction: float = 2.0, mixing: str = "cayley", dense_max: int = 1024,
               reflections: int = 8, hidden: int = 64, subnet: str = "plain", depth: int = 2,
               scale_bound: float = 2.0, t_bound: float = 1.0, r_bound: float = 1.0,
-              check_finite: bool = False, attribute_names: Sequence[str] | None = None) -> SPNN:
+              check_finite: bool = True, attribute_names: Sequence[str] | None = None) -> SPNN:
         """Plan a layout for any (C, H, W) -> (k,) or (C', H', W') (see `spnn.layout`)."""
+        input_shape = check_shape_spec(input_shape, "input_shape")
+        output_shape = check_shape_spec(output_shape, "output_shape")
         layout = plan_layout(tuple(input_shape), tuple(output_shape), factor=factor,
                              reduction=reduction, mixing=mixing, dense_max=dense_max,
                              reflections=reflections, hidden=hidden, subnet=subnet, depth=depth,
@@ -120,7 +122,7 @@ class SPNN(nn.Module):
         return cls(blocks, output_shape)
 
     @classmethod
-    def from_config(cls, config: dict, check_finite: bool = False) -> SPNN:
+    def from_config(cls, config: dict, check_finite: bool = True) -> SPNN:
         """Rebuild from `config()`."""
         blocks = [block_from_config(b) for b in config["layout"]]
         return cls(blocks, config.get("output_shape"), check_finite=check_finite,
@@ -139,13 +141,20 @@ class SPNN(nn.Module):
         """Per-sample shapes of the latents, in block order."""
         return [b.latent_shape for b in self.blocks if b.latent_shape is not None]
 
+    def _dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
     def _check_x(self, x: torch.Tensor) -> None:
         check_shape(x, self.input_shape, "SPNN input")
+        if not torch.is_autocast_enabled(x.device.type):
+            check_dtype(x, self._dtype(), "SPNN input")
         if self.check_finite:
             check_finite(x, "SPNN input")
 
     def _y_to_map(self, y: torch.Tensor) -> torch.Tensor:
         check_shape(y, self.output_shape, "SPNN output y")
+        if not torch.is_autocast_enabled(y.device.type):
+            check_dtype(y, self._dtype(), "SPNN output y")
         if self.check_finite:
             check_finite(y, "SPNN output y")
         return y.reshape(y.shape[0], *self._map_shape)
@@ -214,7 +223,7 @@ class SPNN(nn.Module):
         (``origin="completion"``); the closed form argmin_{g(x) = y} |G(x) - origin|.
         """
         if mode not in PINV_MODES:
-            raise ValueError(f"unknown pseudo-inverse mode {mode!r}; choose one of {PINV_MODES}")
+            raise ConfigError(f"unknown pseudo-inverse mode {mode!r}; choose one of {PINV_MODES}")
         h = self._y_to_map(y)
         if mode == "natural":
             if origin == "zero":
@@ -222,7 +231,7 @@ class SPNN(nn.Module):
             elif origin == "completion":
                 latents = self.origin_latents(y.shape[0], dtype=h.dtype, device=h.device)
             else:
-                raise ValueError(f"unknown origin {origin!r}; choose 'zero' or 'completion'")
+                raise ConfigError(f"unknown origin {origin!r}; choose 'zero' or 'completion'")
             x = self.inverse(y, latents)
             return (x, latents) if return_latents else x
         x, used = self._learned_inverse(h, image=True)
@@ -254,8 +263,11 @@ class SPNN(nn.Module):
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> SPNN:
-        """Rebuild a network saved by `save`."""
-        tensors, meta = load_tensors(path, map_location)
+        """Rebuild a network saved by `save` (in the file's floating dtype).
+
+        The architecture is first built on the ``meta`` device and compared with the file's header, so a
+        crafted description or header is refused before any memory is allocated for it."""
+        meta = read_metadata(path)
         config = meta.get("spnn_config")
         if not isinstance(config, dict) or config.get("format") != FORMAT:
             raise CheckpointError(
@@ -263,9 +275,17 @@ class SPNN(nn.Module):
                 "for the authors' checkpoints use `spnn convert` / spnn.convert.load_authors_spnn"
             )
         try:
-            net = cls.from_config(config)
-        except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"{path}: invalid network description ({e})") from e
+            with torch.device("meta"):
+                skeleton = cls.from_config(config)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            raise CheckpointError(f"{path}: invalid network description ({type(e).__name__}: {e}); "
+                                  "the file is not an spnn network or was edited") from None
+        check_header(path, skeleton.state_dict())
+        tensors, _ = load_tensors(path, map_location)
+        net = cls.from_config(config)
+        dtypes = {t.dtype for t in tensors.values() if t.is_floating_point()}
+        if len(dtypes) == 1:
+            net = net.to(dtypes.pop())
         load_state_checked(net, tensors, str(path))
         return net.to(map_location)
 

@@ -8,6 +8,7 @@ operators y = A(phi(x)) whose natural pseudo-inverse is phi^-1(A+ y) (coordinate
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Sequence
 
@@ -16,11 +17,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from spnn.data.common import attribute_index
+from spnn.errors import ConfigError
 from spnn.network import PINV_MODES, SPNN
 
 __all__ = ["Operator", "SPNNOperator", "LinearOperator", "AveragePool", "Inpainting", "Colorization",
            "Identity", "MatrixOperator", "Composed", "Chain", "as_operator", "edit_target",
-           "edit_bounds"]
+           "edit_bounds", "check_changes"]
 
 
 def _lam(lam, x: torch.Tensor) -> torch.Tensor | float:
@@ -74,7 +76,7 @@ class SPNNOperator(Operator):
     def __init__(self, net: SPNN, mode: str = "learned", origin: str = "zero"):
         super().__init__()
         if mode not in PINV_MODES:
-            raise ValueError(f"unknown pseudo-inverse mode {mode!r}; choose one of {PINV_MODES}")
+            raise ConfigError(f"unknown pseudo-inverse mode {mode!r}; choose one of {PINV_MODES}")
         self.net, self.mode, self.origin = net, mode, origin
         self.input_shape, self.output_shape = net.input_shape, net.output_shape
         self.attribute_names = net.attribute_names
@@ -166,7 +168,7 @@ class AveragePool(LinearOperator):
         super().__init__()
         c, h, w = shape
         if h % factor or w % factor:
-            raise ValueError(f"image size {h}x{w} is not divisible by the pooling factor {factor}")
+            raise ConfigError(f"image size {h}x{w} is not divisible by the pooling factor {factor}")
         self.factor = int(factor)
         self.input_shape = (c, h, w)
         self.output_shape = (c, h // factor, w // factor)
@@ -284,15 +286,35 @@ class Chain(Operator):
         return self.inner.back_project(x, self.outer.back_project(v, y, lam), 1.0)
 
 
+def check_changes(changes: dict[str, float], logit: float) -> None:
+    """Attribute changes are ``{name: 1 (on) | 0 or -1 (off)}`` and the logit level a finite positive number."""
+    if not isinstance(changes, dict) or not changes:
+        raise ConfigError(f"attributes must be a non-empty dict {{name: 1 or 0}}, got {changes!r}")
+    for name, value in changes.items():
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            v = math.nan
+        if v not in (1.0, 0.0, -1.0):
+            raise ConfigError(f"attribute {name}={value!r}: use 1 (on) or 0 (off)")
+    try:
+        level = float(logit)
+    except (TypeError, ValueError):
+        level = math.nan
+    if not (math.isfinite(level) and level > 0):
+        raise ConfigError(f"logit = {logit!r}: the bound level must be a finite positive number (e.g. 4)")
+
+
 def edit_target(op: Operator, y: torch.Tensor, changes: dict[str, float],
                 logit: float = 4.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Target and mask that set named attributes: value 1 -> +logit, 0 (or -1) -> -logit.
 
     Returns (y_edit, mask): coordinates not named keep y and are not enforced (mask 0).
     """
+    check_changes(changes, logit)
     names = getattr(op, "attribute_names", None)
     if not names:
-        raise ValueError("this operator has no attribute names; pass a target and mask directly")
+        raise ConfigError("this operator has no attribute names; pass a target and mask directly")
     y_edit = y.clone()
     mask = torch.zeros(y.shape[-1], dtype=torch.bool, device=y.device)
     for name, value in changes.items():
@@ -315,9 +337,10 @@ def edit_bounds(op: Operator, n: int, changes: dict[str, float], logit: float = 
     >>> lower.tolist(), upper.tolist()
     ([[-inf, 3.0, -inf, -inf]], [[inf, inf, inf, -3.0]])
     """
+    check_changes(changes, logit)
     names = getattr(op, "attribute_names", None)
     if not names:
-        raise ValueError("this operator has no attribute names; pass bounds directly")
+        raise ConfigError("this operator has no attribute names; pass bounds directly")
     k = op.output_shape[-1]
     lower = torch.full((n, k), -float("inf"), device=device, dtype=dtype)
     upper = torch.full((n, k), float("inf"), device=device, dtype=dtype)

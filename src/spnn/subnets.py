@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from spnn.errors import ConfigError
+
 __all__ = ["SubNet", "plain_spec", "unet_spec", "subnet_spec"]
 
 Spec = list[list]
@@ -38,7 +40,7 @@ def unet_spec(c_in: int, c_out: int, hidden: int, spatial: tuple[int, int]) -> S
         return [["conv", c_in, b, 1, 1, 0], ["relu"], ["conv", b, 2 * b, 1, 1, 0], ["relu"],
                 ["conv", 2 * b, b, 1, 1, 0], ["relu"], ["conv", b, c_out, 1, 1, 0]]
     if spatial[0] % 2 or spatial[1] % 2:
-        raise ValueError(f"unet subnets need an even spatial size, got {spatial}; use subnet='plain'")
+        raise ConfigError(f"unet subnets need an even spatial size, got {spatial}; use subnet='plain'")
     return [["conv", c_in, b, 3, 1, 1], ["relu"], ["conv", b, b, 3, 1, 1], ["relu"],
             ["conv", b, 2 * b, 3, 2, 1], ["relu"], ["conv", 2 * b, 2 * b, 3, 1, 1], ["relu"],
             ["convT", 2 * b, b, 4, 2, 1], ["relu"], ["conv", b, c_out, 3, 1, 1]]
@@ -51,7 +53,7 @@ def subnet_spec(style: str, c_in: int, c_out: int, hidden: int, spatial: tuple[i
         return plain_spec(c_in, c_out, hidden, spatial, depth)
     if style == "unet":
         return unet_spec(c_in, c_out, hidden, spatial)
-    raise ValueError(f"unknown subnet style {style!r}; choose 'plain' or 'unet'")
+    raise ConfigError(f"unknown subnet style {style!r}; choose 'plain' or 'unet'")
 
 
 def _layer(entry: list) -> nn.Module:
@@ -66,7 +68,7 @@ def _layer(entry: list) -> nn.Module:
         return nn.ReLU()
     if kind == "shuffle":
         return nn.PixelShuffle(args[0])
-    raise ValueError(f"unknown subnet layer {kind!r} in spec")
+    raise ConfigError(f"unknown subnet layer {kind!r} in spec")
 
 
 class SubNet(nn.Module):

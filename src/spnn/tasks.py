@@ -30,9 +30,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from spnn.checks import check_images
 from spnn.diffusion.guidance import DPS, BackProjection, ClassifierGuidance, Guidance, paper_lam
 from spnn.diffusion.prior import Prior
 from spnn.diffusion.sampler import sample
+from spnn.errors import ConfigError
 from spnn.operators import Operator, SPNNOperator, edit_bounds, edit_target
 
 __all__ = ["EDIT_LOGIT", "EDIT_T_START", "EDIT_ETA", "EDIT_MAX_ABS", "EDIT_MAX_ABS_REACHABLE", "EDIT_REACH_LIMIT",
@@ -88,9 +90,9 @@ def parse_max_abs(value) -> float | str | torch.Tensor | None:
     try:
         m = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"max_abs must be 'auto', a positive number or 0 (off), got {value!r}") from None
+        raise ConfigError(f"max_abs must be 'auto', a positive number or 0 (off), got {value!r}") from None
     if m < 0 or m != m:
-        raise ValueError(f"max_abs must be 'auto', a positive number or 0 (off), got {value!r}")
+        raise ConfigError(f"max_abs must be 'auto', a positive number or 0 (off), got {value!r}")
     return m or None
 
 
@@ -115,7 +117,7 @@ def make_guidance(method: str, op: Operator, y: torch.Tensor, *, mask=None, lam=
         return ClassifierGuidance(op, y, scale=cg_scale, mask=mask)
     if method == "none":
         return Guidance()
-    raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    raise ConfigError(f"unknown method {method!r}; choose one of {METHODS}")
 
 
 def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method: str = "nlbp",
@@ -128,6 +130,7 @@ def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method:
     by default here because it lowered the evaluator's agreement with the shipped avatar models (0.940 vs
     0.956 on 200 test faces, 20 steps; benchmarks/quality.py reports both). ``travel``: RePaint time
     travel (length, repeats), see `spnn.diffusion.sample`."""
+    check_images(images)
     with torch.no_grad():
         y = op.A(images.to(next(prior.parameters())))
     guidance = make_guidance(method, op, y, skip_tol=skip_tol if method == "nlbp" else None, **guidance_options)
@@ -144,6 +147,8 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     NLBP enforces the one-sided bounds (`edit_bounds`); DPS and classifier guidance aim at +-logit.
     ``max_abs="auto"`` means `EDIT_MAX_ABS` here (no image to measure the reach from).
     """
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ConfigError(f"n = {n!r}: ask for at least one image (a positive integer)")
     max_abs = parse_max_abs(max_abs)
     max_abs = EDIT_MAX_ABS if isinstance(max_abs, str) else max_abs  # "auto"
     p = next(prior.parameters())
@@ -164,6 +169,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     """Edit real images: set the named attributes, keep the rest (see the module docstring). With NLBP,
     ``info["reach"]`` holds each image's `edit_reach`, and with ``max_abs="auto"`` ``info["edited"]`` says
     which images were edited (the others, out of the SPNN's reach, come back as given)."""
+    check_images(images)
     p = next(prior.parameters())
     images = images.to(p)
     max_abs = parse_max_abs(max_abs)
@@ -190,6 +196,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
 def restore(prior: Prior, op: Operator, images: torch.Tensor, *, method: str = "nlbp", steps: int = 100,
             seeds=None, progress: bool = True, **guidance_options) -> TaskResult:
     """Restoration from y = A(image) (linear: DDNM; non-linear operators work the same way)."""
+    check_images(images)
     p = next(prior.parameters())
     with torch.no_grad():
         y = op.A(images.to(p))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spnn.errors import ConfigError
 from spnn.io import atomic_write
 
 __all__ = ["to_uint8", "image_grid", "labelled_grid", "save_png"]
@@ -27,7 +28,7 @@ def save_png(image, path: str | os.PathLike) -> None:
     """Write a PIL image, or one (3, H, W) tensor in [-1, 1], atomically."""
     if isinstance(image, torch.Tensor):
         if image.dim() != 3:
-            raise ValueError(f"save_png takes one image (3, H, W); got shape {tuple(image.shape)} (use image_grid)")
+            raise ConfigError(f"save_png takes one image (3, H, W); got shape {tuple(image.shape)} (use image_grid)")
         from PIL import Image
 
         image = Image.fromarray(to_uint8(image[None])[0])

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 import torch
 
+from spnn.cli.args import (
+    check_output_dir,
+    existing_path,
+    float_in,
+    int_in,
+    nonnegative_int,
+    output_dir,
+    positive_float,
+    positive_int,
+    unit_float,
+)
 from spnn.cli.device import device_of, device_option
-from spnn.errors import DataError
+from spnn.errors import ConfigError, DataError
 from spnn.io import write_json
 from spnn.tasks import (
     BOUND_TOL,
@@ -27,32 +39,43 @@ from spnn.tasks import (
 
 
 def _parse_set(items: list[str]) -> dict[str, float]:
-    out = {}
+    """``NAME=1`` / ``NAME=0`` items of every --set, merged; a name given twice with different values is refused."""
+    out: dict[str, float] = {}
     for item in items or []:
         name, sep, value = item.partition("=")
-        if not sep:
-            raise DataError(f"--set takes NAME=VALUE (e.g. Eyeglasses=1), got {item!r}")
+        if not sep or not name:
+            raise ConfigError(f"--set takes NAME=VALUE (e.g. Eyeglasses=1), got {item!r}")
         try:
-            out[name] = float(value)
+            v = float(value)
         except ValueError:
-            raise DataError(f"--set {item!r}: value must be a number (1 or 0)") from None
+            v = math.nan
+        if v not in (0.0, 1.0):
+            raise ConfigError(f"--set {item!r}: the value must be 1 (attribute on) or 0 (off)")
+        if out.get(name, v) != v:
+            raise ConfigError(f"--set {name} is given as both 0 and 1; keep one")
+        out[name] = v
     return out
 
 
 def _load_images(paths: list[str], shape: tuple[int, int, int]) -> torch.Tensor:
     from spnn.data.common import to_tensor_images
-    from spnn.data.real import load_image
+    from spnn.data.real import IMAGE_SUFFIXES, load_image
 
     files = []
     for p in paths:
         p = Path(p)
-        files += sorted(f for f in p.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg")) if p.is_dir() \
-            else [p]
-    if not files:
-        raise DataError(f"no images found in {paths}")
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise DataError(f"{p}: no images in this folder (looked for {', '.join(IMAGE_SUFFIXES)})")
+            files += found
+        elif not p.exists():
+            raise DataError(f"{p}: no such image file or folder; check the path")
+        else:
+            files.append(p)
     import numpy as np
 
-    return to_tensor_images(np.stack([load_image(f, shape[1]) for f in files]))
+    return to_tensor_images(np.stack([load_image(f, shape[1], min_side=max(1, shape[1] // 2)) for f in files]))
 
 
 def _inputs(args, shape) -> torch.Tensor:
@@ -68,6 +91,7 @@ def _models(args):
     from spnn.models import load_evaluator, load_prior, load_spnn
     from spnn.operators import SPNNOperator
 
+    check_output_dir(args.out)
     device = device_of(args)
     prior = load_prior(args.prior, device)
     op = None
@@ -75,10 +99,7 @@ def _models(args):
         op = SPNNOperator(load_spnn(args.spnn, device), mode=args.pinv)
     evaluator = None
     if args.evaluator != "none":
-        try:
-            evaluator = load_evaluator(args.evaluator, device)
-        except Exception:  # noqa: BLE001 - the evaluator is optional for these commands
-            evaluator = None
+        evaluator = load_evaluator(args.evaluator, device)
     return prior, op, evaluator
 
 
@@ -144,6 +165,20 @@ def _captions(op, y, mask=None, limit=3):
     return caps
 
 
+def _finished(path: Path) -> bool:
+    """A complete PNG exists at ``path`` (an empty or truncated file is redone)."""
+    from PIL import Image
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    try:
+        with Image.open(path) as im:
+            im.load()
+        return True
+    except Exception:  # noqa: BLE001 - any unreadable file is redone
+        return False
+
+
 def _reconstruct_all(args, prior, op) -> int:
     """Every image of a dataset split, sharded over processes (torchrun), one PNG per image, resumable."""
     from spnn.data.registry import open_dataset
@@ -156,7 +191,7 @@ def _reconstruct_all(args, prior, op) -> int:
     ds = open_dataset(args.data, args.split, size=prior.image_shape[1], n=args.data_n)
     out = Path(args.out) / "images"
     out.mkdir(parents=True, exist_ok=True)
-    todo = [i for i in range(rank, len(ds), size) if not (out / f"{i:05d}.png").exists()]
+    todo = [i for i in range(rank, len(ds), size) if not _finished(out / f"{i:05d}.png")]
     print(f"rank {rank}/{size}: {len(todo)} of {len(ds)} images to do")
     from PIL import Image
 
@@ -192,8 +227,8 @@ def cmd_generate(args) -> int:
     from spnn.tasks import generate
     from spnn.viz import image_grid
 
-    prior, op, evaluator = _models(args)
     attrs = _parse_set(args.set)
+    prior, op, evaluator = _models(args)
     res = generate(prior, op, attrs, args.n, method=args.method, steps=args.steps, logit=args.logit,
                    max_abs=args.max_abs, max_move=args.max_move or None,
                    seeds=range(args.seed, args.seed + args.n))
@@ -208,9 +243,9 @@ def cmd_edit(args) -> int:
     from spnn.tasks import edit
     from spnn.viz import image_grid
 
+    attrs = _parse_set(args.set)
     prior, op, evaluator = _models(args)
     x = _inputs(args, prior.image_shape)
-    attrs = _parse_set(args.set)
     res = edit(prior, op, x, attrs, t_start=args.t_start, steps=args.steps, logit=args.logit,
                max_abs=args.max_abs, max_move=args.max_move or None, eta=args.eta, invert=args.invert,
                seeds=range(args.seed, args.seed + len(x)))
@@ -227,6 +262,8 @@ def cmd_restore(args) -> int:
     from spnn.tasks import restore
     from spnn.viz import image_grid
 
+    if args.task == "camera" and not args.emulator:
+        raise ConfigError("--task camera needs --emulator (an SPNN trained by `spnn emulator train`)")
     prior, _, _ = _models(args)
     shape = prior.image_shape
     x = _inputs(args, shape).to(device_of(args))
@@ -272,40 +309,58 @@ def cmd_restore(args) -> int:
     return 0
 
 
+RESTORE_TASKS = ("sr4", "sr2", "inpaint", "colorize", "tone-sr4", "tone-inpaint", "tone-gray", "log-sr4", "camera")
+
+
+def _evaluator_path(text: str) -> str:
+    return text if text == "none" else existing_path(text)
+
+
 def _common(p, spnn: bool = True, images: bool = True) -> None:
-    p.add_argument("--prior", help="prior folder or .ckpt (default: the shipped 32x32 avatar prior)")
+    p.add_argument("--prior", type=existing_path,
+                   help="prior folder or .ckpt (default: the shipped 32x32 avatar prior)")
     if spnn:
-        p.add_argument("--spnn", help="SPNN .safetensors or authors' .pth (default: shipped avatar SPNN)")
+        p.add_argument("--spnn", type=existing_path,
+                       help="SPNN .safetensors or authors' .pth (default: shipped avatar SPNN)")
         p.add_argument("--pinv", default="learned", choices=["learned", "natural"])
-    p.add_argument("--evaluator", help="evaluator .safetensors (default: shipped; 'none' to skip)")
+    p.add_argument("--evaluator", type=_evaluator_path,
+                   help="evaluator .safetensors (default: shipped; 'none' to skip)")
     p.add_argument("--method", default="nlbp", choices=["nlbp", "dps", "cg", "none"])
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="spnn-out")
+    p.add_argument("--steps", type=int_in(1, 1000), default=100, help="sampling steps (1..1000)")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--out", type=output_dir, default="spnn-out", help="output folder")
     device_option(p)
     if images:
         p.add_argument("images", nargs="*", help="image files or folders (default: built-in test faces)")
-        p.add_argument("--n", type=int, default=8, help="how many built-in test faces")
-        p.add_argument("--data-n", type=int, default=30000, help=argparse.SUPPRESS)
+        p.add_argument("--n", type=positive_int, default=8, help="how many built-in test faces")
+        p.add_argument("--data-n", type=positive_int, default=30000, help=argparse.SUPPRESS)
 
 
 def _max_abs(text: str):
     try:
-        return parse_max_abs(text)
+        value = parse_max_abs(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"max_abs must be 'auto', a positive finite number or 0 (off), got {text}")
+    return value
 
 
 def _bounds_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--logit", type=float, default=EDIT_LOGIT,
+    p.add_argument("--logit", type=positive_float, default=EDIT_LOGIT,
                    help="NAME=1 means logit >= +LOGIT, NAME=0 means logit <= -LOGIT (NLBP); DPS/cg aim at +-LOGIT")
     p.add_argument("--max-abs", type=_max_abs, default="auto",
                    help=f"range safeguard: halve a step whose image leaves [-M, M] (0: off, exact constraint; "
                         f"auto: per image from the edit's reach, {EDIT_MAX_ABS_REACHABLE:g} or {EDIT_MAX_ABS:g}, "
                         f"unedited out of reach; generation {EDIT_MAX_ABS:g})")
-    p.add_argument("--max-move", type=float, default=EDIT_MAX_MOVE or 0.0,
+    p.add_argument("--max-move", type=float_in(0), default=EDIT_MAX_MOVE or 0.0,
                    help="stop projecting a sample once the summed RMS change of its projections passes this "
                         "(0: no budget)")
+
+
+def _set_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", nargs="+", action="extend", required=True, metavar="NAME=VALUE",
+                   help="attributes to require: NAME=1 (on) or NAME=0 (off); repeatable, merged")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -314,30 +369,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true", help="every image of --data/--split, one PNG each, sharded "
                    "over torchrun processes; a rerun skips finished images")
     p.add_argument("--data", default="avatars", help="dataset for --all (avatars | celebahq:DIR | ...)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--skip-tol", type=float, default=None,
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--skip-tol", type=unit_float, default=None,
                    help="skip NLBP for a sample once mean |sigmoid(g(x0)) - sigmoid(y)| <= this (paper: 0.11; "
                         "default: never skip, which scored higher with the shipped models)")
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--batch", type=positive_int, default=16)
     p.set_defaults(func=cmd_reconstruct)
     p = sub.add_parser("generate", help="generate faces with chosen attributes, others free")
     _common(p, images=False)
-    p.add_argument("--set", nargs="+", required=True, metavar="NAME=VALUE")
-    p.add_argument("--n", type=int, default=8)
+    _set_option(p)
+    p.add_argument("--n", type=positive_int, default=8)
     _bounds_options(p)
     p.set_defaults(func=cmd_generate)
     p = sub.add_parser("edit", help="edit real images: set attributes, keep the rest")
     _common(p)
-    p.add_argument("--set", nargs="+", required=True, metavar="NAME=VALUE")
-    p.add_argument("--t-start", type=int, default=EDIT_T_START, help="noise level to start from (of 1000)")
-    p.add_argument("--eta", type=float, default=EDIT_ETA, help="DDIM eta (0: deterministic, keeps most of the image)")
+    _set_option(p)
+    p.add_argument("--t-start", type=int_in(1, 999), default=EDIT_T_START,
+                   help="noise level to start from (1..999 of 1000)")
+    p.add_argument("--eta", type=unit_float, default=EDIT_ETA,
+                   help="DDIM eta in [0, 1] (0: deterministic, keeps most of the image)")
     p.add_argument("--no-invert", dest="invert", action="store_false",
                    help="start from the re-noised images (SDEdit) instead of their DDIM inversion")
     _bounds_options(p)
     p.set_defaults(func=cmd_edit)
     p = sub.add_parser("restore", help="linear restoration (DDNM) with the same sampler")
     _common(p, spnn=False)
-    p.add_argument("--task", required=True,
-                   help="sr4 | sr2 | inpaint | colorize | tone-sr4 | tone-inpaint | tone-gray | log-sr4 | camera")
-    p.add_argument("--emulator", help="SPNN emulating the black-box camera (for --task camera)")
+    p.add_argument("--task", required=True, choices=RESTORE_TASKS)
+    p.add_argument("--emulator", type=existing_path, help="SPNN emulating the black-box camera (for --task camera)")
     p.set_defaults(func=cmd_restore)

@@ -248,8 +248,9 @@ def load_or_generate(n: int, size: int, seed: int, root: str | os.PathLike | Non
             try:
                 with np.load(path) as f:
                     return f["images"][:n], f["labels"][:n]
-            except (OSError, ValueError, KeyError) as e:
-                raise DataError(f"{path}: corrupt avatar cache ({e}); delete it to regenerate") from e
+            except Exception as e:  # noqa: BLE001 - truncated zip, missing arrays, bad dtype: all mean corrupt
+                raise DataError(f"{path}: corrupt avatar cache ({type(e).__name__}: {e}); delete it to "
+                                "regenerate") from None
     images, labels = generate(n, size, seed, progress=progress)
     path = cache_path(root, n, size, seed)
 

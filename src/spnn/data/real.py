@@ -23,24 +23,56 @@ from torch.utils.data import Dataset
 from spnn.data.common import SPLITS, attribute_index, split_of, to_tensor_images
 from spnn.errors import DataError
 
-__all__ = ["LabelledImages", "CelebA", "CelebAMaskHQ", "ImageFolderCSV", "load_image"]
+__all__ = ["LabelledImages", "CelebA", "CelebAMaskHQ", "ImageFolderCSV", "load_image", "IMAGE_SUFFIXES"]
 
 
-def load_image(path: str | os.PathLike, size: int) -> np.ndarray:
-    """uint8 (size, size, 3): centre square crop, bicubic resize."""
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def _rgb(im) -> np.ndarray:
+    """uint8 (H, W, 3) of any Pillow image: 16-bit and 32-bit grey are rescaled (not clipped), alpha dropped."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        a = np.clip(np.rint(a / top * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(a[..., None], 3, axis=2)
+    if im.mode == "F":
+        a = np.asarray(im, dtype=np.float64)
+        a = np.clip(np.rint(a * 255.0 if a.max() <= 1.0 else a), 0, 255).astype(np.uint8)
+        return np.repeat(a[..., None], 3, axis=2)
+    return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
+def load_image(path: str | os.PathLike, size: int, min_side: int = 1) -> np.ndarray:
+    """uint8 (size, size, 3): centre square crop, bicubic resize.
+
+    Refuses (`DataError`, naming the file) unreadable files, images over Pillow's decompression-bomb limit,
+    and images whose short side is below ``min_side`` pixels."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            w, h = im.size
-            s = min(w, h)
-            im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-            return np.asarray(im.resize((size, size), Image.BICUBIC), dtype=np.uint8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if min(w, h) < min_side:
+                    raise DataError(f"{path}: image is {w}x{h} pixels, too small to resize to {size}x{size} "
+                                    f"(short side at least {min_side}); give a larger image")
+                rgb = Image.fromarray(_rgb(im))
     except FileNotFoundError:
-        raise DataError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise DataError(f"{path}: cannot read image ({e})") from e
+        raise DataError(f"{path}: image file not found; check the path") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not an image file") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"{path}: image has more pixels than Pillow's safety limit ({Image.MAX_IMAGE_PIXELS}), "
+                        "possibly a decompression bomb; resize it first") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read image ({e}); give a PNG, JPEG, WebP or BMP file") from None
+    s = min(w, h)
+    rgb = rgb.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+    return np.asarray(rgb.resize((size, size), Image.BICUBIC), dtype=np.uint8)
 
 
 class LabelledImages(Dataset):
@@ -136,7 +168,8 @@ class CelebA(LabelledImages):
             if missing:
                 raise DataError(f"{part_path}: no partition for {missing[0]} (+{len(missing) - 1} more)")
             keep = np.array([partition[f] == SPLITS.index(split) for f in files])
-        paths = [root / "img_align_celeba" / f for f, k in zip(files, keep) if k]
+        paths = [_inside(root / "img_align_celeba", f, str(root / "list_attr_celeba.txt")) for f, k in zip(files, keep)
+                 if k]
         super().__init__(paths, labels[keep], names, size, attributes)
 
 
@@ -156,8 +189,22 @@ class CelebAMaskHQ(LabelledImages):
         if split is not None:
             bounds = {"train": (0, 24000), "val": (24000, 27000), "test": (27000, 30000)}[split]
             keep = (index >= bounds[0]) & (index < bounds[1])
-        paths = [root / "CelebA-HQ-img" / f for f, k in zip(files, keep) if k]
+        table = str(root / "CelebAMask-HQ-attribute-anno.txt")
+        paths = [_inside(root / "CelebA-HQ-img", f, table) for f, k in zip(files, keep) if k]
         super().__init__(paths, labels[keep], names, size, attributes)
+
+
+def _inside(root: Path, name: str, where: str) -> Path:
+    """root / name, refused unless it stays inside root (no absolute paths, no '..' out of the folder)."""
+    if not name:
+        raise DataError(f"{where}: empty file name")
+    path = Path(name)
+    base = root.resolve()
+    full = (root / path).resolve()
+    if path.is_absolute() or not full.is_relative_to(base):
+        raise DataError(f"{where}: file name {name!r} points outside the dataset folder {root}; "
+                        "use paths relative to the folder, without '..'")
+    return root / path
 
 
 class ImageFolderCSV(LabelledImages):
@@ -170,11 +217,15 @@ class ImageFolderCSV(LabelledImages):
         csv_path = Path(csv_path) if csv_path else root / "attributes.csv"
         if not csv_path.is_file():
             raise DataError(f"{csv_path}: attribute table not found (expected a CSV with a 'filename' column)")
-        with open(csv_path, newline="") as f:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             header = next(reader, None)
-            if not header or "filename" not in header:
-                raise DataError(f"{csv_path}:1: header must contain a 'filename' column")
+            if not header:
+                raise DataError(f"{csv_path}: the file is empty; write a header line with a 'filename' column "
+                                "and one column per attribute")
+            header = [h.strip() for h in header]
+            if "filename" not in header:
+                raise DataError(f"{csv_path}:1: header must contain a 'filename' column, got {header[:5]}")
             fcol = header.index("filename")
             scol = header.index("split") if "split" in header else None
             names = [h for i, h in enumerate(header) if i not in (fcol, scol)]
@@ -193,14 +244,16 @@ class ImageFolderCSV(LabelledImages):
                     raise DataError(f"{csv_path}:{lineno}: attribute values must be 0/1 or -1/1")
                 if scol is not None and row[scol] not in SPLITS:
                     raise DataError(f"{csv_path}:{lineno}: split must be train/val/test, got {row[scol]!r}")
-                files.append(row[fcol])
+                files.append(_inside(root, row[fcol], f"{csv_path}:{lineno}"))
                 rows.append([1.0 if v > 0 else 0.0 for v in nums])
                 splits.append(SPLITS.index(row[scol]) if scol is not None else None)
+        if not files:
+            raise DataError(f"{csv_path}: the table has a header but no rows; add one row per image")
         labels = np.array(rows, dtype=np.float32).reshape(-1, len(names))
         if split is not None:
             which = np.array([s if s is not None else split_of(i) for i, s in enumerate(splits)])
             keep = which == SPLITS.index(split)
         else:
             keep = np.ones(len(files), dtype=bool)
-        paths = [root / f for f, k in zip(files, keep) if k]
+        paths = [f for f, k in zip(files, keep) if k]
         super().__init__(paths, labels[keep], names, size, attributes)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from spnn.errors import ConfigError
 from spnn.operators import Operator, as_operator
 
 __all__ = ["Guidance", "BackProjection", "DPS", "ClassifierGuidance", "paper_lam", "constant"]
@@ -74,7 +75,7 @@ class BackProjection(Guidance):
                  exact_at_end: bool = True, bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
                  max_abs: float | torch.Tensor | None = None, backtrack: int = 5, max_move: float | None = None):
         if (y is None) == (bounds is None):
-            raise ValueError("give either a target y or bounds=(lower, upper)")
+            raise ConfigError("give either a target y or bounds=(lower, upper)")
         self.op: Operator = as_operator(op, mode)
         self.y, self.lam, self.skip_tol = y, _schedule(lam), skip_tol
         self.bounds = bounds

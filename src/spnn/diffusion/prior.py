@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from spnn.errors import CheckpointError
+from spnn.errors import CheckpointError, ConfigError
 
 __all__ = ["Prior", "build_unet", "UNET_PRESETS", "linear_schedule"]
 
@@ -37,7 +37,7 @@ def build_unet(size: int, channels: int = 3, preset: str = "tiny", **overrides):
     from diffusers import UNet2DModel
 
     if preset not in UNET_PRESETS:
-        raise ValueError(f"unknown UNet preset {preset!r}; choose one of {sorted(UNET_PRESETS)}")
+        raise ConfigError(f"unknown UNet preset {preset!r}; choose one of {sorted(UNET_PRESETS)}")
     return UNet2DModel(sample_size=size, in_channels=channels, out_channels=channels,
                        **{**UNET_PRESETS[preset], **overrides})
 
@@ -111,7 +111,7 @@ class Prior(nn.Module):
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> Prior:
         """From a diffusers pipeline folder (``unet/``, ``scheduler/``), a bare UNet folder
         (``config.json``), or an original DDPM/DDIM-repository checkpoint file (.ckpt/.pth/.pt)."""
-        from diffusers import DDPMScheduler, UNet2DModel
+        from diffusers import DDPMScheduler
 
         path = Path(path)
         if path.is_file():
@@ -123,11 +123,36 @@ class Prior(nn.Module):
         unet_dir = path / "unet" if (path / "unet" / "config.json").exists() else path
         if not (unet_dir / "config.json").exists():
             raise CheckpointError(f"{path}: no unet/config.json or config.json: not a diffusers UNet folder")
-        try:
-            unet = UNet2DModel.from_pretrained(unet_dir)
-        except (OSError, ValueError) as e:
-            raise CheckpointError(f"{unet_dir}: cannot load the UNet ({e})") from e
+        unet = _load_unet(unet_dir)
         sched_dir = path / "scheduler"
         scheduler = DDPMScheduler.from_pretrained(sched_dir) if (sched_dir / "scheduler_config.json").exists() \
             else linear_schedule()
         return cls(unet.eval(), scheduler).to(device)
+
+
+def _load_unet(unet_dir: Path):
+    """A diffusers ``UNet2DModel`` folder (``config.json`` + ``diffusion_pytorch_model.safetensors``), checked
+    against the file's header on the ``meta`` device before any weight is allocated."""
+    import json
+
+    from diffusers import UNet2DModel
+
+    from spnn.io import check_header, read_tensors
+    from spnn.network import load_state_checked
+
+    weights = unet_dir / "diffusion_pytorch_model.safetensors"
+    if not weights.is_file():
+        raise CheckpointError(f"{unet_dir}: no diffusion_pytorch_model.safetensors (only safetensors weights are "
+                              "read: .bin files are pickles that can run code); convert it with diffusers first")
+    try:
+        config = json.loads((unet_dir / "config.json").read_text())
+        with torch.device("meta"):
+            skeleton = UNet2DModel.from_config(config)
+    except Exception as e:  # noqa: BLE001 - any malformed configuration
+        raise CheckpointError(f"{unet_dir / 'config.json'}: not a valid UNet2DModel configuration "
+                              f"({type(e).__name__}: {e})") from None
+    check_header(weights, skeleton.state_dict())
+    tensors = read_tensors(weights)
+    unet = UNet2DModel.from_config(config)
+    load_state_checked(unet, tensors, str(weights))
+    return unet

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 
 import torch
 
+from spnn.checks import check_images
 from spnn.diffusion.guidance import Guidance
 from spnn.diffusion.prior import Prior
 from spnn.diffusion.schedule import ddim_timesteps, time_travel
+from spnn.errors import ConfigError
 
 __all__ = ["sample", "SampleResult", "ddim_invert"]
 
@@ -61,15 +63,25 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float = 0.85, guidanc
     """
     from tqdm.auto import tqdm
 
-    if n < 1:
-        raise ValueError(f"n = {n}: ask for at least one sample")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ConfigError(f"n = {n!r}: ask for at least one sample (a positive integer)")
+    if not (isinstance(eta, (int, float)) and 0 <= eta <= 1):
+        raise ConfigError(f"eta = {eta!r}: must be in [0, 1] (0: deterministic DDIM, 1: DDPM-like noise)")
+    num_train = prior.num_train_timesteps
+    if t_start is not None and not (isinstance(t_start, int) and 0 < t_start < num_train):
+        raise ConfigError(f"t_start = {t_start!r}: must be an integer in 1..{num_train - 1} (the noise level to "
+                          "start from)")
+    if x_start is not None:
+        check_images(x_start, "x_start")
+    if (x_start is None) != (t_start is None):
+        raise ConfigError("x_start and t_start go together: give both (editing) or neither (sampling from noise)")
     guidance = guidance or Guidance()
     guidance.begin(n)
     p = next(prior.parameters())
     device, dtype = p.device, dtype or p.dtype
     seeds = list(range(n)) if seeds is None else list(seeds)
     if len(seeds) != n:
-        raise ValueError(f"{len(seeds)} seeds for {n} samples")
+        raise ConfigError(f"{len(seeds)} seeds for {n} samples")
     shape = prior.image_shape
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
 
@@ -88,13 +100,13 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float = 0.85, guidanc
     x = noise()
     if x_start is not None:
         if x_start.shape[1:] != shape:
-            raise ValueError(f"x_start has shape {tuple(x_start.shape[1:])}, the prior makes {shape}")
+            raise ConfigError(f"x_start has shape {tuple(x_start.shape[1:])}, the prior makes {shape}")
         if invert:
             x = ddim_invert(prior, x_start.to(device, dtype), ts)
         else:
             x = a(ts[0]).sqrt() * x_start.to(device, dtype) + (1 - a(ts[0])).sqrt() * x
     elif invert:
-        raise ValueError("invert=True needs x_start (the images to invert)")
+        raise ConfigError("invert=True needs x_start (the images to invert)")
     trajectory = [] if return_trajectory else None
     x0 = x
     for k, t in enumerate(tqdm(ts, desc="sampling", disable=not progress, leave=False)):

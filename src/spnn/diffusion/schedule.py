@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from spnn.errors import ConfigError
+
 __all__ = ["ddim_timesteps", "time_travel"]
 
 
@@ -14,7 +16,7 @@ def ddim_timesteps(num_train: int, steps: int, t_start: int | None = None) -> li
     [750, 500, 250, 0]
     """
     if not 1 <= steps <= num_train:
-        raise ValueError(f"steps must be in 1..{num_train}, got {steps}")
+        raise ConfigError(f"steps must be in 1..{num_train}, got {steps}")
     stride = num_train // steps
     ts = [num_train - stride * (i + 1) for i in range(steps)]
     ts = [max(t, 0) for t in ts]
@@ -34,7 +36,7 @@ def time_travel(timesteps: list[int], length: int, repeats: int, t_min: int = 0,
     [3, 2, 1, 2, 3, 2, 1, 0]
     """
     if length < 1 or repeats < 0:
-        raise ValueError("time travel needs length >= 1 and repeats >= 0")
+        raise ConfigError("time travel needs length >= 1 and repeats >= 0")
     out = [timesteps[0]]
     i = 0
     while i < len(timesteps) - 1:

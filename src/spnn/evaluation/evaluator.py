@@ -13,7 +13,7 @@ from torch import nn
 
 from spnn.checks import check_shape
 from spnn.errors import CheckpointError
-from spnn.io import load_tensors, save_tensors
+from spnn.io import check_header, load_tensors, read_metadata, save_tensors
 
 __all__ = ["AttributeEvaluator", "train_evaluator"]
 
@@ -71,10 +71,18 @@ class AttributeEvaluator(nn.Module):
     def load(cls, path: str | os.PathLike, map_location="cpu") -> AttributeEvaluator:
         from spnn.network import load_state_checked
 
-        tensors, meta = load_tensors(path, map_location)
+        meta = read_metadata(path)
         cfg = meta.get("evaluator_config")
         if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
-            raise CheckpointError(f"{path}: not an spnn attribute evaluator file")
+            raise CheckpointError(f"{path}: not an spnn attribute evaluator file (no evaluator description in its "
+                                  "metadata); give the file written by `spnn evaluator train`")
+        try:
+            with torch.device("meta"):
+                skeleton = cls(cfg["input_shape"], cfg["attribute_names"], cfg["widths"])
+        except Exception as e:  # noqa: BLE001 - any malformed description
+            raise CheckpointError(f"{path}: invalid evaluator description ({type(e).__name__}: {e})") from None
+        check_header(path, skeleton.state_dict())
+        tensors, _ = load_tensors(path, map_location)
         ev = cls(cfg["input_shape"], cfg["attribute_names"], cfg["widths"])
         load_state_checked(ev, tensors, str(path))
         return ev.eval().to(map_location)

@@ -2,8 +2,10 @@
 
 - Adam, warm-up then constant until ``decay_start`` of training then linear decay to 0, gradient clipping;
 - a fixed data order per (seed, epoch), so ``resume`` continues a killed run on the same trajectory;
-- atomic checkpoints every ``ckpt_every`` steps: ``last.safetensors`` (weights) + ``last.state.pt``
-  (optimiser, schedule, step, history); ``best.safetensors`` by validation loss;
+- atomic checkpoints every ``ckpt_every`` steps: ``last.safetensors`` (weights) + ``last.state.safetensors``
+  (optimiser, schedule, step, history: tensors plus JSON, no pickle, so a checkpoint folder someone sends
+  you cannot run code); ``best.safetensors`` by validation loss; a resume refuses a state written with
+  other settings that shape the trajectory (batch size, epochs, learning rate, ...);
 - N processes (torchrun / `--nproc`): each takes a 1/N shard of every global batch and gradients
   are averaged, so N processes follow the 1-process trajectory with the combined batch.
 """
@@ -20,11 +22,15 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from spnn.errors import CheckpointError
-from spnn.io import atomic_write
+from spnn.errors import CheckpointError, ConfigError
+from spnn.io import load_state, read_metadata, save_state
 from spnn.training.distributed import all_mean, average_gradients, barrier, world
 
-__all__ = ["LoopConfig", "TrainLoop", "lr_factor"]
+__all__ = ["LoopConfig", "TrainLoop", "lr_factor", "TRAJECTORY_KEYS"]
+
+# settings that define the training trajectory: a resume with other values would silently change it
+TRAJECTORY_KEYS = ("epochs", "batch_size", "lr", "betas", "weight_decay", "warmup", "decay_start", "clip", "seed",
+                   "bf16", "extra")
 
 
 @dataclass
@@ -51,11 +57,16 @@ class LoopConfig:
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
-            raise ValueError(f"unknown training options {sorted(unknown)}; known: {sorted(names)}")
+            raise ConfigError(f"unknown training options {sorted(unknown)}; known: {sorted(names)}")
         d = dict(d)
         if "betas" in d:
             d["betas"] = tuple(d["betas"])
         return cls(**d)
+
+
+def _plain(v):
+    """Tuples and lists compare equal (JSON has no tuples)."""
+    return list(v) if isinstance(v, (tuple, list)) else v
 
 
 def lr_factor(step: int, total: int, warmup: int, decay_start: float) -> float:
@@ -92,10 +103,10 @@ class TrainLoop:
         self.name = name
         self.rank, self.world = world()
         if cfg.batch_size % self.world:
-            raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {self.world} processes")
+            raise ConfigError(f"batch_size {cfg.batch_size} must be divisible by the {self.world} processes")
         self.steps_per_epoch = len(dataset) // cfg.batch_size
         if self.steps_per_epoch == 0:
-            raise ValueError(f"dataset of {len(dataset)} items is smaller than one batch of {cfg.batch_size}")
+            raise ConfigError(f"dataset of {len(dataset)} items is smaller than one batch of {cfg.batch_size}")
         self.total_steps = max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
         self.opt = torch.optim.Adam(self.params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(
@@ -127,6 +138,10 @@ class TrainLoop:
     def last_path(self) -> Path:
         return self.out / "last.safetensors"
 
+    @property
+    def state_path(self) -> Path:
+        return self.out / "last.state.safetensors"
+
     def save_checkpoint(self) -> None:
         if self.rank != 0:
             return
@@ -134,21 +149,41 @@ class TrainLoop:
         state = {"step": self.step, "opt": self.opt.state_dict(), "sched": self.sched.state_dict(),
                  "best": self.best, "history": self.history, "config": asdict(self.cfg),
                  "torch_rng": torch.get_rng_state()}
-        atomic_write(self.out / "last.state.pt", lambda tmp: torch.save(state, tmp))
+        save_state(self.state_path, state)
         self.save_model(self.last_path, meta)
+
+    def _read_state(self) -> dict | None:
+        legacy = self.out / "last.state.pt"
+        if self.state_path.exists():
+            return load_state(self.state_path)
+        if legacy.exists():  # written by spnn <= 0.1: read with the restricted unpickler only
+            try:
+                return torch.load(legacy, map_location="cpu", weights_only=True)
+            except Exception as e:  # noqa: BLE001 - any refusal or corruption
+                raise CheckpointError(
+                    f"{legacy}: refused ({type(e).__name__}): it holds more than tensors and numbers, so loading it "
+                    "could run code; delete it (and last.safetensors) to restart, or pass --no-resume") from None
+        return None
 
     def resume(self) -> bool:
         """Continue from ``last.*`` in the output folder; False if there is none."""
-        state_path = self.out / "last.state.pt"
-        if not state_path.exists() or not self.last_path.exists():
+        state = self._read_state()
+        if state is None:
+            if self.last_path.exists():
+                raise CheckpointError(f"{self.last_path} exists but its training state (last.state.safetensors) "
+                                      "does not; delete last.safetensors to restart, or pass --no-resume")
             return False
-        try:
-            state = torch.load(state_path, map_location="cpu", weights_only=False)
-        except Exception as e:  # noqa: BLE001 - any unpickling failure means a corrupt file
-            raise CheckpointError(f"{state_path}: unreadable training state ({e}); delete it to restart") from e
+        if not self.last_path.exists():
+            raise CheckpointError(f"{self.out}: training state without weights (last.safetensors missing); "
+                                  "delete last.state.* to restart, or pass --no-resume")
+        saved = state.get("config", {})
+        now = asdict(self.cfg)
+        changed = [k for k in TRAJECTORY_KEYS if k in saved and _plain(saved[k]) != _plain(now[k])]
+        if changed:
+            diffs = ", ".join(f"{k} {saved[k]!r} -> {now[k]!r}" for k in changed)
+            raise CheckpointError(f"{self.out}: the checkpoint was trained with other settings ({diffs}); resuming "
+                                  "would change its trajectory. Use the same settings, another --out, or --no-resume")
         self.load_model(self.last_path)
-        from spnn.io import read_metadata
-
         if read_metadata(self.last_path).get("step") != state["step"]:
             raise CheckpointError(f"{self.out}: weights and training state are from different steps; "
                                   "the run was killed while writing; delete last.* to restart")

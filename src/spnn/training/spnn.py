@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from spnn.diagnostics import penrose_report
+from spnn.errors import ConfigError
 from spnn.io import write_json
 from spnn.network import SPNN, load_state_checked
 from spnn.training.distributed import is_main
@@ -85,7 +86,7 @@ def adversarial_inputs(net: SPNN, x: torch.Tensor, labels: torch.Tensor, radius:
     """x + delta, |delta|_2 <= radius per image, by ``steps`` normalised-gradient ascent steps (size 2.5 radius /
     steps) on the task loss (PGD, Madry et al. 2018). No parameter gradients are accumulated."""
     if radius <= 0 or steps < 1:
-        raise ValueError(f"adversarial radius and steps must be positive, got {radius} and {steps}")
+        raise ConfigError(f"adversarial radius and steps must be positive, got {radius} and {steps}")
     delta = torch.zeros_like(x, requires_grad=True)
     size = 2.5 * radius / steps
     for _ in range(steps):
@@ -173,7 +174,7 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
         def loss_fn(batch):
             return phase2_loss(net, batch[0], w, origin)
     else:
-        raise ValueError(f"phase must be 1 or 2, got {cfg.phase}")
+        raise ConfigError(f"phase must be 1 or 2, got {cfg.phase}")
 
     val_x, val_y = (t.to(device) for t in val_set.tensors(limit=cfg.eval_size))
 
