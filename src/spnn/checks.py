@@ -9,7 +9,7 @@ import torch
 from spnn.errors import ConfigError, LayoutError, ShapeError
 
 __all__ = ["check_shape", "check_finite", "check_dtype", "check_shape_spec", "check_lam", "check_mask",
-           "check_images", "check_batch"]
+           "check_images", "check_batch", "memory_limit", "estimate_memory", "check_memory"]
 
 
 def check_shape(t: torch.Tensor, expected: Sequence[int], what: str) -> None:
@@ -125,3 +125,37 @@ def check_batch(a: torch.Tensor, b: torch.Tensor, what_a: str, what_b: str) -> N
     if len(a) != len(b) and len(b) != 1:
         raise ShapeError(f"{what_a} has {len(a)} samples but {what_b} has {len(b)}; give one {what_b} per sample "
                          "(or a single one for all)")
+
+
+def memory_limit() -> int:
+    """Bytes a single piece of work may take: ``SPNN_MAX_MEMORY_GB`` if set, else 3/4 of physical memory."""
+    import os
+
+    env = os.environ.get("SPNN_MAX_MEMORY_GB")
+    if env:
+        try:
+            return int(float(env) * 2**30)
+        except ValueError:
+            raise ConfigError(f"SPNN_MAX_MEMORY_GB={env!r} is not a number of GiB") from None
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 3 // 4)
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 16 * 2**30
+
+
+def estimate_memory(net: torch.nn.Module, input_shape: Sequence[int], batch: int, bytes_per_value: int = 4) -> int:
+    """Rough bytes to run ``net`` on a batch: weights, plus activations taken as 16 copies of the batch (the
+    coupling nets' hidden features and the completion's latents). ``net`` may live on the ``meta`` device."""
+    n_params = sum(p.numel() for p in net.parameters())
+    n_input = int(torch.Size(tuple(input_shape)).numel())
+    return (n_params + 16 * batch * n_input) * bytes_per_value
+
+
+def check_memory(need: int, what: str, fix: str) -> None:
+    """Raise `ResourceError` if ``need`` bytes exceed `memory_limit`."""
+    from spnn.errors import ResourceError
+
+    limit = memory_limit()
+    if need > limit:
+        raise ResourceError(f"{what} needs about {need / 2**30:.1f} GiB, over the limit of {limit / 2**30:.1f} GiB; "
+                            f"{fix}, or raise the limit with SPNN_MAX_MEMORY_GB")

@@ -18,10 +18,9 @@ import json
 import os
 from pathlib import Path
 
-import torch
-
 from spnn.blocks import PixelUnshuffle, SurjectiveCoupling
 from spnn.errors import CheckpointError
+from spnn.io import read_metadata, read_tensors, safe_torch_load
 from spnn.network import SPNN, load_state_checked
 
 __all__ = ["AUTHORS_PRESETS", "authors_preset", "authors_custom", "convert_authors_state", "load_authors_spnn",
@@ -122,19 +121,9 @@ def detect_preset(state: dict) -> tuple[str, str]:
 
 
 def _read(path: Path) -> tuple[dict, dict]:
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors import safe_open
-
-            with safe_open(str(path), "pt") as f:
-                meta = f.metadata() or {}
-                names = list(f.keys())
-                return {k: f.get_tensor(k) for k in names}, meta
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - unreadable in any way
-        raise CheckpointError(f"{path}: cannot read checkpoint ({e})") from e
+    if path.suffix == ".safetensors":
+        return read_tensors(path), read_metadata(path)
+    state = safe_torch_load(path)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -147,7 +136,7 @@ def load_authors_spnn(path: str | os.PathLike, preset: str | None = None, layout
     """An `SPNN` with the weights of an authors' checkpoint (.pth state dict, or safetensors)."""
     state, meta = _read(Path(path))
     if layout is None and "layout" in meta:
-        layout = json.loads(meta["layout"])
+        layout = meta["layout"]
         img_ch, img_size = int(meta.get("img_ch", img_ch)), int(meta.get("img_size", img_size or 0))
     if layout is not None:
         if not img_size:

@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from spnn.errors import CheckpointError
 
 __all__ = ["atomic_write", "write_json", "save_tensors", "load_tensors", "read_metadata", "read_header",
-           "save_state", "load_state", "check_header", "read_tensors"]
+           "save_state", "load_state", "check_header", "read_tensors", "require_file", "safe_torch_load"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -56,18 +56,29 @@ def read_metadata(path: str | os.PathLike) -> dict:
     """The JSON metadata of a safetensors file, decoded."""
     from safetensors import safe_open
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
+    path = require_file(path)
     try:
         with safe_open(str(path), "pt") as f:
             raw = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable safetensors file ({e}); is it truncated?") from e
-    try:
-        return {k: json.loads(v) for k, v in raw.items()}
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}: metadata is not JSON ({e}); not an spnn file?") from e
+    out = {}
+    for k, v in raw.items():  # other writers (diffusers: {"format": "pt"}) store plain strings
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+def require_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path if it is a file; else `CheckpointError` saying what is there instead."""
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, not a weights file; give the weights file in it")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file; check the path")
+    return path
 
 
 def load_tensors(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[dict, dict]:
@@ -88,10 +99,7 @@ def read_header(path: str | os.PathLike) -> dict[str, tuple[str, tuple[int, ...]
     """{name: (dtype, shape)} of a safetensors file, read from its header alone (no tensor is allocated)."""
     from safetensors import safe_open
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file" + ("; it is a folder, give the weights file in it"
-                                                         if path.is_dir() else ""))
+    path = require_file(path)
     try:
         with safe_open(str(path), "pt") as f:
             out = {}
@@ -189,3 +197,16 @@ def load_state(path: str | os.PathLike) -> dict:
         return _decode(meta["state"], tensors)
     except (KeyError, ValueError, TypeError) as e:
         raise CheckpointError(f"{path}: malformed training state ({e}); delete it to restart") from None
+
+
+def safe_torch_load(path: str | os.PathLike) -> object:
+    """``torch.load`` with the restricted unpickler only (tensors, containers, numbers): a pickle that would
+    run code is refused with a one-line `CheckpointError` naming the file."""
+    path = require_file(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - refused by the safe unpickler, or corrupt
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "weights only load failed" in first.lower():
+            first = "refused by the safe loader: it holds objects other than tensors, so loading it could run code"
+        raise CheckpointError(f"{path}: cannot read checkpoint ({first[:200]}); only plain state dicts load") from None

@@ -5,18 +5,26 @@ from __future__ import annotations
 import argparse
 import json
 
+from spnn.cli.args import check_output_dir, nonnegative_int, output_dir, positive_int
+
 
 def dataset_options(p: argparse.ArgumentParser) -> None:
     """The training commands' dataset and output options: --data, --size, --n, --out."""
     p.add_argument("--data", default="avatars", help="avatars | celeba:DIR | celebahq:DIR | folder:DIR")
-    p.add_argument("--size", type=int, default=32, help="image size (square)")
-    p.add_argument("--n", type=int, default=30000, help="number of built-in avatar images")
-    p.add_argument("--out", required=True, help="output folder (checkpoints, metrics)")
+    p.add_argument("--size", type=positive_int, default=32, help="image size (square)")
+    p.add_argument("--n", type=positive_int, default=30000, help="number of built-in avatar images")
+    p.add_argument("--out", type=output_dir, required=True, help="output folder (checkpoints, metrics)")
 
 
 def cmd_avatars(args: argparse.Namespace) -> int:
     from spnn.data.avatars import label_table, load_or_generate
 
+    if args.grid:
+        from spnn.cli.args import check_output_file
+
+        check_output_file(args.grid)
+    if args.out != "default":
+        check_output_dir(args.out)
     images, labels = load_or_generate(args.n, args.size, args.seed, args.out)
     print(json.dumps({"images": len(images), "size": args.size, "attribute_frequency":
                       {k: round(v, 3) for k, v in label_table(labels).items()}}, indent=1))
@@ -32,10 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="datasets")
     s = p.add_subparsers(dest="data_command", required=True)
     a = s.add_parser("avatars", help="render and cache the built-in procedural faces")
-    a.add_argument("--size", type=int, default=32)
-    a.add_argument("--n", type=int, default=30000)
-    a.add_argument("--seed", type=int, default=0)
-    a.add_argument("--out", default="default", help="cache folder (default ~/.cache/spnn or $SPNN_CACHE)")
-    a.add_argument("--grid", help="also write a PNG grid of samples with their attributes")
-    a.add_argument("--grid-n", type=int, default=16)
+    a.add_argument("--size", type=positive_int, default=32)
+    a.add_argument("--n", type=positive_int, default=30000)
+    a.add_argument("--seed", type=nonnegative_int, default=0)
+    a.add_argument("--out", type=output_dir, default="default",
+                   help="cache folder (default ~/.cache/spnn or $SPNN_CACHE)")
+    a.add_argument("--grid", type=output_dir, help="also write a PNG grid of samples with their attributes")
+    a.add_argument("--grid-n", type=positive_int, default=16)
     a.set_defaults(func=cmd_avatars)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from spnn.cli.args import check_output_dir, existing_path, int_in, output_dir, positive_int
 from spnn.cli.device import device_of, device_option
 
 # Bald and Wearing_Hat, the paper's other examples, fail with the shipped avatar SPNN (README, benchmarks):
@@ -94,8 +95,7 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(args.out)
     device = device_of(args)
     s = run_demo(out, spnn=args.spnn, prior=args.prior, evaluator=args.evaluator, steps=args.steps, n=args.n,
                  progress=not args.quiet, device=device)
@@ -116,12 +116,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="offline demo on the shipped 32x32 avatar models")
-    p.add_argument("--out", default="spnn-demo")
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--n", type=int, default=8)
-    p.add_argument("--spnn")
-    p.add_argument("--prior")
-    p.add_argument("--evaluator")
+    p.add_argument("--out", type=output_dir, default="spnn-demo")
+    p.add_argument("--steps", type=int_in(1, 1000), default=100)
+    p.add_argument("--n", type=positive_int, default=8)
+    p.add_argument("--spnn", type=existing_path)
+    p.add_argument("--prior", type=existing_path)
+    p.add_argument("--evaluator", type=existing_path)
     p.add_argument("--quiet", action="store_true")
     device_option(p)
     p.set_defaults(func=cmd_demo)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from spnn.cli.args import check_output_dir, existing_path, float_in, nonnegative_int, positive_float, positive_int
 from spnn.cli.data import dataset_options
 from spnn.cli.device import device_of, device_option
 
@@ -13,6 +14,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from spnn.data.registry import open_dataset
     from spnn.evaluation.evaluator import train_evaluator
 
+    check_output_dir(args.out)
     train_set = open_dataset(args.data, "train", size=args.size, n=args.n)
     val_set = open_dataset(args.data, "val", size=args.size, n=args.n)
     result = train_evaluator(train_set, val_set, args.out, epochs=args.epochs, batch_size=args.batch_size,
@@ -43,20 +45,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = p.add_subparsers(dest="evaluator_command", required=True)
     t = s.add_parser("train", help="train the evaluator on a dataset")
     dataset_options(t)
-    t.add_argument("--epochs", type=float, default=8)
-    t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128])
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--max-steps", type=int)
+    t.add_argument("--epochs", type=positive_float, default=8)
+    t.add_argument("--batch-size", type=positive_int, default=128)
+    t.add_argument("--lr", type=float_in(0, 1, lo_open=True), default=2e-3)
+    t.add_argument("--widths", type=positive_int, nargs="+", default=[32, 64, 128])
+    t.add_argument("--seed", type=nonnegative_int, default=0)
+    t.add_argument("--max-steps", type=positive_int)
     t.add_argument("--no-resume", action="store_true")
     t.add_argument("--quiet", action="store_true")
     device_option(t)
     t.set_defaults(func=cmd_train)
     c = s.add_parser("score", help="attribute accuracy of the evaluator on a dataset split")
-    c.add_argument("--model", required=True)
+    c.add_argument("--model", type=existing_path, required=True)
     c.add_argument("--data", default="avatars")
-    c.add_argument("--split", default="test")
-    c.add_argument("--n", type=int, default=30000)
-    c.add_argument("--limit", type=int)
+    c.add_argument("--split", default="test", choices=["train", "val", "test"])
+    c.add_argument("--n", type=positive_int, default=30000)
+    c.add_argument("--limit", type=positive_int)
     c.set_defaults(func=cmd_score)

@@ -5,6 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 
+from spnn.cli.args import (
+    check_output_dir,
+    check_output_file,
+    existing_path,
+    float_in,
+    int_in,
+    nonnegative_int,
+    output_dir,
+    positive_float,
+    positive_int,
+    unit_float,
+)
 from spnn.cli.data import dataset_options
 from spnn.cli.device import device_of, device_option
 
@@ -19,6 +31,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from spnn.training.loop import LoopConfig
 
     init_from_env()
+    check_output_dir(args.out)
     torch.manual_seed(args.seed)
     data = open_dataset(args.data, "train", size=args.size, n=args.n)
     prior = Prior(build_unet(data.image_shape[1], data.image_shape[0], preset=args.preset))
@@ -35,6 +48,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from spnn.diffusion.train import export_ema
 
+    check_output_dir(args.out)
     export_ema(args.checkpoint, args.out)
     print(f"wrote {args.out}")
     return 0
@@ -45,6 +59,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from spnn.diffusion.sampler import sample
     from spnn.viz import image_grid
 
+    check_output_file(args.out)
     device = device_of(args)
     prior = Prior.load(args.prior, device)
     seeds = list(range(args.seed, args.seed + args.n))
@@ -60,17 +75,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = s.add_parser("train", help="train a diffusers UNet2DModel prior (EMA, resumable)")
     dataset_options(t)
     t.add_argument("--preset", default="tiny", choices=["tiny", "base", "small"])
-    t.add_argument("--epochs", type=float, default=4)
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=5e-4)
-    t.add_argument("--warmup", type=int, default=200)
-    t.add_argument("--decay-start", type=float, default=0.5)
-    t.add_argument("--ema-decay", type=float, default=0.999)
-    t.add_argument("--sample-every", type=int, default=1000)
-    t.add_argument("--log-every", type=int, default=100)
-    t.add_argument("--ckpt-every", type=int, default=200)
-    t.add_argument("--max-steps", type=int)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--epochs", type=positive_float, default=4)
+    t.add_argument("--batch-size", type=positive_int, default=64)
+    t.add_argument("--lr", type=float_in(0, 1, lo_open=True), default=5e-4)
+    t.add_argument("--warmup", type=nonnegative_int, default=200)
+    t.add_argument("--decay-start", type=unit_float, default=0.5)
+    t.add_argument("--ema-decay", type=float_in(0, 1, hi_open=True), default=0.999)
+    t.add_argument("--sample-every", type=positive_int, default=1000)
+    t.add_argument("--log-every", type=positive_int, default=100)
+    t.add_argument("--ckpt-every", type=positive_int, default=200)
+    t.add_argument("--max-steps", type=positive_int)
+    t.add_argument("--seed", type=nonnegative_int, default=0)
     t.add_argument("--bf16", action="store_true")
     device_option(t)
     t.add_argument("--no-resume", action="store_true")
@@ -78,18 +93,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=cmd_train)
 
     e = s.add_parser("export", help="write the EMA weights of a training checkpoint as a prior folder")
-    e.add_argument("checkpoint", help="OUT/checkpoints/last.safetensors of `spnn prior train`")
-    e.add_argument("--out", required=True)
+    e.add_argument("checkpoint", type=existing_path, help="OUT/checkpoints/last.safetensors of `spnn prior train`")
+    e.add_argument("--out", type=output_dir, required=True)
     e.set_defaults(func=cmd_export)
 
     q = sub.add_parser("sample", help="unconditional DDIM/DDPM samples from a prior, as a PNG grid")
-    q.add_argument("--prior", required=True, help="prior folder (diffusers layout) or .ckpt")
-    q.add_argument("--out", default="samples.png")
-    q.add_argument("--n", type=int, default=16)
-    q.add_argument("--steps", type=int, default=100)
-    q.add_argument("--eta", type=float, default=0.85, help="0 = DDIM, 1 = DDPM-like")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--per-row", type=int, default=8)
-    q.add_argument("--scale", type=int, default=3)
+    q.add_argument("--prior", type=existing_path, required=True, help="prior folder (diffusers layout) or .ckpt")
+    q.add_argument("--out", type=output_dir, default="samples.png", help="PNG file")
+    q.add_argument("--n", type=positive_int, default=16)
+    q.add_argument("--steps", type=int_in(1, 1000), default=100)
+    q.add_argument("--eta", type=unit_float, default=0.85, help="0 = DDIM, 1 = DDPM-like")
+    q.add_argument("--seed", type=nonnegative_int, default=0)
+    q.add_argument("--per-row", type=positive_int, default=8)
+    q.add_argument("--scale", type=int_in(1, 16), default=3)
     device_option(q)
     q.set_defaults(func=cmd_sample)

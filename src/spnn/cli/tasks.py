@@ -44,7 +44,8 @@ def _parse_set(items: list[str]) -> dict[str, float]:
     for item in items or []:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise ConfigError(f"--set takes NAME=VALUE (e.g. Eyeglasses=1), got {item!r}")
+            raise ConfigError(f"--set takes NAME=VALUE (e.g. Eyeglasses=1), got {item!r}; put image paths before "
+                              "--set (or end its list with --)")
         try:
             v = float(value)
         except ValueError:

@@ -9,8 +9,18 @@ from pathlib import Path
 
 import torch
 
+from spnn.cli.args import (
+    check_output_dir,
+    existing_path,
+    float_in,
+    int_in,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
 from spnn.cli.data import dataset_options
 from spnn.cli.device import device_of, device_option
+from spnn.errors import ConfigError
 from spnn.training.loop import LoopConfig
 from spnn.training.spnn import PHASE_DEFAULTS, SPNNTrainConfig
 
@@ -21,8 +31,8 @@ def _network(args, input_shape, n_out, names):
     if args.init:
         net = SPNN.load(args.init)
         if net.input_shape != input_shape or net.output_shape != (n_out,):
-            raise SystemExit(f"--init network is {net.input_shape}->{net.output_shape}, data needs "
-                             f"{input_shape}->({n_out},)")
+            raise ConfigError(f"--init network is {net.input_shape}->{net.output_shape}, the data needs "
+                              f"{input_shape}->({n_out},); pass a network for this data or leave out --init")
         return net
     return SPNN.build(input_shape, (n_out,), factor=args.factor, reduction=args.reduction,
                       hidden=args.hidden, mixing=args.mixing, subnet=args.subnet, depth=args.depth,
@@ -44,7 +54,11 @@ def _phase_config(args, phase: int, yaml_cfg: dict) -> SPNNTrainConfig:
         loop["bf16"] = True
     if args.adaptive_weights:
         section["adaptive_weights"] = True
-    return SPNNTrainConfig(loop=LoopConfig.from_dict(loop), phase=phase, **section)
+    try:
+        return SPNNTrainConfig(loop=LoopConfig.from_dict(loop), phase=phase, **section)
+    except TypeError as e:
+        raise ConfigError(f"--config: {e}; the sections phase1/phase2 take loop, weights and the options of "
+                          "spnn.training.spnn.SPNNTrainConfig") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,11 +67,10 @@ def run(args: argparse.Namespace) -> int:
     from spnn.training.spnn import train_spnn
 
     init_from_env()
-    yaml_cfg = {}
-    if args.config:
-        import yaml
-
-        yaml_cfg = yaml.safe_load(Path(args.config).read_text()) or {}
+    yaml_cfg = _read_config(args.config) if args.config else {}
+    check_output_dir(args.out)
+    for phase in (1, 2):  # refuse unknown options before any data is opened
+        _phase_config(args, phase, yaml_cfg)
     torch.manual_seed(args.seed if args.seed is not None else 556)
     train_set = open_dataset(args.data, "train", size=args.size, n=args.n)
     val_set = open_dataset(args.data, "val", size=args.size, n=args.n)
@@ -82,6 +95,26 @@ def run(args: argparse.Namespace) -> int:
         if not metrics["finished"]:
             break
     return 0
+
+
+def _read_config(path: str) -> dict:
+    """The training YAML: a mapping with optional sections phase1 / phase2."""
+    import yaml
+
+    try:
+        cfg = yaml.safe_load(Path(path).read_text())
+    except OSError as e:
+        raise ConfigError(f"--config {path}: cannot read ({e.strerror or e}); check the path") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--config {path}: not valid YAML ({str(e).splitlines()[0]}); fix the file") from None
+    cfg = cfg or {}
+    if not isinstance(cfg, dict) or set(cfg) - {"phase1", "phase2"}:
+        keys = sorted(cfg) if isinstance(cfg, dict) else type(cfg).__name__
+        raise ConfigError(f"--config {path}: expected a mapping with sections phase1 and/or phase2, got {keys}")
+    for name, section in cfg.items():
+        if not isinstance(section, dict):
+            raise ConfigError(f"--config {path}: section {name} must be a mapping (loop:, weights:, ...)")
+    return cfg
 
 
 def _spawn_worker(rank: int, world: int, port: int, argv: list[str]) -> None:
@@ -112,30 +145,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train an SPNN (phase 1, 2 or both) on a dataset")
     dataset_options(p)
     p.add_argument("--phase", default="both", choices=["1", "2", "both"])
-    p.add_argument("--config", help="YAML with sections phase1/phase2: {loop: {...}, weights: {...}}")
-    p.add_argument("--init", help="start from this saved network (phase 2 defaults to OUT/phase1.safetensors)")
-    p.add_argument("--epochs", type=float, help="phase-1 epochs (paper: 10)")
-    p.add_argument("--epochs2", type=float, help="phase-2 epochs (paper: 50)")
-    p.add_argument("--batch-size", type=int, help="global batch (paper: 256)")
-    p.add_argument("--lr", type=float, help="phase-1 learning rate (paper: 2e-4)")
-    p.add_argument("--seed", type=int, help="seed (paper: 556)")
-    p.add_argument("--max-steps", type=int, help="stop after this many steps (resume later)")
-    p.add_argument("--ckpt-every", type=int)
-    p.add_argument("--log-every", type=int)
+    p.add_argument("--config", type=existing_path,
+                   help="YAML with sections phase1/phase2: {loop: {...}, weights: {...}}")
+    p.add_argument("--init", type=existing_path,
+                   help="start from this saved network (phase 2 defaults to OUT/phase1.safetensors)")
+    p.add_argument("--epochs", type=positive_float, help="phase-1 epochs (paper: 10)")
+    p.add_argument("--epochs2", type=positive_float, help="phase-2 epochs (paper: 50)")
+    p.add_argument("--batch-size", type=positive_int, help="global batch (paper: 256)")
+    p.add_argument("--lr", type=float_in(0, 1, lo_open=True), help="phase-1 learning rate (paper: 2e-4)")
+    p.add_argument("--seed", type=nonnegative_int, help="seed (paper: 556)")
+    p.add_argument("--max-steps", type=positive_int, help="stop after this many steps (resume later)")
+    p.add_argument("--ckpt-every", type=positive_int)
+    p.add_argument("--log-every", type=positive_int)
     p.add_argument("--adaptive-weights", action="store_true", help="per-attribute BCE weights")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
     p.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints")
-    p.add_argument("--nproc", type=int, default=1, help="data-parallel processes (or use torchrun)")
+    p.add_argument("--nproc", type=positive_int, default=1, help="data-parallel processes (or use torchrun)")
     device_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     g = p.add_argument_group("network (when not --init)")
-    g.add_argument("--hidden", type=int, default=64)
-    g.add_argument("--factor", type=int, default=2)
-    g.add_argument("--reduction", type=float, default=2.0)
-    g.add_argument("--depth", type=int, default=2)
+    g.add_argument("--hidden", type=positive_int, default=64)
+    g.add_argument("--factor", type=int_in(2, 16), default=2)
+    g.add_argument("--reduction", type=float_in(1, lo_open=True), default=2.0)
+    g.add_argument("--depth", type=positive_int, default=2)
     g.add_argument("--mixing", default="cayley", choices=["cayley", "householder"])
     g.add_argument("--subnet", default="plain", choices=["plain", "unet"])
-    g.add_argument("--r-bound", type=float, default=1.0, help="r = r_bound tanh(.)")
-    g.add_argument("--t-bound", type=float, default=1.0, help="t = t_bound tanh(.)")
-    g.add_argument("--scale-bound", type=float, default=2.0, help="s = exp(scale_bound tanh(.))")
+    g.add_argument("--r-bound", type=positive_float, default=1.0, help="r = r_bound tanh(.)")
+    g.add_argument("--t-bound", type=positive_float, default=1.0, help="t = t_bound tanh(.)")
+    g.add_argument("--scale-bound", type=positive_float, default=2.0, help="s = exp(scale_bound tanh(.))")
     p.set_defaults(func=cmd_train, argv=None)

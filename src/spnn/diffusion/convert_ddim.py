@@ -11,8 +11,6 @@ import os
 import re
 from pathlib import Path
 
-import torch
-
 from spnn.errors import CheckpointError
 
 __all__ = ["infer_ddim_config", "convert_ddim_state_dict", "load_ddim_checkpoint", "ddim_to_diffusers_config"]
@@ -102,21 +100,17 @@ def load_ddim_checkpoint(path: str | os.PathLike, image_size: int | None = None)
     """A ``UNet2DModel`` with the weights of an original-repository checkpoint (.ckpt/.pth/.pt/.safetensors)."""
     from diffusers import UNet2DModel
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    from spnn.io import read_tensors, safe_torch_load
 
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure to unpickle means an unreadable file
-        raise CheckpointError(f"{path}: cannot read checkpoint ({e})") from e
+    path = Path(path)
+    state = read_tensors(path) if path.suffix == ".safetensors" and path.is_file() else safe_torch_load(path)
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a state dict, got {type(state).__name__}")
-    converted, cfg = convert_ddim_state_dict(state)
+    try:
+        converted, cfg = convert_ddim_state_dict(state)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}; give a prior folder (diffusers layout) or the DDIM-repository "
+                              "checkpoint") from None
     unet = UNet2DModel(**ddim_to_diffusers_config(cfg, image_size or 256))
     missing, unexpected = unet.load_state_dict(converted, strict=False)
     if missing or unexpected:

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from spnn.errors import CheckpointError, ConfigError
-from spnn.io import load_state, read_metadata, save_state
+from spnn.io import load_state, read_metadata, safe_torch_load, save_state
 from spnn.training.distributed import all_mean, average_gradients, barrier, world
 
 __all__ = ["LoopConfig", "TrainLoop", "lr_factor", "TRAJECTORY_KEYS"]
@@ -157,12 +157,7 @@ class TrainLoop:
         if self.state_path.exists():
             return load_state(self.state_path)
         if legacy.exists():  # written by spnn <= 0.1: read with the restricted unpickler only
-            try:
-                return torch.load(legacy, map_location="cpu", weights_only=True)
-            except Exception as e:  # noqa: BLE001 - any refusal or corruption
-                raise CheckpointError(
-                    f"{legacy}: refused ({type(e).__name__}): it holds more than tensors and numbers, so loading it "
-                    "could run code; delete it (and last.safetensors) to restart, or pass --no-resume") from None
+            return safe_torch_load(legacy)
         return None
 
     def resume(self) -> bool:
