@@ -41,6 +41,7 @@ def files(tmp_path_factory):
     Prior(build_unet(8, block_out_channels=(8, 8, 8), norm_num_groups=4)).save(root / "prior")
     net = perturb_(SPNN.build((3, 8, 8), (22,), hidden=8, attribute_names=AVATAR_ATTRIBUTES), 0.1)
     net.save(root / "spnn.safetensors")
+    SPNN.build((3, 16, 16), (22,), hidden=4, attribute_names=AVATAR_ATTRIBUTES).save(root / "spnn16.safetensors")
     (root / "images").mkdir()
     Image.fromarray(np.full((8, 8, 3), 128, np.uint8)).save(root / "images" / "a.png")
     (root / "empty").mkdir()
@@ -141,6 +142,7 @@ CLI_CASES = [
     (EDIT + ["--spnn", "{d}/missing.safetensors"], ["--spnn", "no such file"]),
     (EDIT + ["--prior", "{d}/missing"], ["--prior", "no such file"]),
     (EDIT + ["--spnn", "{d}/images"], ["is a folder", "weights file"]),
+    (EDIT + ["--spnn", "{d}/spnn16.safetensors"], ["(3, 16, 16)", "(3, 8, 8)", "same image size"]),
     (EDIT + ["--spnn", "{d}/truncated.safetensors"], ["truncated.safetensors", "truncated"]),
     (EDIT + ["--spnn", "{d}/crafted.safetensors"], ["crafted.safetensors", "do not match"]),
     (EDIT + ["--spnn", "{d}/prior/unet/diffusion_pytorch_model.safetensors"], ["no spnn network description"]),
@@ -402,6 +404,9 @@ def _api_cases():
         ("reconstruct nan", lambda n, p: tasks.reconstruct(p, SPNNOperator(n), nan_x, steps=2), ShapeError, "NaN"),
         ("reconstruct 3-dim", lambda n, p: tasks.reconstruct(p, SPNNOperator(n), _x()[0], steps=2), ShapeError,
          "unsqueeze"),
+        ("reconstruct size", lambda n, p: tasks.reconstruct(p, SPNNOperator(SPNN.build((3, 16, 16), (4,), hidden=4)),
+                                                            torch.zeros(1, 3, 16, 16), steps=2), ConfigError,
+         "same image size"),
         ("reconstruct empty", lambda n, p: tasks.reconstruct(p, SPNNOperator(n), _x()[:0], steps=2), ShapeError,
          "empty"),
         ("reconstruct steps 0", lambda n, p: tasks.reconstruct(p, SPNNOperator(n), _x(), steps=0), ConfigError,

@@ -101,6 +101,14 @@ def gentle_lam(t: int) -> float:
     return 0.5 if t > 200 else 1.0
 
 
+def check_pair(prior: Prior, op: Operator) -> None:
+    """The operator must take the images the prior makes."""
+    shape = tuple(getattr(op, "input_shape", ()) or ())
+    if shape and shape != tuple(prior.image_shape):
+        raise ConfigError(f"the operator takes images of shape {shape} but the prior makes {tuple(prior.image_shape)}; "
+                          "give an SPNN (or operator) and a prior for the same image size")
+
+
 def make_guidance(method: str, op: Operator, y: torch.Tensor, *, mask=None, lam=paper_lam, skip_tol=None,
                   zeta: float = 0.5, cg_scale: float = 1.0, bounds=None, max_abs: float | None = None,
                   max_move: float | None = None) -> Guidance:
@@ -131,6 +139,7 @@ def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method:
     0.956 on 200 test faces, 20 steps; benchmarks/quality.py reports both). ``travel``: RePaint time
     travel (length, repeats), see `spnn.diffusion.sample`."""
     check_images(images)
+    check_pair(prior, op)
     with torch.no_grad():
         y = op.A(images.to(next(prior.parameters())))
     guidance = make_guidance(method, op, y, skip_tol=skip_tol if method == "nlbp" else None, **guidance_options)
@@ -149,6 +158,7 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"n = {n!r}: ask for at least one image (a positive integer)")
+    check_pair(prior, op)
     max_abs = parse_max_abs(max_abs)
     max_abs = EDIT_MAX_ABS if isinstance(max_abs, str) else max_abs  # "auto"
     p = next(prior.parameters())
@@ -170,6 +180,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     ``info["reach"]`` holds each image's `edit_reach`, and with ``max_abs="auto"`` ``info["edited"]`` says
     which images were edited (the others, out of the SPNN's reach, come back as given)."""
     check_images(images)
+    check_pair(prior, op)
     p = next(prior.parameters())
     images = images.to(p)
     max_abs = parse_max_abs(max_abs)
@@ -197,6 +208,7 @@ def restore(prior: Prior, op: Operator, images: torch.Tensor, *, method: str = "
             seeds=None, progress: bool = True, **guidance_options) -> TaskResult:
     """Restoration from y = A(image) (linear: DDNM; non-linear operators work the same way)."""
     check_images(images)
+    check_pair(prior, op)
     p = next(prior.parameters())
     with torch.no_grad():
         y = op.A(images.to(p))

@@ -97,7 +97,10 @@ def _models(args):
     prior = load_prior(args.prior, device)
     op = None
     if getattr(args, "spnn", "unused") != "unused":
+        from spnn.tasks import check_pair
+
         op = SPNNOperator(load_spnn(args.spnn, device), mode=args.pinv)
+        check_pair(prior, op)
     evaluator = None
     if args.evaluator != "none":
         evaluator = load_evaluator(args.evaluator, device)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from spnn.checks import check_images
+from spnn.checks import check_images, check_memory
 from spnn.diffusion.guidance import Guidance
 from spnn.diffusion.prior import Prior
 from spnn.diffusion.schedule import ddim_timesteps, time_travel
@@ -73,6 +73,9 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float = 0.85, guidanc
                           "start from)")
     if x_start is not None:
         check_images(x_start, "x_start")
+    # the UNet's activations: about 64 copies of the batch of images (float32)
+    check_memory(n * torch.Size(prior.image_shape).numel() * 4 * 64, f"sampling {n} images of {prior.image_shape}",
+                 "draw fewer images per call")
     if (x_start is None) != (t_start is None):
         raise ConfigError("x_start and t_start go together: give both (editing) or neither (sampling from noise)")
     guidance = guidance or Guidance()
