@@ -89,9 +89,12 @@ class OrthogonalMixing(nn.Module):
 
 
 class CayleyMixing(OrthogonalMixing):
-    """Cayley transform W = (I + A)^-1 (I - A), A = B - B^T skew; B = 0 gives W = I.
+    """Cayley transform W = (I + A + eps I)^-1 (I - A), A = B - B^T skew; B = 0 gives W = I.
 
-    I + A is always invertible for skew A, so no epsilon is added and W is orthogonal to rounding.
+    I + A is always invertible for skew A, so the default ``eps = 0`` needs no regulariser and W is orthogonal
+    to rounding. ``eps > 0`` and ``solve_dtype`` reproduce the authors' code versions (their 1e-6 or 1e-4,
+    solved in the model's dtype or in float32; `spnn.convert.AUTHORS_VERSIONS`): W is then orthogonal only
+    to about eps, and the inverse, W^T as theirs, is exact only to that level.
 
     >>> m = CayleyMixing(4)
     >>> bool(torch.allclose(m.matrix(), torch.eye(4)))
@@ -100,17 +103,32 @@ class CayleyMixing(OrthogonalMixing):
 
     kind = "cayley"
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, eps: float = 0.0, solve_dtype: str | None = None):
         super().__init__(channels)
+        if not (eps >= 0 and eps < 1):
+            raise ConfigError(f"Cayley eps must be in [0, 1), got {eps}")
+        if solve_dtype not in (None, "float32", "float64"):
+            raise ConfigError(f"solve_dtype must be None, 'float32' or 'float64', got {solve_dtype!r}")
+        self.eps, self.solve_dtype = float(eps), solve_dtype
         self.weight = nn.Parameter(torch.zeros(channels, channels))
+
+    def options(self) -> dict:
+        out = {}
+        if self.eps:
+            out["eps"] = self.eps
+        if self.solve_dtype:
+            out["solve_dtype"] = self.solve_dtype
+        return out
 
     def _matrix(self) -> torch.Tensor:
         dtype = _matrix_dtype(self.weight)
+        solve = getattr(torch, self.solve_dtype) if self.solve_dtype else dtype
         with torch.autocast(self.weight.device.type, enabled=False):
-            b = self.weight.to(dtype)
+            b = self.weight.to(solve)
             a = b - b.T
-            eye = torch.eye(self.channels, dtype=dtype, device=b.device)
-            return torch.linalg.solve(eye + a, eye - a)
+            eye = torch.eye(self.channels, dtype=solve, device=b.device)
+            lhs = eye + a + self.eps * eye if self.eps else eye + a
+            return torch.linalg.solve(lhs, eye - a).to(dtype)
 
 
 class HouseholderMixing(OrthogonalMixing):

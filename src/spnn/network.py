@@ -290,8 +290,10 @@ class SPNN(nn.Module):
         return net.to(map_location)
 
 
-def load_state_checked(module: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
-    """load_state_dict that names every missing, unexpected or mis-shaped key in its error."""
+def load_state_checked(module: nn.Module, tensors: dict[str, torch.Tensor], source: str,
+                       check_only: bool = False) -> None:
+    """load_state_dict that names every missing, unexpected or mis-shaped key in its error (``check_only``: only
+    compare, e.g. against a module built on the ``meta`` device)."""
     own = module.state_dict()
     missing = sorted(set(own) - set(tensors))
     unexpected = sorted(set(tensors) - set(own))
@@ -308,4 +310,5 @@ def load_state_checked(module: nn.Module, tensors: dict[str, torch.Tensor], sour
         if shapes:
             parts.append(f"shape mismatches: {head(shapes)}")
         raise CheckpointError(f"{source}: weights do not match the architecture; " + "; ".join(parts))
-    module.load_state_dict(tensors)
+    if not check_only:
+        module.load_state_dict(tensors)
