@@ -22,7 +22,7 @@ from common import Timer, table, write
 
 from spnn.diffusion.guidance import Guidance
 
-METHODS = ["none", "floor-natural", "nlbp-natural", "floor-learned", "nlbp-learned", "dps", "cg"]
+METHODS = ["none", "floor-natural", "nlbp-natural", "floor-learned", "nlbp-learned", "dps", "dps-paper", "cg"]
 
 
 class Floor(Guidance):
@@ -51,7 +51,9 @@ def setup(batch: int, spnn=None, prior=None):
     guidances = {}
     for method in METHODS:
         name, _, mode = method.partition("-")
-        if name == "floor":
+        if method == "dps-paper":  # the authors' DPS: a gradient step on x0, no UNet backward
+            guidances[method] = make_guidance(method, SPNNOperator(net), y)
+        elif name == "floor":
             guidances[method] = Floor(net, y, learned=mode == "learned")
         else:
             guidances[method] = make_guidance(name, SPNNOperator(net, mode=mode or "learned"), y)
@@ -117,7 +119,7 @@ def measure(batch: int, steps: int, repeats: int, spnn=None, prior=None) -> tupl
         rows.append(row)
     nat = min(seconds["nlbp-natural"])
     for r in rows:
-        if r["method"] in ("dps", "cg"):
+        if r["method"] in ("dps", "dps-paper", "cg"):
             r["vs_nlbp_natural"] = r["seconds"] / nat
     return rows, parts
 

@@ -24,21 +24,33 @@ def _default(path, default: Path, what: str) -> Path:
 
 
 def load_spnn(path=None, device="cpu"):
-    """An SPNN from our format, or the authors' state dict (``.pth`` / their safetensors) via `spnn.convert`."""
+    """An SPNN from our format, or the authors' state dict (``.pth``, or safetensors with their key names) via
+    `spnn.convert` (their code version a901837; `spnn.convert.load_authors_spnn` takes others)."""
     from spnn.network import SPNN
 
     path = _default(path, DEFAULT_SPNN, "SPNN")
-    if path.suffix in (".pth", ".pt"):
+    if path.suffix in (".pth", ".pt") or _is_authors_safetensors(path):
         from spnn.convert import load_authors_spnn
 
         return load_authors_spnn(path).to(device).eval()
     return SPNN.load(path, device).eval()
 
 
-def load_prior(path=None, device="cpu"):
+def _is_authors_safetensors(path: Path) -> bool:
+    """A safetensors file of the authors' key names (pinn.blocks.*) without our network description."""
+    from spnn.io import read_header, read_metadata
+
+    if path.suffix != ".safetensors" or not path.is_file() or "spnn_config" in read_metadata(path):
+        return False
+    return any(k.startswith("pinn.blocks.") for k in read_header(path))
+
+
+def load_prior(path=None, device="cpu", image_size: int | None = None):
+    """A prior folder or DDPM/DDIM-repository checkpoint (``image_size``: its images' size, which such a
+    checkpoint does not record; default 256)."""
     from spnn.diffusion.prior import Prior
 
-    return Prior.load(_default(path, DEFAULT_PRIOR, "prior"), device).eval()
+    return Prior.load(_default(path, DEFAULT_PRIOR, "prior"), device, image_size=image_size).eval()
 
 
 def load_evaluator(path=None, device="cpu"):

@@ -112,11 +112,20 @@ class SPNNOperator(Operator):
         self._cache = (weakref.ref(y), key, value)
         return value
 
-    def back_project(self, x, y, lam=1.0, target_latents=None, completion=None):
-        """``completion``: G(x) if already computed (saves a forward pass)."""
+    def back_project(self, x, y, lam=1.0, target_latents=None, completion=None, form: str = "completion"):
+        """``completion``: G(x) if already computed (saves a forward pass). ``form="paper"``: the authors'
+        arithmetic, G^-1(G(x) + lam [G(g+(y)) - G(g+(g(x)))]) with both completions recomputed (the same map
+        up to rounding, two more completions and pseudo-inverses)."""
         if completion is None:
             completion = self.complete(x)
         gx, qx = completion
+        if form == "paper":
+            y_tar, z_tar = self.net.complete(self.pinv(y))
+            y_proj, z_proj = self.net.complete(self.pinv(gx))
+            latents = [q + _lam(lam, q) * (a - b) for q, a, b in zip(qx, z_tar, z_proj)]
+            return self.net.inverse(gx + _lam(lam, gx) * (y_tar - y_proj), latents)
+        if form != "completion":
+            raise ConfigError(f"unknown back-projection form {form!r}; use 'completion' or 'paper'")
         lam_y = _lam(lam, gx)
         y_new = gx + lam_y * (y - gx)
         if self.mode == "natural":  # Z is constant: the null-space part of x is kept exactly, and so are

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 import torch
 
 from spnn.checks import check_images
-from spnn.diffusion.guidance import DPS, BackProjection, ClassifierGuidance, Guidance, paper_lam
+from spnn.diffusion.guidance import DPS, BackProjection, ClassifierGuidance, Guidance, PaperDPS, paper_lam
+from spnn.diffusion.presets import SamplerPreset, get_preset
 from spnn.diffusion.prior import Prior
 from spnn.diffusion.sampler import sample
 from spnn.errors import ConfigError
@@ -41,7 +42,7 @@ __all__ = ["EDIT_LOGIT", "EDIT_T_START", "EDIT_ETA", "EDIT_MAX_ABS", "EDIT_MAX_A
            "EDIT_REACH_MAX", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "edit_reach", "parse_max_abs", "make_guidance",
            "reconstruct", "generate", "edit", "restore", "TaskResult", "gentle_lam"]
 
-METHODS = ("nlbp", "dps", "cg", "none")
+METHODS = ("nlbp", "dps", "dps-paper", "cg", "none")
 EDIT_LOGIT = 4.0  # NAME=1: logit >= +EDIT_LOGIT, NAME=0: logit <= -EDIT_LOGIT
 EDIT_T_START = 500
 EDIT_ETA = 0.3
@@ -109,18 +110,26 @@ def check_pair(prior: Prior, op: Operator) -> None:
                           "give an SPNN (or operator) and a prior for the same image size")
 
 
-def make_guidance(method: str, op: Operator, y: torch.Tensor, *, mask=None, lam=paper_lam, skip_tol=None,
+def make_guidance(method: str, op: Operator, y: torch.Tensor, *, mask=None, lam=paper_lam, skip_tol="preset",
                   zeta: float = 0.5, cg_scale: float = 1.0, bounds=None, max_abs: float | None = None,
-                  max_move: float | None = None) -> Guidance:
-    """Guidance by name: nlbp (back-projection; DDNM for linear operators), dps, cg, none.
+                  max_move: float | None = None, preset: str | SamplerPreset = "spnn") -> Guidance:
+    """Guidance by name: nlbp (back-projection; DDNM for linear operators), dps (Chung et al.), dps-paper (the
+    authors' variant, `PaperDPS`), cg (classifier guidance), none.
 
     ``bounds`` (lower, upper), ``max_abs`` and ``max_move`` apply to nlbp (see `BackProjection`); the gradient
-    methods use the point target y with ``mask``."""
+    methods use the point target y with ``mask``. ``skip_tol``: "preset" (the preset's skip rule: off for
+    ours, 0.11 for the paper's), None (never skip) or a tolerance. ``preset`` also sets NLBP's last-step rule and
+    update form (`spnn.diffusion.presets`)."""
+    pr = get_preset(preset)
     if method == "nlbp":
+        skip_tol = pr.skip_tol if isinstance(skip_tol, str) and skip_tol == "preset" else skip_tol
         return BackProjection(op, None if bounds is not None else y, lam=lam, mask=mask, skip_tol=skip_tol,
-                              bounds=bounds, max_abs=max_abs, max_move=max_move)
+                              bounds=bounds, max_abs=max_abs, max_move=max_move, exact_at_end=pr.exact_at_end,
+                              form=pr.update)
     if method == "dps":
         return DPS(op, y, zeta=zeta, mask=mask)
+    if method == "dps-paper":
+        return PaperDPS(op, y, zeta=zeta, mask=mask)
     if method == "cg":
         return ClassifierGuidance(op, y, scale=cg_scale, mask=mask)
     if method == "none":
@@ -129,28 +138,28 @@ def make_guidance(method: str, op: Operator, y: torch.Tensor, *, mask=None, lam=
 
 
 def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method: str = "nlbp",
-                steps: int = 100, seeds=None, skip_tol: float | None = None, travel: tuple | None = None,
-                progress: bool = True,
-                **guidance_options) -> TaskResult:
+                steps: int = 100, seeds=None, skip_tol: float | None | str = "preset", travel: tuple | None = None,
+                preset: str | SamplerPreset = "spnn", progress: bool = True, **guidance_options) -> TaskResult:
     """Reconstruction from semantics: y = g(image); sample images x with g(x) = y.
 
-    ``skip_tol``: the paper's rule (0.11) stops projecting a sample once its attributes are about right; off
-    by default here because it lowered the evaluator's agreement with the shipped avatar models (0.940 vs
-    0.956 on 200 test faces, 20 steps; benchmarks/quality.py reports both). ``travel``: RePaint time
-    travel (length, repeats), see `spnn.diffusion.sample`."""
+    ``preset``: "spnn" (ours) or "paper" (the authors' loop step for step: `spnn.diffusion.presets`).
+    ``skip_tol``: the paper's rule (0.11) stops projecting a sample once its attributes are about right; the
+    preset's by default ("preset": off for ours, 0.11 for the paper's), None never skips. ``travel``: RePaint
+    time travel (length, repeats), see `spnn.diffusion.sample`."""
     check_images(images)
     check_pair(prior, op)
     with torch.no_grad():
         y = op.A(images.to(next(prior.parameters())))
-    guidance = make_guidance(method, op, y, skip_tol=skip_tol if method == "nlbp" else None, **guidance_options)
-    out = sample(prior, len(y), steps=steps, guidance=guidance, seeds=seeds, travel=travel,
+    guidance = make_guidance(method, op, y, skip_tol=skip_tol, preset=preset, **guidance_options)
+    out = sample(prior, len(y), steps=steps, guidance=guidance, seeds=seeds, travel=travel, preset=preset,
                  progress=progress).images
     return TaskResult(out, y)
 
 
 def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: int, *, method: str = "nlbp",
              steps: int = 100, seeds=None, logit: float = EDIT_LOGIT, max_abs: float | str | None = EDIT_MAX_ABS,
-             max_move: float | None = EDIT_MAX_MOVE, progress: bool = True, **guidance_options) -> TaskResult:
+             max_move: float | None = EDIT_MAX_MOVE, preset: str | SamplerPreset = "spnn", progress: bool = True,
+             **guidance_options) -> TaskResult:
     """Multi-attribute generation: value 1 -> logit >= +logit, 0 -> logit <= -logit; others free.
 
     NLBP enforces the one-sided bounds (`edit_bounds`); DPS and classifier guidance aim at +-logit.
@@ -167,15 +176,16 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     bounds = edit_bounds(op, n, attributes, logit, device=p.device, dtype=p.dtype) if method == "nlbp" else None
     if bounds is not None:
         guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move)
-    guidance = make_guidance(method, op, y, mask=mask, **guidance_options)
-    out = sample(prior, n, steps=steps, guidance=guidance, seeds=seeds, progress=progress).images
+    guidance = make_guidance(method, op, y, mask=mask, preset=preset, **guidance_options)
+    out = sample(prior, n, steps=steps, guidance=guidance, seeds=seeds, preset=preset, progress=progress).images
     return TaskResult(out, y, mask, bounds=bounds)
 
 
 def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[str, float], *,
          t_start: int = EDIT_T_START, steps: int = 100, seeds=None, logit: float = EDIT_LOGIT, method: str = "nlbp",
          max_abs: float | str | None = "auto", max_move: float | None = EDIT_MAX_MOVE, eta: float = EDIT_ETA,
-         invert: bool = True, progress: bool = True, **guidance_options) -> TaskResult:
+         invert: bool = True, preset: str | SamplerPreset = "spnn", progress: bool = True,
+         **guidance_options) -> TaskResult:
     """Edit real images: set the named attributes, keep the rest (see the module docstring). With NLBP,
     ``info["reach"]`` holds each image's `edit_reach`, and with ``max_abs="auto"`` ``info["edited"]`` says
     which images were edited (the others, out of the SPNN's reach, come back as given)."""
@@ -196,16 +206,16 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
             info["edited"] = reach <= EDIT_REACH_MAX
             max_abs = torch.where(reach <= EDIT_REACH_LIMIT, EDIT_MAX_ABS_REACHABLE, EDIT_MAX_ABS).to(reach)
         guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move)
-    guidance = make_guidance(method, op, y, mask=mask, **guidance_options)
+    guidance = make_guidance(method, op, y, mask=mask, preset=preset, **guidance_options)
     out = sample(prior, len(images), steps=steps, guidance=guidance, seeds=seeds, x_start=images,
-                 t_start=t_start, eta=eta, invert=invert, progress=progress).images
+                 t_start=t_start, eta=eta, invert=invert, preset=preset, progress=progress).images
     if "edited" in info:
         out = torch.where(info["edited"].view(-1, *[1] * (out.dim() - 1)), out, images)
     return TaskResult(out, y, mask, info, bounds=bounds)
 
 
 def restore(prior: Prior, op: Operator, images: torch.Tensor, *, method: str = "nlbp", steps: int = 100,
-            seeds=None, progress: bool = True, **guidance_options) -> TaskResult:
+            seeds=None, preset: str | SamplerPreset = "spnn", progress: bool = True, **guidance_options) -> TaskResult:
     """Restoration from y = A(image) (linear: DDNM; non-linear operators work the same way)."""
     check_images(images)
     check_pair(prior, op)
@@ -213,6 +223,7 @@ def restore(prior: Prior, op: Operator, images: torch.Tensor, *, method: str = "
     with torch.no_grad():
         y = op.A(images.to(p))
     guidance_options.setdefault("lam", 1.0)
-    guidance = make_guidance(method, op, y, **guidance_options)
-    out = sample(prior, len(images), steps=steps, guidance=guidance, seeds=seeds, progress=progress).images
+    guidance = make_guidance(method, op, y, preset=preset, **guidance_options)
+    out = sample(prior, len(images), steps=steps, guidance=guidance, seeds=seeds, preset=preset,
+                 progress=progress).images
     return TaskResult(out, y)

@@ -98,7 +98,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
         raise ConfigError(f"output {out}: give a file name ending in .safetensors")
     check_output_file(out.with_suffix(""))
-    net = load_authors_spnn(args.source, preset=args.preset, img_size=args.img_size)
+    net = load_authors_spnn(args.source, preset=args.preset, img_size=args.img_size, version=args.version)
     net.save(args.out, {"converted_from": str(args.source)})
     print(f"wrote {args.out}: {net.input_shape} -> {net.output_shape}, "
           f"{sum(p.numel() for p in net.parameters())} parameters")
@@ -110,6 +110,8 @@ def register_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", type=existing_path)
     p.add_argument("out")
     p.add_argument("--preset", choices=["celeba32", "celeba64", "celeba256"], help="default: detected")
+    p.add_argument("--version", default="a901837", choices=["a901837", "later", "exact"],
+                   help="the authors' code version whose Cayley arithmetic to reproduce (docs: authors' checkpoints)")
     p.add_argument("--img-size", type=positive_int, help="input size for custom layouts without metadata")
     p.set_defaults(func=cmd_convert)
 

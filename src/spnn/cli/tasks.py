@@ -22,6 +22,7 @@ from spnn.cli.args import (
     unit_float,
 )
 from spnn.cli.device import device_of, device_option
+from spnn.diffusion.presets import PRESETS
 from spnn.errors import ConfigError, DataError
 from spnn.io import write_json
 from spnn.tasks import (
@@ -34,6 +35,7 @@ from spnn.tasks import (
     EDIT_REACH_LIMIT,
     EDIT_REACH_MAX,
     EDIT_T_START,
+    METHODS,
     parse_max_abs,
 )
 
@@ -94,12 +96,14 @@ def _models(args):
 
     check_output_dir(args.out)
     device = device_of(args)
-    prior = load_prior(args.prior, device)
     op = None
     if getattr(args, "spnn", "unused") != "unused":
+        op = SPNNOperator(load_spnn(args.spnn, device), mode=args.pinv)
+    # a DDPM/DDIM-repository checkpoint does not record its image size: take the SPNN's
+    prior = load_prior(args.prior, device, image_size=op.input_shape[1] if op is not None else None)
+    if op is not None:
         from spnn.tasks import check_pair
 
-        op = SPNNOperator(load_spnn(args.spnn, device), mode=args.pinv)
         check_pair(prior, op)
     evaluator = None
     if args.evaluator != "none":
@@ -169,6 +173,16 @@ def _captions(op, y, mask=None, limit=3):
     return caps
 
 
+def _seeds(args, n: int) -> list[int] | None:
+    """--seed S: seeds S, S+1, ...; without it the preset's convention (ours 0, 1, ...; the paper's 1234 for all)."""
+    return None if args.seed is None else list(range(args.seed, args.seed + n))
+
+
+def _skip_tol(args):
+    """--skip-tol T, --no-skip, or the preset's rule."""
+    return None if args.no_skip else ("preset" if args.skip_tol is None else args.skip_tol)
+
+
 def _finished(path: Path) -> bool:
     """A complete PNG exists at ``path`` (an empty or truncated file is redone)."""
     from PIL import Image
@@ -202,8 +216,9 @@ def _reconstruct_all(args, prior, op) -> int:
     for start in range(0, len(todo), args.batch):
         idx = todo[start:start + args.batch]
         x = torch.stack([ds[i][0] for i in idx])
-        res = reconstruct(prior, op, x, method=args.method, steps=args.steps, seeds=idx, progress=False,
-                          skip_tol=args.skip_tol)
+        seeds = idx if args.seed is not None or args.preset != "paper" else None  # theirs: 1234 for all
+        res = reconstruct(prior, op, x, method=args.method, steps=args.steps, seeds=seeds, progress=False,
+                          skip_tol=_skip_tol(args), preset=args.preset)
         for i, img in zip(idx, to_uint8(res.images)):
             save_png(Image.fromarray(img), out / f"{i:05d}.png")  # seed = index: independent of sharding
     return 0
@@ -217,8 +232,8 @@ def cmd_reconstruct(args) -> int:
     if args.all:
         return _reconstruct_all(args, prior, op)
     x = _inputs(args, prior.image_shape)
-    res = reconstruct(prior, op, x, method=args.method, steps=args.steps, skip_tol=args.skip_tol,
-                      seeds=range(args.seed, args.seed + len(x)))
+    res = reconstruct(prior, op, x, method=args.method, steps=args.steps, skip_tol=_skip_tol(args),
+                      seeds=_seeds(args, len(x)), preset=args.preset)
     out = Path(args.out)
     caps = _captions(op, res.targets)
     image_grid([x, res.images], out / "reconstruct.png", row_labels=["original", args.method], scale=3,
@@ -235,7 +250,7 @@ def cmd_generate(args) -> int:
     prior, op, evaluator = _models(args)
     res = generate(prior, op, attrs, args.n, method=args.method, steps=args.steps, logit=args.logit,
                    max_abs=args.max_abs, max_move=args.max_move or None,
-                   seeds=range(args.seed, args.seed + args.n))
+                   seeds=_seeds(args, args.n), preset=args.preset)
     out = Path(args.out)
     image_grid([res.images], out / "generate.png", scale=3, row_labels=[" ".join(f"{k}={v:g}" for k, v in
                                                                                 attrs.items())[:40]])
@@ -252,7 +267,7 @@ def cmd_edit(args) -> int:
     x = _inputs(args, prior.image_shape)
     res = edit(prior, op, x, attrs, t_start=args.t_start, steps=args.steps, logit=args.logit,
                max_abs=args.max_abs, max_move=args.max_move or None, eta=args.eta, invert=args.invert,
-               seeds=range(args.seed, args.seed + len(x)))
+               seeds=_seeds(args, len(x)), preset=args.preset)
     out = Path(args.out)
     image_grid([x, res.images], out / "edit.png", scale=3, row_labels=["original", "edited"])
     _report(res, op, evaluator, out, "edit", {"set": attrs, "t_start": args.t_start, "eta": args.eta,
@@ -275,7 +290,7 @@ def cmd_restore(args) -> int:
            "colorize": lambda: Colorization(shape),
            "inpaint": lambda: Inpainting.box(shape, shape[1] // 4, shape[2] // 4, shape[1] // 2, shape[2] // 2)}
     ops |= {t: (lambda t=t: exact_operator(t, shape)) for t in EXACT_TASKS}
-    seeds = range(args.seed, args.seed + len(x))
+    seeds = _seeds(args, len(x))
     if args.task == "camera":  # black-box degradation, inverted through a learned SPNN emulator
         from spnn.models import load_spnn
         from spnn.operators import SPNNOperator
@@ -289,12 +304,13 @@ def cmd_restore(args) -> int:
             y = camera.A(x)
         from spnn.diffusion.sampler import sample
 
-        guidance = make_guidance(args.method, op, y, lam=1.0)
-        res = TaskResult(sample(prior, len(x), steps=args.steps, guidance=guidance, seeds=seeds).images, y)
+        guidance = make_guidance(args.method, op, y, lam=1.0, preset=args.preset)
+        res = TaskResult(sample(prior, len(x), steps=args.steps, guidance=guidance, seeds=seeds,
+                                preset=args.preset).images, y)
         op = camera
     elif args.task in ops:
         op = ops[args.task]().to(x)
-        res = restore(prior, op, x, method=args.method, steps=args.steps, seeds=seeds)
+        res = restore(prior, op, x, method=args.method, steps=args.steps, seeds=seeds, preset=args.preset)
     else:
         raise DataError(f"unknown restoration task {args.task!r}; choose one of {sorted(ops) + ['camera']}")
     from spnn.evaluation.metrics import psnr
@@ -329,9 +345,14 @@ def _common(p, spnn: bool = True, images: bool = True) -> None:
         p.add_argument("--pinv", default="learned", choices=["learned", "natural"])
     p.add_argument("--evaluator", type=_evaluator_path,
                    help="evaluator .safetensors (default: shipped; 'none' to skip)")
-    p.add_argument("--method", default="nlbp", choices=["nlbp", "dps", "cg", "none"])
+    p.add_argument("--method", default="nlbp", choices=list(METHODS),
+                   help="nlbp (NLBP / DDNM), dps (Chung et al.), dps-paper (the authors' variant), cg, none")
+    p.add_argument("--preset", default="spnn", choices=sorted(PRESETS),
+                   help="sampler settings: spnn (ours) or paper (the authors' loop step for step; "
+                        "docs: sampling)")
     p.add_argument("--steps", type=int_in(1, 1000), default=100, help="sampling steps (1..1000)")
-    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=None,
+                   help="first seed, one per image (default: the preset's: 0, 1, ... ours; 1234 for all, paper)")
     p.add_argument("--out", type=output_dir, default="spnn-out", help="output folder")
     device_option(p)
     if images:
@@ -375,8 +396,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default="avatars", help="dataset for --all (avatars | celebahq:DIR | ...)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--skip-tol", type=unit_float, default=None,
-                   help="skip NLBP for a sample once mean |sigmoid(g(x0)) - sigmoid(y)| <= this (paper: 0.11; "
-                        "default: never skip, which scored higher with the shipped models)")
+                   help="skip NLBP for a sample once mean |sigmoid(g(x0)) - sigmoid(y)| <= this (default: the "
+                        "preset's: never for spnn, 0.11 for paper)")
+    p.add_argument("--no-skip", action="store_true", help="never skip NLBP, whatever the preset")
     p.add_argument("--batch", type=positive_int, default=16)
     p.set_defaults(func=cmd_reconstruct)
     p = sub.add_parser("generate", help="generate faces with chosen attributes, others free")

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from spnn.errors import ConfigError
 from spnn.operators import Operator, as_operator
 
-__all__ = ["Guidance", "BackProjection", "DPS", "ClassifierGuidance", "paper_lam", "constant"]
+__all__ = ["Guidance", "BackProjection", "DPS", "PaperDPS", "ClassifierGuidance", "paper_lam", "constant"]
 
 Schedule = Callable[[int], float]
 
@@ -62,6 +62,7 @@ class BackProjection(Guidance):
     targets the operator cannot reach inside the image range; a sample whose projection leaves
     [-max_abs, max_abs] retries with half the step (up to ``backtrack`` times), then keeps x0 (a float, or
     one value per sample).
+    ``form``: "completion" (ours) or "paper" (the authors' recomputed arithmetic, `SPNNOperator.back_project`).
     ``max_move``: a per-sample budget on the summed RMS pixel change of the projections over one trajectory;
     a sample past it is no longer projected (its bound then stays unmet and is reported): edits the network
     can realise move little (0.1-0.4 for Smiling, Eyeglasses, Pale_Skin with the shipped models), the
@@ -73,9 +74,14 @@ class BackProjection(Guidance):
     def __init__(self, op, y: torch.Tensor | None, lam: float | Schedule = paper_lam,
                  mask: torch.Tensor | None = None, skip_tol: float | None = None, mode: str = "learned",
                  exact_at_end: bool = True, bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 max_abs: float | torch.Tensor | None = None, backtrack: int = 5, max_move: float | None = None):
+                 max_abs: float | torch.Tensor | None = None, backtrack: int = 5, max_move: float | None = None,
+                 form: str = "completion"):
         if (y is None) == (bounds is None):
             raise ConfigError("give either a target y or bounds=(lower, upper)")
+        if skip_tol is not None and not (0 <= skip_tol <= 1):
+            raise ConfigError(f"skip_tol = {skip_tol!r}: a mean sigmoid difference, in [0, 1]")
+        self.form = form
+        self.skipped: torch.Tensor | None = None
         self.op: Operator = as_operator(op, mode)
         self.y, self.lam, self.skip_tol = y, _schedule(lam), skip_tol
         self.bounds = bounds
@@ -120,9 +126,10 @@ class BackProjection(Guidance):
 
         def step(lam_b):
             if completion is not None:
-                return self.op.back_project(x0, y, lam_b, completion=completion)
+                return self.op.back_project(x0, y, lam_b, completion=completion, form=self.form)
             return self.op.back_project(x0, y, lam_b)
 
+        self.skipped = done  # per-sample skip flags of the last step (None: the rule is off)
         out = step(lam_b)
         if done is not None:  # skipped samples are returned as they came, not round-tripped through G
             out = torch.where(done.view(-1, *[1] * (x0.dim() - 1)), x0, out)
@@ -160,6 +167,27 @@ class DPS(Guidance):
 
     def step_size(self, t):
         return self.zeta(t)
+
+
+class PaperDPS(Guidance):
+    """The authors' DPS variant: a gradient step on the predicted x0, x0 <- x0 - zeta grad_x0 ||y - A(x0)||^2
+    (squared loss, no backpropagation through the UNet). Ours (`DPS`, Chung et al. 2023) differentiates the
+    unsquared norm through the UNet and steps x_{t-1}; this one costs one operator gradient per step and no
+    UNet backward. ``zeta`` 0.5 as in their later code."""
+
+    def __init__(self, op, y: torch.Tensor, zeta: float | Schedule = 0.5, mask: torch.Tensor | None = None):
+        self.op = as_operator(op)
+        self.y, self.zeta = y, _schedule(zeta)
+        self.mask = None if mask is None else mask.bool()
+
+    def project(self, x0, t):
+        with torch.enable_grad():
+            x = x0.detach().requires_grad_(True)
+            r = self.y.to(x) - self.op.A(x)
+            if self.mask is not None:
+                r = r[:, self.mask.to(r.device)]
+            grad = torch.autograd.grad(r.pow(2).sum(), x)[0]
+        return (x0 - self.zeta(t) * grad).detach()
 
 
 class ClassifierGuidance(Guidance):

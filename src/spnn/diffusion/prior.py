@@ -108,16 +108,17 @@ class Prior(nn.Module):
             shutil.rmtree(old)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> Prior:
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu", image_size: int | None = None) -> Prior:
         """From a diffusers pipeline folder (``unet/``, ``scheduler/``), a bare UNet folder
-        (``config.json``), or an original DDPM/DDIM-repository checkpoint file (.ckpt/.pth/.pt)."""
+        (``config.json``), or an original DDPM/DDIM-repository checkpoint file (.ckpt/.pth/.pt/.safetensors;
+        ``image_size`` gives its image size, default 256)."""
         from diffusers import DDPMScheduler
 
         path = Path(path)
         if path.is_file():
             from spnn.diffusion.convert_ddim import load_ddim_checkpoint
 
-            return cls(load_ddim_checkpoint(path)).to(device)
+            return cls(load_ddim_checkpoint(path, image_size=image_size)).to(device)
         if not path.exists():
             raise CheckpointError(f"{path}: no such prior (a diffusers folder or a .ckpt file)")
         unet_dir = path / "unet" if (path / "unet" / "config.json").exists() else path

@@ -1,8 +1,10 @@
 """DDIM-style sampling over a `Prior`, guided by back-projection or gradients.
 
 Per step (t -> t_next): eps = eps_theta(x_t, t); x0 = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t) (clipped to
-[-1, 1]); x0 <- guidance.project(x0, t); x_next = sqrt(a_next) x0 + sqrt(1 - a_next - sigma^2) eps + sigma z,
-sigma = eta sqrt((1 - a_next) / (1 - a_t)) sqrt(1 - a_t / a_next). Gradient guidance subtracts
+[-1, 1] by our preset); x0 <- guidance.project(x0, t); x_next = sqrt(a_next) x0 + c2 eps + sigma z with
+c2 = sqrt(max(0, 1 - a_next - sigma^2)) and sigma = eta sqrt((1 - a_next) / (1 - a_t)) sqrt(1 - a_t / a_next)
+(DDIM), or sigma = sqrt(1 - a_t / a_next) under the authors' preset (`spnn.diffusion.presets`, which also
+lists what else ``preset="paper"`` changes). Gradient guidance subtracts
 step * grad_{x_t} loss(x0(x_t)). The output is the (guided) x0 of the last step, so with a
 back-projection of step 1 at t = 0, A(output) = y exactly.
 
@@ -18,11 +20,12 @@ import torch
 
 from spnn.checks import check_images, check_memory
 from spnn.diffusion.guidance import Guidance
+from spnn.diffusion.presets import SamplerPreset, get_preset
 from spnn.diffusion.prior import Prior
 from spnn.diffusion.schedule import ddim_timesteps, time_travel
 from spnn.errors import ConfigError
 
-__all__ = ["sample", "SampleResult", "ddim_invert"]
+__all__ = ["sample", "SampleResult", "ddim_invert", "noise_scale"]
 
 
 @dataclass
@@ -30,6 +33,13 @@ class SampleResult:
     images: torch.Tensor
     timesteps: list[int]
     trajectory: list[torch.Tensor] | None = None
+
+
+def noise_scale(a_t: torch.Tensor, a_next: torch.Tensor, eta: float | None) -> torch.Tensor:
+    """sigma of a step t -> t_next: DDIM's eta sqrt((1 - a') / (1 - a)) sqrt(1 - a / a'), or the authors'
+    sqrt(1 - a / a') when ``eta`` is None."""
+    base = (1 - a_t / a_next).clamp_min(0).sqrt()
+    return base if eta is None else eta * ((1 - a_next) / (1 - a_t)).sqrt() * base
 
 
 @torch.no_grad()
@@ -50,22 +60,29 @@ def ddim_invert(prior: Prior, images: torch.Tensor, timesteps: list[int]) -> tor
     return x
 
 
-def sample(prior: Prior, n: int, *, steps: int = 100, eta: float = 0.85, guidance: Guidance | None = None,
+def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, guidance: Guidance | None = None,
            seeds: list[int] | None = None, travel: tuple | None = None, x_start: torch.Tensor | None = None,
-           t_start: int | None = None, invert: bool = False, clip_x0: bool = True, clip_guided: bool = True,
-           return_trajectory: bool = False,
+           t_start: int | None = None, invert: bool = False, clip_x0: bool | None = None,
+           clip_guided: bool | None = None, preset: str | SamplerPreset = "spnn", return_trajectory: bool = False,
            progress: bool = True, dtype: torch.dtype | None = None) -> SampleResult:
     """Draw ``n`` images.
 
-    ``seeds``: one per sample (default 0..n-1). ``travel``: (length, repeats[, t_min, t_max]) RePaint
-    time travel. ``x_start`` with ``t_start``: start from these images noised to t_start (editing), or with
-    ``invert=True`` from their DDIM inversion (`ddim_invert`, deterministic; use with a small eta).
+    ``preset``: "spnn" (ours) or "paper" (the authors' loop; `spnn.diffusion.presets`); ``eta``, ``clip_x0``,
+    ``clip_guided`` override the preset's noise and clipping (``eta=None``: the preset's). ``seeds``: one per
+    sample (default: the preset's, 0..n-1 for ours, 1234 for every sample for theirs). ``travel``: (length,
+    repeats[, t_min, t_max]) RePaint time travel. ``x_start`` with ``t_start``: start from these images noised
+    to t_start (editing), or with ``invert=True`` from their DDIM inversion (`ddim_invert`, deterministic; use
+    with a small eta).
     """
     from tqdm.auto import tqdm
 
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"n = {n!r}: ask for at least one sample (a positive integer)")
-    if not (isinstance(eta, (int, float)) and 0 <= eta <= 1):
+    pr = get_preset(preset)
+    eta = pr.eta if eta is None else eta
+    clip_x0 = pr.clip if clip_x0 is None else clip_x0
+    clip_guided = pr.clip if clip_guided is None else clip_guided
+    if eta is not None and not (isinstance(eta, (int, float)) and 0 <= eta <= 1):
         raise ConfigError(f"eta = {eta!r}: must be in [0, 1] (0: deterministic DDIM, 1: DDPM-like noise)")
     num_train = prior.num_train_timesteps
     if t_start is not None and not (isinstance(t_start, int) and 0 < t_start < num_train):
@@ -82,7 +99,9 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float = 0.85, guidanc
     guidance.begin(n)
     p = next(prior.parameters())
     device, dtype = p.device, dtype or p.dtype
-    seeds = list(range(n)) if seeds is None else list(seeds)
+    if seeds is None:
+        seeds = [pr.shared_seed] * n if pr.shared_seed is not None else list(range(n))
+    seeds = list(seeds)
     if len(seeds) != n:
         raise ConfigError(f"{len(seeds)} seeds for {n} samples")
     shape = prior.image_shape
@@ -142,7 +161,7 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float = 0.85, guidanc
         if trajectory is not None:
             trajectory.append(x0.detach().cpu())
         with torch.no_grad():
-            sigma = eta * ((1 - a_n) / (1 - a_t)).sqrt() * (1 - a_t / a_n).clamp_min(0).sqrt()
+            sigma = noise_scale(a_t, a_n, eta)
             z = noise()
             x = a_n.sqrt() * x0 + (1 - a_n - sigma**2).clamp_min(0).sqrt() * eps + sigma * z
             if guidance.needs_grad:
