@@ -10,7 +10,7 @@ from spnn.errors import CheckpointError, DataError, LayoutError, ShapeError, SPN
 from spnn.mixing import CayleyMixing, HouseholderMixing
 from spnn.network import SPNN
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "SPNN",

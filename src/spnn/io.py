@@ -179,9 +179,9 @@ def save_state(path: str | os.PathLike, state: dict) -> Path:
 
     >>> import tempfile
     >>> p = Path(tempfile.mkdtemp()) / "s.safetensors"
-    >>> _ = save_state(p, {"step": 3, "opt": {"state": {0: {"m": torch.ones(2)}}}})
-    >>> load_state(p)["opt"]["state"][0]["m"]
-    tensor([1., 1.])
+    >>> _ = save_state(p, {"step": 3, "moments": (torch.ones(2), 0.5)})
+    >>> load_state(p)
+    {'step': 3, 'moments': (tensor([1., 1.]), 0.5)}
     """
     tensors: dict = {}
     skeleton = _encode(state, tensors)

@@ -80,8 +80,8 @@ def plan_layout(
 ) -> list[dict]:
     """Plan a list of block configs (see `spnn.blocks.block_from_config`).
 
-    >>> [b["type"] for b in plan_layout((3, 8, 8), (5,), factor=4, reduction=8)]
-    ['unshuffle', 'coupling', 'unshuffle', 'coupling']
+    >>> " -> ".join(b["type"] for b in plan_layout((3, 8, 8), (5,), factor=4, reduction=8))
+    'unshuffle -> coupling -> unshuffle -> coupling'
     """
     if len(input_shape) != 3:
         raise LayoutError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")

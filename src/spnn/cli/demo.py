@@ -34,7 +34,8 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
     ev = load_evaluator(evaluator, device)
     op = SPNNOperator(net, mode="learned")
     names = net.attribute_names
-    faces = AvatarFaces(n=data_n, size=pr.image_shape[1], split="test")
+    # only the faces used are rendered (the full cache is built when training asks for it)
+    faces = AvatarFaces.head("test", max(16 * n, 64), size=pr.image_shape[1], n=data_n)
     x = faces.tensors(limit=n)[0].to(device)
     seeds = list(range(n))
     summary: dict = {}

@@ -86,8 +86,7 @@ def _inputs(args, shape) -> torch.Tensor:
         return _load_images(args.images, shape)
     from spnn.data.avatars import AvatarFaces
 
-    ds = AvatarFaces(n=args.data_n, size=shape[1], split="test")
-    return ds.tensors(limit=args.n)[0]
+    return AvatarFaces.head("test", args.n, size=shape[1], n=args.data_n).tensors()[0]
 
 
 def _models(args):

@@ -229,6 +229,42 @@ class AvatarFaces(ArrayDataset):
         self.index = index
         self.size = size
 
+    @classmethod
+    def head(cls, split: str, count: int, size: int = 32, seed: int = 0, n: int = 30000,
+             root: str | os.PathLike | None = "default") -> AvatarFaces:
+        """The first ``count`` images of ``split`` among images 0..n-1: sliced from a cache of ``n`` images when
+        one exists, else rendered alone (image i is a pure function of (seed, i)), without building the cache.
+
+        >>> AvatarFaces.head("test", 2, root=None).index.tolist()
+        [9, 19]
+        """
+        names = ["train", "val", "test"]
+        if split not in names:
+            raise DataError(f"unknown split {split!r}; choose one of {names}")
+        index = np.arange(n)[split_of(np.arange(n)) == names.index(split)][:count]
+        cached = _cached(root, n, size, seed)
+        if cached is not None:
+            images, labels = load_or_generate(n, size, seed, root, progress=False)
+            images, labels = images[index], labels[index]
+        else:
+            out = [render_avatar(seed, int(i), size) for i in index]
+            images, labels = np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
+        obj = cls.__new__(cls)
+        ArrayDataset.__init__(obj, images, labels, AVATAR_ATTRIBUTES)
+        obj.index, obj.size = index, size
+        return obj
+
+
+def _cached(root, n: int, size: int, seed: int) -> Path | None:
+    """A cache file holding at least images 0..n-1, if any."""
+    if root is None:
+        return None
+    root = default_cache_dir() if root == "default" else Path(root)
+    for path in root.glob(f"avatars-v{CACHE_VERSION}-s{seed}-{size}px-n*.npz"):
+        if int(path.stem.rsplit("-n", 1)[1]) >= n:
+            return path
+    return None
+
 
 def cache_path(root: str | os.PathLike, n: int, size: int, seed: int) -> Path:
     return Path(root) / f"avatars-v{CACHE_VERSION}-s{seed}-{size}px-n{n}.npz"
