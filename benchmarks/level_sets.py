@@ -20,9 +20,9 @@ import argparse
 import torch
 from common import table, write
 
+from spnn.calibration import calibration_of
 from spnn.data.avatars import AvatarFaces
 from spnn.models import load_evaluator, load_spnn
-from spnn.tasks import EDIT_LOGIT
 
 ATTRIBUTES = ["Eyeglasses", "Smiling", "Bald", "Wearing_Hat", "Pale_Skin", "Blond_Hair"]
 
@@ -45,7 +45,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--attributes", nargs="+", default=ATTRIBUTES)
     ap.add_argument("--n", type=int, default=16, help="faces without the attribute, per attribute")
-    ap.add_argument("--logit", type=float, default=EDIT_LOGIT)
+    ap.add_argument("--logit", type=float, help="edit bound (default: the SPNN's calibration)")
     ap.add_argument("--iters", type=int, default=300)
     ap.add_argument("--mu", type=float, default=0.01)
     ap.add_argument("--split", default="val", choices=["val", "test"])
@@ -57,6 +57,7 @@ def main() -> None:
     torch.manual_seed(0)
     net, ev = load_spnn(args.spnn), load_evaluator()
     net.requires_grad_(False)
+    args.logit = calibration_of(net).logit if args.logit is None else args.logit
     names = net.attribute_names
     faces = AvatarFaces(n=args.data_n, split=args.split).tensors(limit=400)[0]
     with torch.no_grad():

@@ -22,6 +22,7 @@ import argparse
 import torch
 from common import Timer, largest_fidelity_gaps, least_agreed, table, write
 
+from spnn.calibration import calibration_of
 from spnn.data.avatars import AvatarFaces
 from spnn.diffusion.sampler import sample
 from spnn.evaluation.metrics import attribute_agreement
@@ -30,9 +31,7 @@ from spnn.operators import SPNNOperator
 from spnn.tasks import (
     BOUND_TOL,
     EDIT_ETA,
-    EDIT_LOGIT,
     EDIT_MAX_MOVE,
-    EDIT_REACH_LIMIT,
     EDIT_T_START,
     edit,
     generate,
@@ -63,7 +62,7 @@ def main() -> None:
                     help="attributes set together in multi-attribute generation (repeat for several sets)")
     ap.add_argument("--t-start", type=int, default=EDIT_T_START, help="editing noise level")
     ap.add_argument("--eta", type=float, default=EDIT_ETA, help="editing DDIM eta")
-    ap.add_argument("--logit", type=float, default=EDIT_LOGIT, help="edit bound: logit >= +LOGIT / <= -LOGIT")
+    ap.add_argument("--logit", type=float, help="edit bound: logit >= +LOGIT / <= -LOGIT (default: the SPNN's calibration)")
     ap.add_argument("--max-abs", type=parse_max_abs, default="auto",
                     help="editing range safeguard: auto (the default of `spnn edit`), a number, or 0 (off)")
     ap.add_argument("--max-move", type=float, default=EDIT_MAX_MOVE or 0.0, help="editing movement budget (0: off)")
@@ -120,6 +119,7 @@ def main() -> None:
                                                           "samples_spnn"]))
 
     op = SPNNOperator(net, mode="learned")
+    args.logit = calibration_of(op).logit if args.logit is None else args.logit
     xe = x[:args.n_edit]
     before = judged[:args.n_edit] > 0
     edit_rows = []
@@ -141,7 +141,7 @@ def main() -> None:
             results.append((len(sel), {"success": (pred[:, i] == (value > 0)).float().mean(),
                                        "others_kept": (pred[:, others] == before[sel][:, others]).float().mean(),
                                        "bound_met": met.float().mean(),
-                                       "within_reach": (res.info["reach"] <= EDIT_REACH_LIMIT).float().mean(),
+                                       "within_reach": (res.info["reach"] <= calibration_of(op).reach_limit).float().mean(),
                                        "unedited": (~edited).float().mean()}))
         n = sum(k for k, _ in results)  # both directions, weighted by their number of faces
         edit_rows.append({"attribute": attr, "images": n,
@@ -153,7 +153,7 @@ def main() -> None:
                       "others_kept": float(((ev.predict(plain) > 0) == before).float().mean()), "bound_met": "",
                       "within_reach": "", "unedited": ""})
     print(f"editing (flip one attribute of a real face; bound_met: SPNN logit within {BOUND_TOL} of its bound; "
-          f"within_reach: one NLBP step from the face stays within |x| <= {EDIT_REACH_LIMIT:g}; unedited: returned "
+          f"within_reach: one NLBP step from the face stays within |x| <= {calibration_of(op).reach_limit:g}; unedited: returned "
           f"as given, out of reach):")
     print(table(edit_rows, EDIT_COLUMNS))
 

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from spnn import SPNN
+from spnn.calibration import EditCalibration
 from spnn.cli.main import main
 from spnn.data.avatars import AVATAR_ATTRIBUTES
 from spnn.diffusion.prior import Prior, build_unet
@@ -20,6 +21,7 @@ def models(tmp_path_factory):
     torch.manual_seed(0)
     Prior(build_unet(8, block_out_channels=(8, 8, 8), norm_num_groups=4)).save(root / "prior")
     net = perturb_(SPNN.build((3, 8, 8), (22,), hidden=8, attribute_names=AVATAR_ATTRIBUTES), 0.1)
+    net.edit_calibration = EditCalibration().to_dict()  # the shipped SPNN's numbers, stored with the weights
     net.save(root / "spnn.safetensors")
     images = root / "images"
     images.mkdir()
@@ -133,3 +135,28 @@ def test_reconstruct_all_is_sharded_and_resumable(models, tmp_path, monkeypatch)
     _run(models, tmp_path, *args)  # only the missing one is redone
     assert (tmp_path / "images" / "00001.png").stat().st_mtime_ns == stamp
     assert (tmp_path / "images" / "00002.png").exists()
+
+
+def test_calibration_travels_with_the_network(tmp_path, capsys, monkeypatch):
+    """`spnn calibrate` measures the editing numbers and stores them next to the weights; an uncalibrated SPNN
+    edits with the generic values and says so."""
+    import warnings
+
+    from spnn.calibration import UNCALIBRATED, calibration_of
+    from spnn.models import DEFAULT_SPNN, load_spnn
+
+    monkeypatch.setenv("SPNN_CACHE", str(tmp_path / "cache"))
+    shipped = calibration_of(load_spnn())
+    assert (shipped.logit, shipped.reach_limit, shipped.reach_max) == (4.0, 2.0, 4.0)
+    net = SPNN.build((3, 8, 8), (22,), hidden=4, attribute_names=AVATAR_ATTRIBUTES)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert calibration_of(net) is UNCALIBRATED
+    assert any("no edit calibration" in str(w.message) for w in caught)
+    out = tmp_path / "calibrated.safetensors"
+    assert main(["calibrate", "--spnn", str(DEFAULT_SPNN), "--n", "40", "--data-n", "400", "--out", str(out),
+                 "--cpu"]) == 0
+    measured = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    again = calibration_of(SPNN.load(out))
+    assert again.logit == measured["logit"] and 1.0 <= again.logit <= 8.0
+    assert 1.0 < again.reach_limit < again.reach_max

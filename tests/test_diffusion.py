@@ -90,10 +90,13 @@ def test_range_safeguard_halves_the_step_then_keeps_x0():
 @pytest.mark.parametrize("logit", [4.0, 8.0])  # reach 1.8-2.3 (M = 1.5 or 1.2), 3.3-4.1 (M = 1.2 or unedited)
 def test_edit_range_safeguard_auto_follows_each_images_reach(logit):
     """auto: M = 1.5 for images whose one NLBP step stays within |x| <= 2, 1.2 up to 4, unedited beyond."""
-    from spnn.tasks import EDIT_MAX_ABS, EDIT_MAX_ABS_REACHABLE, EDIT_REACH_LIMIT, EDIT_REACH_MAX, edit, parse_max_abs
+    from spnn.calibration import EditCalibration
+    from spnn.tasks import edit, parse_max_abs
 
     prior = tiny_prior()
     net = perturb_(SPNN.build((3, 8, 8), (4,), hidden=8, attribute_names=list("ABCD")), 0.1).requires_grad_(False)
+    cal = EditCalibration(reach_limit=2.0, reach_max=4.0, max_abs_reachable=1.5, max_abs=1.2)
+    net.edit_calibration = cal.to_dict()  # the numbers travel with the network
     op = SPNNOperator(net)
     x = (torch.rand(4, 3, 8, 8) * 2 - 1) * 0.5
     options = {"steps": 3, "t_start": 300, "seeds": range(4), "progress": False, "logit": logit}
@@ -101,9 +104,9 @@ def test_edit_range_safeguard_auto_follows_each_images_reach(logit):
     reach = auto.info["reach"]
     step = BackProjection(op, None, lam=1.0, bounds=edit_bounds(op, 4, {"B": 1.0}, logit)).project(x, 0)
     assert torch.allclose(reach, step.flatten(1).abs().amax(1))  # one full NLBP step from each image
-    tiers = [reach <= EDIT_REACH_LIMIT, (reach > EDIT_REACH_LIMIT) & (reach <= EDIT_REACH_MAX), reach > EDIT_REACH_MAX]
+    tiers = [reach <= cal.reach_limit, (reach > cal.reach_limit) & (reach <= cal.reach_max), reach > cal.reach_max]
     assert sum(int(t.any()) for t in tiers) == 2  # two of the three cases occur at each logit
-    limits = torch.where(tiers[0], EDIT_MAX_ABS_REACHABLE, EDIT_MAX_ABS)
+    limits = torch.where(tiers[0], cal.max_abs_reachable, cal.max_abs)
     fixed = edit(prior, op, x, {"B": 1.0}, max_abs=limits, **options)
     edited = ~tiers[2]
     assert torch.equal(auto.info["edited"], edited) and "edited" not in fixed.info

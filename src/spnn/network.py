@@ -72,6 +72,7 @@ class SPNN(nn.Module):
         self.output_shape = output_shape
         self._map_shape = map_shape
         self.check_finite = check_finite
+        self.edit_calibration: dict | None = None  # editing numbers measured for this network (spnn.calibration)
         self.attribute_names = list(attribute_names) if attribute_names else None
         if self.attribute_names and len(self.attribute_names) != torch.Size(output_shape).numel():
             raise LayoutError(f"{len(self.attribute_names)} attribute names for {output_shape} outputs")
@@ -259,7 +260,10 @@ class SPNN(nn.Module):
     # persistence ---------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, meta: dict | None = None) -> None:
         """Write weights (safetensors) with the JSON architecture in the file's metadata, atomically."""
-        save_tensors(path, self.state_dict(), {**(meta or {}), "spnn_config": self.config()})
+        meta = {**(meta or {}), "spnn_config": self.config()}
+        if self.edit_calibration:
+            meta["edit_calibration"] = dict(self.edit_calibration)
+        save_tensors(path, self.state_dict(), meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> SPNN:
@@ -287,6 +291,8 @@ class SPNN(nn.Module):
         if len(dtypes) == 1:
             net = net.to(dtypes.pop())
         load_state_checked(net, tensors, str(path))
+        if isinstance(meta.get("edit_calibration"), dict):
+            net.edit_calibration = meta["edit_calibration"]
         return net.to(map_location)
 
 

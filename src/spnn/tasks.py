@@ -3,25 +3,18 @@ editing, linear restoration. Each returns images and the numbers that judge them
 
 Editing recipe (the paper does not publish one): invert the real image with deterministic DDIM to ``t_start``
 (default 500 of 1000), then sample back with eta = 0.3 and back-projection onto *one-sided* bounds on the
-chosen attributes only: NAME=1 means logit >= +logit (default 4, near the median logit of real positives for
-most attributes of the shipped SPNN), NAME=0 means logit <= -logit; a logit already past its bound does not
-move, and the other coordinates are free (`edit_bounds`). Without guidance, inversion and eta = 0 return the
-image close to unchanged, so what changes is mostly what the bounds ask for (benchmarks/quality.py: other
-attributes kept 0.90-0.98 with the shipped models, 0.83-0.87 when re-noising to t = 400 instead). The
-inversion costs one extra prior call per step below ``t_start``. ``invert=False, eta=0.85, t_start=400`` is
-the SDEdit start of earlier versions: higher success for some attributes (Smiling), less of the face kept
-(README, editing table). lam = 0.5 above t = 200 ("gentle"), 1 below. A range safeguard (``max_abs`` M)
-halves the step of any sample whose projected image would leave [-M, M] and keeps x0 if five halvings do
-not help: an SPNN direction that the network cannot realise inside the image range then gives an unedited-
-looking image instead of a broken one; with ``max_abs=None`` the final step meets the bounds exactly.
-``max_abs="auto"`` (editing default) decides per image from the edit's *reach* (`edit_reach`: max |x| of one
-full NLBP step from the image). Reach <= 2: the SPNN realises the edit (its step draws the attribute and leaves
-the range a little; median 1.25-1.42 for Eyeglasses, Smiling, Pale_Skin, benchmarks/level_sets.py), M = 1.5.
-Reach 2-4: M = 1.2 (the tails of those edits, most Blond_Hair faces). Reach > 4: out of reach (Bald on every
-face, most Wearing_Hat faces: whole-image patterns, 4.3-8.5), the image comes back unedited (``info["edited"]``
-False), since any M only slows those patterns down: they tint the image blue in 20 steps and saturate it in
-100. Limits chosen on validation faces, where no face of the attributes that edit is refused (README, editing).
-Generation has no image to measure from and uses M = 1.2.
+chosen attributes only: NAME=1 means logit >= +logit, NAME=0 means logit <= -logit; a logit already past its
+bound does not move, and the other coordinates are free (`edit_bounds`). Without guidance, inversion and
+eta = 0 return the image close to unchanged, so what changes is mostly what the bounds ask for. The
+inversion costs one extra prior call per step below ``t_start``. lam = 0.5 above t = 200 ("gentle"), 1
+below. A range safeguard (``max_abs`` M) halves the step of any sample whose projected image would leave
+[-M, M] and keeps x0 if five halvings do not help: an SPNN direction that the network cannot realise inside
+the image range then gives an unedited-looking image instead of a broken one; with ``max_abs=None`` the
+final step meets the bounds exactly. ``max_abs="auto"`` (the default) decides per image from the edit's
+*reach* (`edit_reach`: max |x| of one full NLBP step from the image): within the network's reach the
+safeguard is looser, beyond its limit the image comes back unedited (``info["edited"]`` False). The logit
+level and the reach limits belong to the SPNN (`spnn.calibration`: stored with its weights; the shipped
+avatar SPNN's were measured on its validation faces: logit 4, M = 1.5 up to reach 2, 1.2 up to 4).
 """
 
 from __future__ import annotations
@@ -30,6 +23,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from spnn.calibration import calibration_of
 from spnn.checks import check_images
 from spnn.diffusion.guidance import DPS, BackProjection, ClassifierGuidance, Guidance, PaperDPS, paper_lam
 from spnn.diffusion.presets import SamplerPreset, get_preset
@@ -38,20 +32,12 @@ from spnn.diffusion.sampler import sample
 from spnn.errors import ConfigError
 from spnn.operators import Operator, SPNNOperator, edit_bounds, edit_target
 
-__all__ = ["EDIT_LOGIT", "EDIT_T_START", "EDIT_ETA", "EDIT_MAX_ABS", "EDIT_MAX_ABS_REACHABLE", "EDIT_REACH_LIMIT",
-           "EDIT_REACH_MAX", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "edit_reach", "parse_max_abs", "make_guidance",
-           "reconstruct", "generate", "edit", "restore", "TaskResult", "gentle_lam"]
+__all__ = ["EDIT_T_START", "EDIT_ETA", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "check_pair", "edit_reach",
+           "parse_max_abs", "make_guidance", "reconstruct", "generate", "edit", "restore", "TaskResult", "gentle_lam"]
 
 METHODS = ("nlbp", "dps", "dps-paper", "cg", "none")
-EDIT_LOGIT = 4.0  # NAME=1: logit >= +EDIT_LOGIT, NAME=0: logit <= -EDIT_LOGIT
 EDIT_T_START = 500
 EDIT_ETA = 0.3
-# range safeguard of generation and fixed --max-abs edits; "auto" edits (module docstring): EDIT_MAX_ABS_REACHABLE
-# up to reach EDIT_REACH_LIMIT, EDIT_MAX_ABS up to EDIT_REACH_MAX, unedited beyond (README, editing)
-EDIT_MAX_ABS = 1.2
-EDIT_MAX_ABS_REACHABLE = 1.5
-EDIT_REACH_LIMIT = 2.0
-EDIT_REACH_MAX = 4.0
 EDIT_MAX_MOVE: float | None = None  # budget of the summed RMS change of the projections (BackProjection)
 BOUND_TOL = 0.05  # logits: a bound counts as met within this (reports, benchmarks)
 
@@ -157,19 +143,22 @@ def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method:
 
 
 def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: int, *, method: str = "nlbp",
-             steps: int = 100, seeds=None, logit: float = EDIT_LOGIT, max_abs: float | str | None = EDIT_MAX_ABS,
+             steps: int = 100, seeds=None, logit: float | None = None, max_abs: float | str | None = "auto",
              max_move: float | None = EDIT_MAX_MOVE, preset: str | SamplerPreset = "spnn", progress: bool = True,
              **guidance_options) -> TaskResult:
     """Multi-attribute generation: value 1 -> logit >= +logit, 0 -> logit <= -logit; others free.
 
     NLBP enforces the one-sided bounds (`edit_bounds`); DPS and classifier guidance aim at +-logit.
-    ``max_abs="auto"`` means `EDIT_MAX_ABS` here (no image to measure the reach from).
+    ``logit`` and ``max_abs="auto"``: the SPNN's calibration (`spnn.calibration`; no image to measure the
+    reach from, so its ``max_abs``).
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"n = {n!r}: ask for at least one image (a positive integer)")
     check_pair(prior, op)
+    calib = calibration_of(op)
+    logit = calib.logit if logit is None else logit
     max_abs = parse_max_abs(max_abs)
-    max_abs = EDIT_MAX_ABS if isinstance(max_abs, str) else max_abs  # "auto"
+    max_abs = calib.max_abs if isinstance(max_abs, str) else max_abs  # "auto"
     p = next(prior.parameters())
     y0 = torch.zeros(n, *op.output_shape, device=p.device, dtype=p.dtype)
     y, mask = edit_target(op, y0, attributes, logit=logit)
@@ -182,7 +171,7 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
 
 
 def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[str, float], *,
-         t_start: int = EDIT_T_START, steps: int = 100, seeds=None, logit: float = EDIT_LOGIT, method: str = "nlbp",
+         t_start: int = EDIT_T_START, steps: int = 100, seeds=None, logit: float | None = None, method: str = "nlbp",
          max_abs: float | str | None = "auto", max_move: float | None = EDIT_MAX_MOVE, eta: float = EDIT_ETA,
          invert: bool = True, preset: str | SamplerPreset = "spnn", progress: bool = True,
          **guidance_options) -> TaskResult:
@@ -194,6 +183,8 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     p = next(prior.parameters())
     images = images.to(p)
     max_abs = parse_max_abs(max_abs)
+    calib = calibration_of(op)
+    logit = calib.logit if logit is None else logit
     with torch.no_grad():
         y0 = op.A(images)
     y, mask = edit_target(op, y0, attributes, logit=logit)
@@ -203,8 +194,8 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
         bounds = edit_bounds(op, len(images), attributes, logit, device=p.device, dtype=p.dtype)
         info["reach"] = reach = edit_reach(op, images, bounds)
         if isinstance(max_abs, str):  # "auto"
-            info["edited"] = reach <= EDIT_REACH_MAX
-            max_abs = torch.where(reach <= EDIT_REACH_LIMIT, EDIT_MAX_ABS_REACHABLE, EDIT_MAX_ABS).to(reach)
+            info["edited"] = calib.editable(reach)
+            max_abs = calib.max_abs_for(reach)
         guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move)
     guidance = make_guidance(method, op, y, mask=mask, preset=preset, **guidance_options)
     out = sample(prior, len(images), steps=steps, guidance=guidance, seeds=seeds, x_start=images,

@@ -28,12 +28,7 @@ from spnn.io import write_json
 from spnn.tasks import (
     BOUND_TOL,
     EDIT_ETA,
-    EDIT_LOGIT,
-    EDIT_MAX_ABS,
-    EDIT_MAX_ABS_REACHABLE,
     EDIT_MAX_MOVE,
-    EDIT_REACH_LIMIT,
-    EDIT_REACH_MAX,
     EDIT_T_START,
     METHODS,
     parse_max_abs,
@@ -132,22 +127,25 @@ def _report(result, op, evaluator, out: Path, name: str, extra: dict) -> dict:
                           "were. Try a higher --t-start, a lower --logit, a larger --max-move, or --max-abs 0 "
                           "(exact bounds; images may leave the range).", file=sys.stderr)
         if "reach" in result.info:  # edits: how far outside the range one full NLBP step from each image goes
+            from spnn.calibration import calibration_of
+
+            calib = calibration_of(op)
             reach = result.info["reach"]
             report["reach_max"] = float(reach.max())
             if "edited" in result.info:
                 edited = result.info["edited"]
-                refused, edge = int((~edited).sum()), int((edited & (reach > EDIT_REACH_LIMIT)).sum())
+                refused, edge = int((~edited).sum()), int((edited & (reach > calib.reach_limit)).sum())
                 report["unedited"] = f"{refused}/{len(reach)}"
                 if refused:
                     print(f"warning: {refused} of {len(reach)} images are returned unedited: the edit is out of the "
                           f"SPNN's reach there (one full NLBP step from the image goes to max |x| "
-                          f"{float(reach.max()):.3g}, above {EDIT_REACH_MAX:g}: the network's own way to these "
+                          f"{float(reach.max()):.3g}, above {calib.reach_max:g}: the network's own way to these "
                           "logits is a whole-image pattern, not the attribute). A fixed --max-abs (e.g. 1.2) "
                           "tries anyway; expect blue-tinted or broken pictures (README, editing).", file=sys.stderr)
                 if edge:
                     print(f"warning: {edge} edited images are at the edge of the SPNN's reach (one NLBP step from "
-                          f"the image goes to |x| between {EDIT_REACH_LIMIT:g} and {EDIT_REACH_MAX:g}; edited with "
-                          f"--max-abs {EDIT_MAX_ABS:g}): look at them for colour casts, which grow with --steps.",
+                          f"the image goes to |x| between {calib.reach_limit:g} and {calib.reach_max:g}; edited with "
+                          f"--max-abs {calib.max_abs:g}): look at them for colour casts, which grow with --steps.",
                           file=sys.stderr)
         report["pixel_max_abs"] = float(result.images.abs().max())
         if evaluator is not None and result.targets is not None and op is not None and \
@@ -335,6 +333,36 @@ def _evaluator_path(text: str) -> str:
     return text if text == "none" else existing_path(text)
 
 
+def cmd_calibrate(args) -> int:
+    """Measure an SPNN's editing numbers on a labelled split and write a copy of it that carries them."""
+    from spnn.calibration import calibrate_edits
+    from spnn.cli.args import check_output_file
+    from spnn.data.registry import open_dataset
+    from spnn.models import load_spnn
+    from spnn.operators import SPNNOperator
+
+    out = Path(args.out)
+    if out.suffix != ".safetensors":
+        raise ConfigError(f"--out {out}: give a file name ending in .safetensors")
+    check_output_file(out.with_suffix(""))
+    net = load_spnn(args.spnn, device_of(args))
+    if args.data == "avatars":  # render only the faces measured on
+        from spnn.data.avatars import AvatarFaces
+
+        ds = AvatarFaces.head(args.split, args.n, size=net.input_shape[1], n=args.data_n)
+    else:
+        ds = open_dataset(args.data, args.split, size=net.input_shape[1], n=args.data_n)
+    x, labels = ds.tensors(limit=args.n)
+    if ds.attribute_names != net.attribute_names:
+        raise ConfigError(f"the dataset's attributes {ds.attribute_names[:4]}... are not the SPNN's "
+                          f"{(net.attribute_names or [])[:4]}...; give the data the SPNN was trained on")
+    calib = calibrate_edits(SPNNOperator(net), x.to(device_of(args)), labels.to(device_of(args)))
+    net.edit_calibration = calib.to_dict()
+    net.save(out, {"calibrated_from": str(args.spnn or "shipped")})
+    print(json.dumps(calib.to_dict()))
+    return 0
+
+
 def _common(p, spnn: bool = True, images: bool = True) -> None:
     p.add_argument("--prior", type=existing_path,
                    help="prior folder or .ckpt (default: the shipped 32x32 avatar prior)")
@@ -371,12 +399,12 @@ def _max_abs(text: str):
 
 
 def _bounds_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--logit", type=positive_float, default=EDIT_LOGIT,
-                   help="NAME=1 means logit >= +LOGIT, NAME=0 means logit <= -LOGIT (NLBP); DPS/cg aim at +-LOGIT")
+    p.add_argument("--logit", type=positive_float, default=None,
+                   help="NAME=1 means logit >= +LOGIT, NAME=0 means logit <= -LOGIT (NLBP); DPS/cg aim at +-LOGIT "
+                        "(default: the SPNN's calibration, 4 for the shipped one)")
     p.add_argument("--max-abs", type=_max_abs, default="auto",
-                   help=f"range safeguard: halve a step whose image leaves [-M, M] (0: off, exact constraint; "
-                        f"auto: per image from the edit's reach, {EDIT_MAX_ABS_REACHABLE:g} or {EDIT_MAX_ABS:g}, "
-                        f"unedited out of reach; generation {EDIT_MAX_ABS:g})")
+                   help="range safeguard: halve a step whose image leaves [-M, M] (0: off, exact constraint; "
+                        "auto: per image from the edit's reach and the SPNN's calibration, unedited out of reach)")
     p.add_argument("--max-move", type=float_in(0), default=EDIT_MAX_MOVE or 0.0,
                    help="stop projecting a sample once the summed RMS change of its projections passes this "
                         "(0: no budget)")
@@ -417,6 +445,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="start from the re-noised images (SDEdit) instead of their DDIM inversion")
     _bounds_options(p)
     p.set_defaults(func=cmd_edit)
+    p = sub.add_parser("calibrate", help="measure an SPNN's editing numbers (logit level, reach limits) on "
+                       "labelled images and write a copy of the SPNN that carries them")
+    p.add_argument("--spnn", type=existing_path, help="SPNN to calibrate (default: the shipped one)")
+    p.add_argument("--data", default="avatars", help="labelled dataset (avatars | folder:DIR | celebahq:DIR ...)")
+    p.add_argument("--split", default="val", choices=["train", "val", "test"])
+    p.add_argument("--n", type=positive_int, default=200, help="images to measure on")
+    p.add_argument("--data-n", type=positive_int, default=30000, help=argparse.SUPPRESS)
+    p.add_argument("--out", required=True, help="the calibrated SPNN (.safetensors)")
+    device_option(p)
+    p.set_defaults(func=cmd_calibrate)
     p = sub.add_parser("restore", help="linear restoration (DDNM) with the same sampler")
     _common(p, spnn=False)
     p.add_argument("--task", required=True, choices=RESTORE_TASKS)

@@ -1,0 +1,124 @@
+"""Editing numbers that belong to one SPNN, stored next to its weights.
+
+How far an edit may push an image depends on the network: the logit level that means "attribute on", and
+the *reach* of an edit (max |x| of one full NLBP step from the image, `spnn.tasks.edit_reach`) below which
+the network's own step draws the attribute rather than a whole-image pattern. These numbers travel with
+the model, in the ``edit_calibration`` entry of its file's metadata, and are read when it loads. The shipped
+avatar SPNN carries the values measured for it (validation faces; docs: sampling); another SPNN without them
+gets `UNCALIBRATED` with a warning, and `calibrate_edits` (or ``spnn calibrate``) measures them on its own
+validation images.
+
+>>> c = EditCalibration(logit=3.0)
+>>> c.max_abs_for(torch.tensor([1.0, 3.0, 9.0])).tolist(), c.editable(torch.tensor([1.0, 9.0])).tolist()
+([1.5, 1.2000000476837158, 1.2000000476837158], [True, False])
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, fields
+
+import torch
+
+from spnn.errors import ConfigError
+
+__all__ = ["EditCalibration", "UNCALIBRATED", "calibration_of", "calibrate_edits"]
+
+
+@dataclass(frozen=True)
+class EditCalibration:
+    """``logit``: NAME=1 means logit >= +logit, NAME=0 logit <= -logit. Range safeguard of ``max_abs="auto"``
+    edits: M = ``max_abs_reachable`` for images whose edit reach is <= ``reach_limit``, ``max_abs`` up to
+    ``reach_max``, unedited beyond; generation (no image to measure) uses ``max_abs``."""
+
+    logit: float = 4.0
+    reach_limit: float = 2.0
+    reach_max: float = 4.0
+    max_abs_reachable: float = 1.5
+    max_abs: float = 1.2
+    source: str = ""
+
+    def __post_init__(self):
+        for name in ("logit", "reach_limit", "reach_max", "max_abs_reachable", "max_abs"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and v > 0 and not math.isnan(v)):
+                raise ConfigError(f"edit calibration: {name} must be a positive number, got {v!r}")
+        if self.reach_max < self.reach_limit:
+            raise ConfigError("edit calibration: reach_max must be >= reach_limit")
+
+    def max_abs_for(self, reach: torch.Tensor) -> torch.Tensor:
+        """Per image, the range safeguard M of an "auto" edit."""
+        return torch.where(reach <= self.reach_limit, self.max_abs_reachable, self.max_abs).to(reach)
+
+    def editable(self, reach: torch.Tensor) -> torch.Tensor:
+        """Per image, whether the edit is within the network's reach."""
+        return reach <= self.reach_max
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if not (isinstance(v, float) and math.isinf(v))}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EditCalibration:
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ConfigError(f"edit calibration: unknown entries {sorted(unknown)}; known: {sorted(names)}")
+        return cls(**d)
+
+
+# for an SPNN that carries no calibration: no image is refused, one safeguard for all
+UNCALIBRATED = EditCalibration(logit=4.0, reach_limit=math.inf, reach_max=math.inf, max_abs_reachable=1.5,
+                               max_abs=1.5, source="uncalibrated defaults")
+_warned: set[int] = set()
+
+
+def calibration_of(op) -> EditCalibration:
+    """The calibration an operator's SPNN carries, else `UNCALIBRATED` (with a warning, once per network)."""
+    net = getattr(op, "net", op)
+    stored = getattr(net, "edit_calibration", None)
+    if stored:
+        return stored if isinstance(stored, EditCalibration) else EditCalibration.from_dict(stored)
+    if id(net) not in _warned:
+        _warned.add(id(net))
+        warnings.warn("this SPNN carries no edit calibration: edits use logit 4 and a range safeguard of 1.5 for "
+                      "every image; measure its own values with spnn.calibration.calibrate_edits or `spnn "
+                      "calibrate` (docs: sampling)", stacklevel=3)
+    return UNCALIBRATED
+
+
+@torch.no_grad()
+def calibrate_edits(op, images: torch.Tensor, labels: torch.Tensor, attributes: list[str] | None = None,
+                    quantile: float = 0.9) -> EditCalibration:
+    """Measure an SPNN's editing numbers on validation images with 0/1 labels.
+
+    ``logit``: the median, over attributes, of the median logit of images labelled positive (rounded to 0.5).
+    ``reach_limit``: the median, over attributes, of the ``quantile`` of the edit reach of turning the
+    attribute on in images that lack it; ``reach_max`` twice that. Safeguards 1.5 and 1.2 as for the shipped
+    SPNN (they are in image units, not network units)."""
+    from spnn.operators import edit_bounds
+    from spnn.tasks import edit_reach
+
+    names = list(op.attribute_names or [])
+    if not names:
+        raise ConfigError("calibration needs an SPNN with attribute names")
+    if labels.shape != (len(images), len(names)):
+        raise ConfigError(f"labels must have shape ({len(images)}, {len(names)}), got {tuple(labels.shape)}")
+    y = op.A(images)
+    chosen = attributes or names
+    logits, reaches = [], []
+    for name in chosen:
+        i = names.index(name)
+        pos, neg = labels[:, i] > 0.5, labels[:, i] <= 0.5
+        if pos.sum() >= 3:
+            logits.append(float(y[pos, i].median()))
+        if neg.sum() >= 3:
+            level = max(1.0, float(y[pos, i].median())) if pos.sum() >= 3 else 4.0
+            bounds = edit_bounds(op, int(neg.sum()), {name: 1}, level, device=y.device, dtype=y.dtype)
+            reaches.append(float(torch.quantile(edit_reach(op, images[neg], bounds), quantile)))
+    if not logits or not reaches:
+        raise ConfigError("calibration needs at least 3 positive and 3 negative images of some attribute")
+    logit = max(1.0, round(2 * float(torch.tensor(logits).median())) / 2)
+    limit = float(torch.tensor(reaches).median())
+    return EditCalibration(logit=logit, reach_limit=round(limit, 2), reach_max=round(2 * limit, 2),
+                           source=f"calibrate_edits on {len(images)} images, quantile {quantile}")
