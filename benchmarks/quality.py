@@ -68,6 +68,8 @@ def main() -> None:
     ap.add_argument("--max-move", type=float, default=EDIT_MAX_MOVE or 0.0, help="editing movement budget (0: off)")
     ap.add_argument("--no-invert", dest="invert", action="store_false",
                     help="edit from re-noised images (SDEdit start) instead of their DDIM inversion")
+    ap.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
+                    help="the prior UNet's precision (spnn.diffusion.prior.resolve_precision)")
     ap.add_argument("--name", default="quality", help="results file benchmarks/results/NAME.json")
     ap.add_argument("--split", default="test", choices=["val", "test"],
                     help="faces to use (tune knobs on val, report on test)")
@@ -91,7 +93,7 @@ def main() -> None:
         with Timer() as t:
             xh = batched(lambda s, op=op, name=name, options=options: reconstruct(
                 prior, op, x[s], method=name, steps=args.steps, seeds=range(s.start, s.stop), progress=False,
-                **options).images, args.n, args.batch)
+                precision=args.precision, **options).images, args.n, args.batch)
         with torch.no_grad():
             y, yh = net(x), net(xh)
         judged_h = ev.predict(xh)
@@ -132,7 +134,7 @@ def main() -> None:
                 continue
             res = edit(prior, op, xe[sel], {attr: value}, steps=args.steps, seeds=sel.tolist(), t_start=args.t_start,
                        logit=args.logit, eta=args.eta, invert=args.invert, max_abs=args.max_abs,
-                       max_move=args.max_move or None, progress=False)
+                       max_move=args.max_move or None, precision=args.precision, progress=False)
             pred = ev.predict(res.images) > 0
             with torch.no_grad():
                 met = res.violation(net(res.images)) <= BOUND_TOL
@@ -148,7 +150,7 @@ def main() -> None:
                           **{c: float(sum(k * m[c] for k, m in results)) / n for c in EDIT_COLUMNS[2:]}})
     # baseline: the same start and sampler without guidance -- how much of a face the sampler alone keeps
     plain = sample(prior, len(xe), steps=args.steps, seeds=range(len(xe)), x_start=xe, t_start=args.t_start,
-                   eta=args.eta, invert=args.invert, progress=False).images
+                   eta=args.eta, invert=args.invert, precision=args.precision, progress=False).images
     edit_rows.append({"attribute": "(no edit)", "images": len(xe), "success": "",
                       "others_kept": float(((ev.predict(plain) > 0) == before).float().mean()), "bound_met": "",
                       "within_reach": "", "unedited": ""})
@@ -161,7 +163,7 @@ def main() -> None:
     for combo in args.multi or [MULTI]:
         gen = generate(prior, op, dict.fromkeys(combo, 1.0), args.n_edit, steps=args.steps,
                        seeds=range(10_000, 10_000 + args.n_edit), logit=args.logit, max_abs=args.max_abs,
-                       max_move=args.max_move or None, progress=False)
+                       max_move=args.max_move or None, precision=args.precision, progress=False)
         pred = ev.predict(gen.images)[:, gen.mask] > 0
         multi_rows.append({"attributes": " + ".join(combo), "n": args.n_edit, "all_set": float(pred.all(1).float().mean()),
                            "each_set": float(pred.float().mean())})
@@ -170,6 +172,7 @@ def main() -> None:
     models = {k: getattr(args, k) or "shipped" for k in ("spnn", "prior", "evaluator")}
     settings = {"device": args.device, "split": args.split, "n": args.n, "steps": args.steps,
                 "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_logit": args.logit, "edit_max_abs": args.max_abs,
+                "precision": args.precision,
                 "edit_max_move": args.max_move, "edit_invert": args.invert}
     print("wrote", write(args.name, {**models, **settings, "reconstruction": rows,
                                      "reconstruction_per_attribute": per_attribute, "prior_fidelity": fidelity,

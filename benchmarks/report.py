@@ -107,16 +107,32 @@ def main() -> None:
               f"logits:\n")
         print(table(ls["rows"], ["attribute", "image", "median_max_abs", "rms_change", "success", "others_kept"]))
         print()
+    runs = [(p, q) for p in ("float32", "bfloat16") if (q := load(f"quality-precision-{p}"))]
+    if runs:
+        rows = []
+        for p, q in runs:
+            rec = next(r for r in q["reconstruction"] if r["method"] == "nlbp-learned")
+            row = {"precision": p, "agreement": rec["agreement"], "all_correct": rec["all_correct"],
+                   "s_per_image": rec["s_per_image"]}
+            row |= {e["attribute"]: f"{e['success']:.2f} / {e['others_kept']:.3f}" for e in q["editing"]
+                    if e["attribute"] != "(no edit)"}
+            rows.append(row)
+        q = runs[0][1]
+        print(f"**Precision of the prior's UNet** (NLBP learned; reconstruction on {q['n']} test faces, edits: success / "
+              f"others kept on 50 faces each, {q['steps']} steps, {q['machine']}, {q['date']}; the SPNN runs in "
+              "float32 in both):\n")
+        print(table(rows, list(rows[0])))
+        print()
     for name in ("speed", "speed-gpu"):  # the CPU run of the README, the GPU run of its "On a GPU" section
         if not (s := load(name)):
             continue
         print(f"**Speed** ({s['steps']} steps, fastest of {s.get('repeats', 1)} interleaved runs, {s['machine']}, "
               f"{s['date']}):\n")
-        print(table(s["rows"], ["method", "batch", "seconds", "s_per_image_100_steps", "vs_unconditional", "vs_floor",
-                                "vs_floor_in_loop", "vs_nlbp_natural", "peak_mb"]))
+        print(table(s["rows"], ["method", "precision", "batch", "seconds", "s_per_image_100_steps", "vs_float32",
+                                "vs_unconditional", "vs_floor", "vs_floor_in_loop", "vs_nlbp_natural", "peak_mb"]))
         for batch, c in s.get("components", {}).items():
             spnn = c["complete_s"] + c["inverse_s"]
-            print(f"\nbatch {batch}, per step: UNet {c['unet_s'] * 1e3:.2f} ms, SPNN completion "
+            print(f"\nbatch {batch.replace('-', ', UNet in ')}, per step: UNet {c['unet_s'] * 1e3:.2f} ms, SPNN completion "
                   f"{c['complete_s'] * 1e3:.2f} ms + inverse {c['inverse_s'] * 1e3:.2f} ms "
                   f"({spnn / c['unet_s']:.0%} of the UNet), r pass {c['r_pass_s'] * 1e3:.2f} ms"
                   + (f", inverse reusing s and t (natural NLBP) {c['inverse_reuse_s'] * 1e3:.2f} ms"
@@ -157,7 +173,10 @@ the settings used:
 python benchmarks/quality.py --n 200 --n-edit 50 --steps 20 --edits Eyeglasses Smiling Bald Wearing_Hat \\
     Sunglasses Mouth_Slightly_Open Pale_Skin Blond_Hair --multi Eyeglasses Smiling Wearing_Hat \\
     --multi Eyeglasses Smiling Mouth_Slightly_Open                    # ~4 min on 2 CPU cores
-python benchmarks/speed.py --steps 20 --repeats 10                    # ~4 min
+python benchmarks/speed.py --steps 20 --repeats 5 --no-memory          # ~6 min, float32 and bfloat16 UNet
+python benchmarks/quality.py --methods nlbp-learned --n 200 --n-edit 50 --steps 20 --edits Eyeglasses Smiling \\
+    Sunglasses Mouth_Slightly_Open Pale_Skin --multi Eyeglasses Smiling Mouth_Slightly_Open \\
+    --precision bfloat16 --name quality-precision-bfloat16             # and --precision float32: ~4 min each
 python benchmarks/degradations.py --n 100 --steps 50                  # ~3 min
 python benchmarks/identities.py && python benchmarks/spnn_accuracy.py
 python benchmarks/paper_step.py --repeats 4                           # ~3 min

@@ -60,11 +60,11 @@ def setup(batch: int, spnn=None, prior=None):
     return net, pr, x, y, guidances
 
 
-def run(pr, guidance, batch: int, steps: int) -> float:
+def run(pr, guidance, batch: int, steps: int, precision: str = "float32") -> float:
     from spnn.diffusion.sampler import sample
 
     with Timer() as t:
-        sample(pr, batch, steps=steps, guidance=guidance, progress=False)
+        sample(pr, batch, steps=steps, guidance=guidance, precision=precision, progress=False)
     return t.seconds
 
 
@@ -86,18 +86,22 @@ def peak_memory_mb(method: str, batch: int, steps: int, spnn=None, prior=None) -
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(batch: int, steps: int, repeats: int, spnn=None, prior=None) -> tuple[list[dict], dict]:
+def measure(batch: int, steps: int, repeats: int, spnn=None, prior=None, precision: str = "float32"
+            ) -> tuple[list[dict], dict]:
     net, pr, x, y, guidances = setup(batch, spnn, prior)
+    pr.for_inference()
     for g in guidances.values():
-        run(pr, g, batch, 2)  # warm-up
+        run(pr, g, batch, 2, precision)  # warm-up
     seconds = {m: [] for m in METHODS}
     for _ in range(repeats):
         for m in METHODS:
-            seconds[m].append(run(pr, guidances[m], batch, steps))
+            seconds[m].append(run(pr, guidances[m], batch, steps, precision))
     tt = torch.full((batch,), 500, device=x.device)
     with torch.no_grad():
         completion = net.complete(x, return_conditioners=True)
-        parts = {"unet_s": fastest(lambda: pr.eps(x, tt), 10 * repeats),
+        from spnn.diffusion.prior import predict_eps
+
+        parts = {"unet_s": fastest(lambda: predict_eps(pr, x, tt, precision), 10 * repeats),
                  "complete_s": fastest(lambda: net.complete(x), 10 * repeats),
                  "inverse_s": fastest(lambda: net.inverse(*completion), 10 * repeats),
                  # natural NLBP keeps the latents and reuses the completion's s and t values
@@ -110,7 +114,7 @@ def measure(batch: int, steps: int, repeats: int, spnn=None, prior=None) -> tupl
     rows = []
     for m in METHODS:
         s = min(seconds[m])
-        row = {"method": m, "batch": batch, "seconds": s, "s_per_image_100_steps": s / batch * 100 / steps,
+        row = {"method": m, "precision": precision, "batch": batch, "seconds": s, "s_per_image_100_steps": s / batch * 100 / steps,
                "vs_unconditional": s / base}
         if m in floor:
             row["floor_seconds"] = floor[m]
@@ -131,6 +135,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--spnn")
     ap.add_argument("--prior")
+    ap.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"],
+                    help="the prior UNet's precision; each is measured and reported side by side")
     ap.add_argument("--name", default="speed", help="results file benchmarks/results/NAME.json")
     ap.add_argument("--no-memory", dest="memory", action="store_false",
                     help="skip peak memory (one fresh process per configuration: slow to start on a GPU)")
@@ -141,9 +147,10 @@ def main() -> None:
                                         args.prior)))
         return
     rows, components = [], {}
-    for batch in args.batches:
-        batch_rows, parts = measure(batch, args.steps, args.repeats, args.spnn, args.prior)
-        components[batch] = parts
+    configs = [(b, p) for b in args.batches for p in args.precisions]
+    for batch, precision in configs:
+        batch_rows, parts = measure(batch, args.steps, args.repeats, args.spnn, args.prior, precision)
+        components[f"{batch}-{precision}"] = parts
         for r in batch_rows if args.memory else []:
             if r["method"].startswith("floor"):
                 continue
@@ -153,14 +160,20 @@ def main() -> None:
             r["peak_mb"] = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
         rows += batch_rows
         spnn_ms = (parts["complete_s"] + parts["inverse_s"]) * 1e3
-        print(f"batch {batch}: per step UNet {parts['unet_s'] * 1e3:.2f} ms, SPNN completion "
+        print(f"batch {batch}, {precision}: per step UNet {parts['unet_s'] * 1e3:.2f} ms, SPNN completion "
               f"{parts['complete_s'] * 1e3:.2f} ms + inverse {parts['inverse_s'] * 1e3:.2f} ms "
               f"(= {spnn_ms / (parts['unet_s'] * 1e3):.0%} of the UNet), r pass {parts['r_pass_s'] * 1e3:.2f} ms, "
               f"inverse reusing s and t (natural NLBP) {parts['inverse_reuse_s'] * 1e3:.2f} ms")
         # written after every batch size, so that a run stopped early keeps what it measured
         path = write(args.name, {"steps": args.steps, "repeats": args.repeats, "components": components,
-                                 "rows": rows, "complete": batch == args.batches[-1]})
-    print(table(rows, ["method", "batch", "seconds", "s_per_image_100_steps", "vs_unconditional", "floor_seconds",
+                                 "rows": rows, "complete": (batch, precision) == configs[-1]})
+    base = {(r["method"], r["batch"]): r["seconds"] for r in rows if r["precision"] == "float32"}
+    for r in rows:
+        if r["precision"] != "float32" and (r["method"], r["batch"]) in base:
+            r["vs_float32"] = r["seconds"] / base[(r["method"], r["batch"])]
+    path = write(args.name, {"steps": args.steps, "repeats": args.repeats, "components": components, "rows": rows,
+                             "complete": True})
+    print(table(rows, ["method", "precision", "batch", "seconds", "vs_float32", "s_per_image_100_steps", "vs_unconditional", "floor_seconds",
                        "vs_floor", "vs_floor_in_loop", "vs_nlbp_natural", "peak_mb"]))
     print("wrote", path)
 

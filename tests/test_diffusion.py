@@ -183,8 +183,9 @@ def test_batch_independence(guide):
 
     travel = (2, 1) if guide == "travel" else None
     batch = sample(prior, 4, steps=8, guidance=g(slice(0, 4)), seeds=[10, 11, 12, 13], travel=travel,
+                   precision="float32", progress=False).images
+    alone = sample(prior, 1, steps=8, guidance=g(slice(2, 3)), seeds=[12], travel=travel, precision="float32",
                    progress=False).images
-    alone = sample(prior, 1, steps=8, guidance=g(slice(2, 3)), seeds=[12], travel=travel, progress=False).images
     assert float((batch[2:3] - alone).abs().max()) <= tol
 
 

@@ -32,10 +32,12 @@ from spnn.diffusion.sampler import sample
 from spnn.errors import ConfigError
 from spnn.operators import Operator, SPNNOperator, edit_bounds, edit_target
 
-__all__ = ["EDIT_T_START", "EDIT_ETA", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "check_pair", "edit_reach",
-           "parse_max_abs", "make_guidance", "reconstruct", "generate", "edit", "restore", "TaskResult", "gentle_lam"]
+__all__ = ["EDIT_T_START", "EDIT_ETA", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "SOLVERS", "check_pair", "edit_reach",
+           "parse_max_abs", "make_guidance", "solve", "reconstruct", "generate", "edit", "restore", "TaskResult",
+           "gentle_lam"]
 
-METHODS = ("nlbp", "dps", "dps-paper", "cg", "none")
+METHODS = ("nlbp", "dps", "dps-paper", "cg", "none", "daps", "red-diff")
+SOLVERS = ("daps", "red-diff")  # methods with their own loop (spnn.diffusion.solvers): reconstruct and restore
 EDIT_T_START = 500
 EDIT_ETA = 0.3
 EDIT_MAX_MOVE: float | None = None  # budget of the summed RMS change of the projections (BackProjection)
@@ -120,12 +122,16 @@ def make_guidance(method: str, op: Operator, y: torch.Tensor, *, mask=None, lam=
         return ClassifierGuidance(op, y, scale=cg_scale, mask=mask)
     if method == "none":
         return Guidance()
+    if method in SOLVERS:
+        raise ConfigError(f"{method} is a solver for a measurement y with its own loop: use it with reconstruct or "
+                          "restore (or spnn.diffusion.solvers), not for generation or editing")
     raise ConfigError(f"unknown method {method!r}; choose one of {METHODS}")
 
 
 def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method: str = "nlbp",
                 steps: int = 100, seeds=None, skip_tol: float | None | str = "preset", travel: tuple | None = None,
-                preset: str | SamplerPreset = "spnn", progress: bool = True, **guidance_options) -> TaskResult:
+                preset: str | SamplerPreset = "spnn", precision: str = "auto", progress: bool = True,
+                **guidance_options) -> TaskResult:
     """Reconstruction from semantics: y = g(image); sample images x with g(x) = y.
 
     ``preset``: "spnn" (ours) or "paper" (the authors' loop step for step: `spnn.diffusion.presets`).
@@ -136,15 +142,30 @@ def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method:
     check_pair(prior, op)
     with torch.no_grad():
         y = op.A(images.to(next(prior.parameters())))
+    if method in SOLVERS:
+        return TaskResult(solve(method, prior, op, y, steps, seeds, precision, progress, guidance_options), y)
     guidance = make_guidance(method, op, y, skip_tol=skip_tol, preset=preset, **guidance_options)
     out = sample(prior, len(y), steps=steps, guidance=guidance, seeds=seeds, travel=travel, preset=preset,
-                 progress=progress).images
+                 precision=precision, progress=progress).images
     return TaskResult(out, y)
+
+
+def solve(method: str, prior: Prior, op, y: torch.Tensor, steps: int = 200, seeds=None, precision: str = "auto",
+          progress: bool = True, options: dict | None = None) -> torch.Tensor:
+    """Images from the measurement ``y`` by DAPS (``steps`` annealing levels) or RED-diff (``steps`` Adam steps),
+    `spnn.diffusion.solvers`; ``options`` go to the solver."""
+    from spnn.diffusion.solvers import daps, red_diff
+
+    options = {k: v for k, v in (options or {}).items() if k != "lam"}
+    if method == "daps":
+        return daps(prior, op, y, levels=steps, seeds=seeds, precision=precision, progress=progress, **options).images
+    return red_diff(prior, op, y, steps=steps, seeds=seeds, precision=precision, progress=progress, **options).images
 
 
 def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: int, *, method: str = "nlbp",
              steps: int = 100, seeds=None, logit: float | None = None, max_abs: float | str | None = "auto",
-             max_move: float | None = EDIT_MAX_MOVE, preset: str | SamplerPreset = "spnn", progress: bool = True,
+             max_move: float | None = EDIT_MAX_MOVE, preset: str | SamplerPreset = "spnn", precision: str = "auto",
+             progress: bool = True,
              **guidance_options) -> TaskResult:
     """Multi-attribute generation: value 1 -> logit >= +logit, 0 -> logit <= -logit; others free.
 
@@ -166,14 +187,15 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     if bounds is not None:
         guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move)
     guidance = make_guidance(method, op, y, mask=mask, preset=preset, **guidance_options)
-    out = sample(prior, n, steps=steps, guidance=guidance, seeds=seeds, preset=preset, progress=progress).images
+    out = sample(prior, n, steps=steps, guidance=guidance, seeds=seeds, preset=preset, precision=precision,
+                 progress=progress).images
     return TaskResult(out, y, mask, bounds=bounds)
 
 
 def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[str, float], *,
          t_start: int = EDIT_T_START, steps: int = 100, seeds=None, logit: float | None = None, method: str = "nlbp",
          max_abs: float | str | None = "auto", max_move: float | None = EDIT_MAX_MOVE, eta: float = EDIT_ETA,
-         invert: bool = True, preset: str | SamplerPreset = "spnn", progress: bool = True,
+         invert: bool = True, preset: str | SamplerPreset = "spnn", precision: str = "auto", progress: bool = True,
          **guidance_options) -> TaskResult:
     """Edit real images: set the named attributes, keep the rest (see the module docstring). With NLBP,
     ``info["reach"]`` holds each image's `edit_reach`, and with ``max_abs="auto"`` ``info["edited"]`` says
@@ -199,22 +221,26 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
         guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move)
     guidance = make_guidance(method, op, y, mask=mask, preset=preset, **guidance_options)
     out = sample(prior, len(images), steps=steps, guidance=guidance, seeds=seeds, x_start=images,
-                 t_start=t_start, eta=eta, invert=invert, preset=preset, progress=progress).images
+                 t_start=t_start, eta=eta, invert=invert, preset=preset, precision=precision,
+                 progress=progress).images
     if "edited" in info:
         out = torch.where(info["edited"].view(-1, *[1] * (out.dim() - 1)), out, images)
     return TaskResult(out, y, mask, info, bounds=bounds)
 
 
 def restore(prior: Prior, op: Operator, images: torch.Tensor, *, method: str = "nlbp", steps: int = 100,
-            seeds=None, preset: str | SamplerPreset = "spnn", progress: bool = True, **guidance_options) -> TaskResult:
+            seeds=None, preset: str | SamplerPreset = "spnn", precision: str = "auto", progress: bool = True,
+            **guidance_options) -> TaskResult:
     """Restoration from y = A(image) (linear: DDNM; non-linear operators work the same way)."""
     check_images(images)
     check_pair(prior, op)
     p = next(prior.parameters())
     with torch.no_grad():
         y = op.A(images.to(p))
+    if method in SOLVERS:
+        return TaskResult(solve(method, prior, op, y, steps, seeds, precision, progress, guidance_options), y)
     guidance_options.setdefault("lam", 1.0)
     guidance = make_guidance(method, op, y, preset=preset, **guidance_options)
     out = sample(prior, len(images), steps=steps, guidance=guidance, seeds=seeds, preset=preset,
-                 progress=progress).images
+                 precision=precision, progress=progress).images
     return TaskResult(out, y)

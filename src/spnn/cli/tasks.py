@@ -31,6 +31,7 @@ from spnn.tasks import (
     EDIT_MAX_MOVE,
     EDIT_T_START,
     METHODS,
+    SOLVERS,
     parse_max_abs,
 )
 
@@ -215,7 +216,7 @@ def _reconstruct_all(args, prior, op) -> int:
         x = torch.stack([ds[i][0] for i in idx])
         seeds = idx if args.seed is not None or args.preset != "paper" else None  # theirs: 1234 for all
         res = reconstruct(prior, op, x, method=args.method, steps=args.steps, seeds=seeds, progress=False,
-                          skip_tol=_skip_tol(args), preset=args.preset)
+                          skip_tol=_skip_tol(args), preset=args.preset, precision=args.precision)
         for i, img in zip(idx, to_uint8(res.images)):
             save_png(Image.fromarray(img), out / f"{i:05d}.png")  # seed = index: independent of sharding
     return 0
@@ -230,7 +231,7 @@ def cmd_reconstruct(args) -> int:
         return _reconstruct_all(args, prior, op)
     x = _inputs(args, prior.image_shape)
     res = reconstruct(prior, op, x, method=args.method, steps=args.steps, skip_tol=_skip_tol(args),
-                      seeds=_seeds(args, len(x)), preset=args.preset)
+                      seeds=_seeds(args, len(x)), preset=args.preset, precision=args.precision)
     out = Path(args.out)
     caps = _captions(op, res.targets)
     image_grid([x, res.images], out / "reconstruct.png", row_labels=["original", args.method], scale=3,
@@ -247,7 +248,7 @@ def cmd_generate(args) -> int:
     prior, op, evaluator = _models(args)
     res = generate(prior, op, attrs, args.n, method=args.method, steps=args.steps, logit=args.logit,
                    max_abs=args.max_abs, max_move=args.max_move or None,
-                   seeds=_seeds(args, args.n), preset=args.preset)
+                   seeds=_seeds(args, args.n), preset=args.preset, precision=args.precision)
     out = Path(args.out)
     image_grid([res.images], out / "generate.png", scale=3, row_labels=[" ".join(f"{k}={v:g}" for k, v in
                                                                                 attrs.items())[:40]])
@@ -264,7 +265,7 @@ def cmd_edit(args) -> int:
     x = _inputs(args, prior.image_shape)
     res = edit(prior, op, x, attrs, t_start=args.t_start, steps=args.steps, logit=args.logit,
                max_abs=args.max_abs, max_move=args.max_move or None, eta=args.eta, invert=args.invert,
-               seeds=_seeds(args, len(x)), preset=args.preset)
+               seeds=_seeds(args, len(x)), preset=args.preset, precision=args.precision)
     out = Path(args.out)
     image_grid([x, res.images], out / "edit.png", scale=3, row_labels=["original", "edited"])
     _report(res, op, evaluator, out, "edit", {"set": attrs, "t_start": args.t_start, "eta": args.eta,
@@ -278,8 +279,10 @@ def cmd_restore(args) -> int:
     from spnn.tasks import restore
     from spnn.viz import image_grid
 
-    if args.task == "camera" and not args.emulator:
-        raise ConfigError("--task camera needs --emulator (an SPNN trained by `spnn emulator train`)")
+    direct = ("dps", "dps-paper", *SOLVERS)  # methods that differentiate the camera itself
+    if args.task == "camera" and not args.emulator and args.method not in direct:
+        raise ConfigError(f"--task camera with --method {args.method} needs --emulator (an SPNN trained by `spnn "
+                          f"emulator train`); {', '.join(direct)} use the camera directly")
     prior, _, _ = _models(args)
     shape = prior.image_shape
     x = _inputs(args, shape).to(device_of(args))
@@ -293,21 +296,25 @@ def cmd_restore(args) -> int:
         from spnn.operators import SPNNOperator
         from spnn.tasks import TaskResult, make_guidance
 
-        if not args.emulator:
-            raise DataError("--task camera needs --emulator (an SPNN trained by `spnn emulator train`)")
         camera = BlackBoxCamera()
-        op = SPNNOperator(load_spnn(args.emulator, x.device), mode="natural") if args.method != "dps" else camera
+        op = camera if args.method in direct else SPNNOperator(load_spnn(args.emulator, x.device), mode="natural")
         with torch.no_grad():
             y = camera.A(x)
         from spnn.diffusion.sampler import sample
 
-        guidance = make_guidance(args.method, op, y, lam=1.0, preset=args.preset)
-        res = TaskResult(sample(prior, len(x), steps=args.steps, guidance=guidance, seeds=seeds,
-                                preset=args.preset).images, y)
+        if args.method in SOLVERS:  # the camera itself is differentiable: the solvers use it directly
+            from spnn.tasks import solve
+
+            res = TaskResult(solve(args.method, prior, camera, y, args.steps, seeds, args.precision), y)
+        else:
+            guidance = make_guidance(args.method, op, y, lam=1.0, preset=args.preset)
+            res = TaskResult(sample(prior, len(x), steps=args.steps, guidance=guidance, seeds=seeds,
+                                    preset=args.preset, precision=args.precision).images, y)
         op = camera
     elif args.task in ops:
         op = ops[args.task]().to(x)
-        res = restore(prior, op, x, method=args.method, steps=args.steps, seeds=seeds, preset=args.preset)
+        res = restore(prior, op, x, method=args.method, steps=args.steps, seeds=seeds, preset=args.preset,
+                      precision=args.precision)
     else:
         raise DataError(f"unknown restoration task {args.task!r}; choose one of {sorted(ops) + ['camera']}")
     from spnn.evaluation.metrics import psnr
@@ -373,7 +380,12 @@ def _common(p, spnn: bool = True, images: bool = True) -> None:
     p.add_argument("--evaluator", type=_evaluator_path,
                    help="evaluator .safetensors (default: shipped; 'none' to skip)")
     p.add_argument("--method", default="nlbp", choices=list(METHODS),
-                   help="nlbp (NLBP / DDNM), dps (Chung et al.), dps-paper (the authors' variant), cg, none")
+                   help="nlbp (NLBP / DDNM), dps (Chung et al.), dps-paper (the authors' variant), cg, none; "
+                        "daps and red-diff (reconstruct and restore: --steps is then DAPS's annealing levels or "
+                        "RED-diff's Adam steps)")
+    p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
+                   help="the prior UNet's precision (auto: bfloat16 where measured faster with the same quality; "
+                        "the SPNN always runs in float32)")
     p.add_argument("--preset", default="spnn", choices=sorted(PRESETS),
                    help="sampler settings: spnn (ours) or paper (the authors' loop step for step; "
                         "docs: sampling)")

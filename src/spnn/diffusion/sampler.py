@@ -21,7 +21,7 @@ import torch
 from spnn.checks import check_images, check_memory
 from spnn.diffusion.guidance import Guidance
 from spnn.diffusion.presets import SamplerPreset, get_preset
-from spnn.diffusion.prior import Prior
+from spnn.diffusion.prior import Prior, predict_eps, resolve_precision
 from spnn.diffusion.schedule import ddim_timesteps, time_travel
 from spnn.errors import ConfigError
 
@@ -43,7 +43,8 @@ def noise_scale(a_t: torch.Tensor, a_next: torch.Tensor, eta: float | None) -> t
 
 
 @torch.no_grad()
-def ddim_invert(prior: Prior, images: torch.Tensor, timesteps: list[int]) -> torch.Tensor:
+def ddim_invert(prior: Prior, images: torch.Tensor, timesteps: list[int], precision: str = "float32"
+                ) -> torch.Tensor:
     """Deterministic DDIM inversion: clean images -> x_t at ``timesteps[0]`` (the largest).
 
     Walks the grid upwards, x_{t'} = sqrt(a_t') x0 + sqrt(1 - a_t') eps(x_t, t); sampling back down the same
@@ -53,7 +54,7 @@ def ddim_invert(prior: Prior, images: torch.Tensor, timesteps: list[int]) -> tor
     a_cur = torch.ones((), device=x.device, dtype=x.dtype)
     for t in sorted(timesteps):
         tt = torch.full((len(x),), t, device=x.device, dtype=torch.long)
-        eps = prior.eps(x, tt)
+        eps = predict_eps(prior, x, tt, precision)
         x0 = (x - (1 - a_cur).sqrt() * eps) / a_cur.sqrt()
         a_cur = abar[t].to(x.dtype)
         x = a_cur.sqrt() * x0 + (1 - a_cur).sqrt() * eps
@@ -63,8 +64,8 @@ def ddim_invert(prior: Prior, images: torch.Tensor, timesteps: list[int]) -> tor
 def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, guidance: Guidance | None = None,
            seeds: list[int] | None = None, travel: tuple | None = None, x_start: torch.Tensor | None = None,
            t_start: int | None = None, invert: bool = False, clip_x0: bool | None = None,
-           clip_guided: bool | None = None, preset: str | SamplerPreset = "spnn", return_trajectory: bool = False,
-           progress: bool = True, dtype: torch.dtype | None = None) -> SampleResult:
+           clip_guided: bool | None = None, preset: str | SamplerPreset = "spnn", precision: str = "auto",
+           return_trajectory: bool = False, progress: bool = True, dtype: torch.dtype | None = None) -> SampleResult:
     """Draw ``n`` images.
 
     ``preset``: "spnn" (ours) or "paper" (the authors' loop; `spnn.diffusion.presets`); ``eta``, ``clip_x0``,
@@ -72,7 +73,8 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
     sample (default: the preset's, 0..n-1 for ours, 1234 for every sample for theirs). ``travel``: (length,
     repeats[, t_min, t_max]) RePaint time travel. ``x_start`` with ``t_start``: start from these images noised
     to t_start (editing), or with ``invert=True`` from their DDIM inversion (`ddim_invert`, deterministic; use
-    with a small eta).
+    with a small eta). ``precision``: the UNet's, "auto" (bfloat16 where measured faster: `resolve_precision`),
+    "float32" or "bfloat16"; the guidance (SPNN, operators) always runs in the images' dtype.
     """
     from tqdm.auto import tqdm
 
@@ -118,13 +120,14 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
     def a(t: int) -> torch.Tensor:
         return abar[t].to(dtype) if t >= 0 else torch.ones((), device=device, dtype=dtype)
 
-    prior.eval()
+    unet_precision = resolve_precision(precision, device, n, pr.name, dtype)
+    prior.for_inference()
     x = noise()
     if x_start is not None:
         if x_start.shape[1:] != shape:
             raise ConfigError(f"x_start has shape {tuple(x_start.shape[1:])}, the prior makes {shape}")
         if invert:
-            x = ddim_invert(prior, x_start.to(device, dtype), ts)
+            x = ddim_invert(prior, x_start.to(device, dtype), ts, unet_precision)
         else:
             x = a(ts[0]).sqrt() * x_start.to(device, dtype) + (1 - a(ts[0])).sqrt() * x
     elif invert:
@@ -142,7 +145,7 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
         if guidance.needs_grad:
             with torch.enable_grad():
                 x_in = x.detach().requires_grad_(True)
-                eps = prior.eps(x_in, tt)
+                eps = predict_eps(prior, x_in, tt, unet_precision)
                 x0 = (x_in - (1 - a_t).sqrt() * eps) / a_t.sqrt()
                 if clip_x0:
                     x0 = x0.clamp(-1, 1)
@@ -150,7 +153,7 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
             eps, x0 = eps.detach(), x0.detach()
         else:
             with torch.no_grad():
-                eps = prior.eps(x, tt)
+                eps = predict_eps(prior, x, tt, unet_precision)
                 x0 = (x - (1 - a_t).sqrt() * eps) / a_t.sqrt()
                 if clip_x0:
                     x0 = x0.clamp(-1, 1)
