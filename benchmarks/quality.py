@@ -25,7 +25,7 @@ from common import Timer, largest_fidelity_gaps, least_agreed, table, write
 from spnn.calibration import calibration_of
 from spnn.data.avatars import AvatarFaces
 from spnn.diffusion.sampler import sample
-from spnn.evaluation.metrics import attribute_agreement
+from spnn.evaluation.metrics import attribute_agreement, nearest_is_own, nearest_same_label_rmse, rmse
 from spnn.models import load_evaluator, load_prior, load_spnn
 from spnn.operators import SPNNOperator
 from spnn.tasks import (
@@ -68,6 +68,10 @@ def main() -> None:
     ap.add_argument("--max-move", type=float, default=EDIT_MAX_MOVE or 0.0, help="editing movement budget (0: off)")
     ap.add_argument("--no-invert", dest="invert", action="store_false",
                     help="edit from re-noised images (SDEdit start) instead of their DDIM inversion")
+    ap.add_argument("--identity", action="store_true",
+                    help="also measure whether reconstructions return their original: nearest-original rates (pixels, "
+                         "evaluator features), RMSE to the original and to the nearest same-attribute real face, "
+                         "RMSE between two seeds (costs a second reconstruction per method)")
     ap.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
                     help="the prior UNet's precision (spnn.diffusion.prior.resolve_precision)")
     ap.add_argument("--name", default="quality", help="results file benchmarks/results/NAME.json")
@@ -82,9 +86,12 @@ def main() -> None:
     dev = args.device
     net, prior, ev = load_spnn(args.spnn, dev), load_prior(args.prior, dev), load_evaluator(args.evaluator, dev)
     names = net.attribute_names
-    x = AvatarFaces(n=args.data_n, split=args.split).tensors(limit=args.n)[0].to(dev)
+    x, x_labels = (t.to(dev) for t in AvatarFaces(n=args.data_n, split=args.split).tensors(limit=args.n))
     judged = ev.predict(x)
-    rows, per_attribute, fidelity = [], {}, []
+    if args.identity:  # other people with the same attributes: the training faces
+        pool, pool_labels = AvatarFaces(n=args.data_n, split="train").tensors()
+        same_label = nearest_same_label_rmse(x.cpu(), x_labels.cpu(), pool, pool_labels)
+    rows, per_attribute, fidelity, identity_rows = [], {}, [], []
     for method in args.methods:
         base, _, extra = method.partition("+")  # nlbp-learned+skip: the paper's skip rule; +travel: time travel
         name, _, mode = base.partition("-")
@@ -108,6 +115,19 @@ def main() -> None:
         rows.append({"method": method, "agreement": a["mean"], "all_correct": a["all_correct"],
                      "agreement_vs_sign_y": a_y["mean"], "consistency_mae": float((yh - y).abs().mean()),
                      "s_per_image": t.seconds / args.n})
+        if args.identity:  # does the reconstruction return the original face, or another with its attributes?
+            xh2 = batched(lambda s, op=op, name=name, options=options: reconstruct(
+                prior, op, x[s], method=name, steps=args.steps, seeds=range(1000 + s.start, 1000 + s.stop),
+                progress=False, precision=args.precision, **options).images, args.n, args.batch)
+            ok = ~same_label.isnan()
+            identity_rows.append({
+                "method": method, "own_nearest_pixels": nearest_is_own(xh, x),
+                "own_nearest_features": nearest_is_own(ev.embed(xh), ev.embed(x)),
+                "rmse_to_original": float(rmse(xh, x).mean()),
+                "rmse_same_attributes_real": float(same_label[ok].mean()),
+                "rmse_between_seeds": float(rmse(xh, xh2).mean()),
+                "faces_with_a_same_attribute_match": f"{int(ok.sum())}/{len(ok)}"})
+            print(identity_rows[-1])
         print(rows[-1])
     if rows:
         print("reconstruction from semantics:")
@@ -115,6 +135,10 @@ def main() -> None:
 
         if "nlbp-learned" in per_attribute:
             print("nlbp-learned, least agreed attributes:", least_agreed(per_attribute["nlbp-learned"]))
+    if identity_rows:
+        print(f"identity (chance of own_nearest: 1/{args.n}; rmse_same_attributes_real: the nearest other training face "
+              "with the same 22 labels):")
+        print(table(identity_rows, list(identity_rows[0])))
     if fidelity:
         print("positive rate on real faces vs unconditional samples (evaluator; SPNN on samples):")
         print(table(largest_fidelity_gaps(fidelity, 8), ["attribute", "real_evaluator", "samples_evaluator",
@@ -175,7 +199,7 @@ def main() -> None:
                 "precision": args.precision,
                 "edit_max_move": args.max_move, "edit_invert": args.invert}
     print("wrote", write(args.name, {**models, **settings, "reconstruction": rows,
-                                     "reconstruction_per_attribute": per_attribute, "prior_fidelity": fidelity,
+                                     "reconstruction_per_attribute": per_attribute, "identity": identity_rows, "prior_fidelity": fidelity,
                                      "editing": edit_rows, "multi_attribute": multi_rows}))
 
 

@@ -123,6 +123,14 @@ def main() -> None:
               "float32 in both):\n")
         print(table(rows, list(rows[0])))
         print()
+    if sv := load("solvers"):
+        print(f"**Solvers side by side** ({sv['settings']['n']} held-out faces per problem, {sv['machine']}, {sv['date']}; "
+              "quality: PSNR in dB, or the evaluator's attribute agreement for semantics; consistency: |A(x) - y| / |y| "
+              "with the true operator; calls per image; peak_mb: the process's peak resident memory; settings: "
+              + "; ".join(f"{k} {v}" for k, v in sv["settings"].items() if k not in ("n", "daps")) + "):\n")
+        print(table(sv["rows"], ["problem", "method", "budget", "psnr_db", "agreement", "consistency", "network_calls",
+                                 "operator_calls", "s_per_image", "peak_mb"]))
+        print("\n![quality against seconds per image](results/solvers.png)\n")
     for name in ("speed", "speed-gpu"):  # the CPU run of the README, the GPU run of its "On a GPU" section
         if not (s := load(name)):
             continue
@@ -178,6 +186,7 @@ python benchmarks/quality.py --methods nlbp-learned --n 200 --n-edit 50 --steps 
     Sunglasses Mouth_Slightly_Open Pale_Skin --multi Eyeglasses Smiling Mouth_Slightly_Open \\
     --precision bfloat16 --name quality-precision-bfloat16             # and --precision float32: ~4 min each
 python benchmarks/degradations.py --n 100 --steps 50                  # ~3 min
+python benchmarks/solvers.py --n 8 --plot docs/results/solvers.png    # ~20 min: NLBP, DDNM, DPS, DAPS, RED-diff
 python benchmarks/identities.py && python benchmarks/spnn_accuracy.py
 python benchmarks/paper_step.py --repeats 4                           # ~3 min
 python benchmarks/level_sets.py --grid docs/level-sets.png            # ~30 s

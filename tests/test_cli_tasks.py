@@ -160,3 +160,31 @@ def test_calibration_travels_with_the_network(tmp_path, capsys, monkeypatch):
     again = calibration_of(SPNN.load(out))
     assert again.logit == measured["logit"] and 1.0 <= again.logit <= 8.0
     assert 1.0 < again.reach_limit < again.reach_max
+
+
+@pytest.mark.parametrize("argv", [
+    ["reconstruct", "--method", "red-diff", "--steps", "3"],
+    ["restore", "--task", "sr4", "--method", "daps", "--steps", "2"],
+    ["reconstruct", "--precision", "bfloat16", "--steps", "2"],
+    ["reconstruct", "--method", "dps-paper", "--steps", "2"],
+])
+def test_other_solvers_and_precisions_from_the_cli(models, tmp_path, argv):
+    spnn = [] if argv[0] == "restore" else ["--spnn", str(models / "spnn.safetensors")]
+    _run(models, tmp_path, argv[0], str(models / "images"), *spnn, *argv[1:])
+    report = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert report
+
+
+def test_daps_divergence_is_an_error(models, tmp_path, capsys):
+    """DAPS's default step (tuned for images and tau 0.01) diverges on a steep operator: a one-line error."""
+    argv = ["reconstruct", str(models / "images"), "--spnn", str(models / "spnn.safetensors"), "--method", "daps",
+            "--prior", str(models / "prior"), "--evaluator", "none", "--steps", "2", "--out", str(tmp_path)]
+    assert main(argv) == 2
+    assert "DAPS diverged" in capsys.readouterr().err
+
+
+def test_daps_refused_for_editing(models, tmp_path, capsys):
+    argv = ["edit", str(models / "images"), "--spnn", str(models / "spnn.safetensors"), "--method", "daps",
+            "--set", "Eyeglasses=1", "--prior", str(models / "prior"), "--evaluator", "none", "--out", str(tmp_path)]
+    assert main(argv) == 2
+    assert "reconstruct or restore" in capsys.readouterr().err

@@ -358,3 +358,22 @@ def test_prior_load_errors(tmp_path):
     bad.write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):
         Prior.load(bad)
+
+
+def test_bfloat16_unet_keeps_the_spnn_exact():
+    """precision="bfloat16" changes only the UNet's arithmetic: the SPNN's constraint still holds to float32."""
+    from spnn.diffusion.prior import resolve_precision
+    from spnn.operators import SPNNOperator
+    from spnn.tasks import reconstruct
+
+    prior, net = tiny_prior(), tiny_net()
+    x = torch.rand(4, 3, 8, 8) * 2 - 1
+    runs = {p: reconstruct(prior, SPNNOperator(net), x, steps=6, precision=p, progress=False)
+            for p in ("float32", "bfloat16")}
+    for res in runs.values():
+        assert float((net(res.images) - res.targets).abs().max()) <= 1e-4
+    diff = float((runs["float32"].images - runs["bfloat16"].images).abs().mean())
+    assert 0 < diff < 0.1  # different arithmetic, the same images up to bfloat16 rounding
+    assert resolve_precision("auto", "cpu", 16, dtype=torch.float64) == "float32"
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision("half", "cpu", 1)

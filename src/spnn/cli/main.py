@@ -15,7 +15,7 @@ import sys
 from spnn.cli.args import positive_int
 from spnn.errors import SPNNError
 
-COMMAND_MODULES = ["network", "data", "train", "evaluator", "prior", "tasks", "demo", "emulator"]
+COMMAND_MODULES = ["network", "data", "train", "evaluator", "prior", "tasks", "demo", "emulator", "app"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -263,7 +263,7 @@ def cmd_edit(args) -> int:
     attrs = _parse_set(args.set)
     prior, op, evaluator = _models(args)
     x = _inputs(args, prior.image_shape)
-    res = edit(prior, op, x, attrs, t_start=args.t_start, steps=args.steps, logit=args.logit,
+    res = edit(prior, op, x, attrs, method=args.method, t_start=args.t_start, steps=args.steps, logit=args.logit,
                max_abs=args.max_abs, max_move=args.max_move or None, eta=args.eta, invert=args.invert,
                seeds=_seeds(args, len(x)), preset=args.preset, precision=args.precision)
     out = Path(args.out)

@@ -51,8 +51,8 @@ class SolverResult:
 def edm_sigmas(sigma_max: float, sigma_min: float, n: int, rho: float = 7.0) -> list[float]:
     """n noise levels from sigma_max to sigma_min on Karras et al.'s poly-rho schedule.
 
-    >>> [round(s, 3) for s in edm_sigmas(10.0, 0.1, 3)]
-    [10.0, 1.451, 0.1]
+    >>> " ".join(f"{s:.3f}" for s in edm_sigmas(10.0, 0.1, 3))
+    '10.000 1.451 0.100'
     """
     if n == 1:
         return [sigma_max]
@@ -154,6 +154,9 @@ def daps(prior: Prior, op, y: torch.Tensor, *, levels: int = 200, sigma_max: flo
             score = -_residual_grad(op, x0, y) / (2 * tau**2) + (x0_hat - x0) / sigma**2
             x0 = x0 + step * score + math.sqrt(2 * step) * _noise(gens, shape, y)
             grads += 1
+            if not torch.isfinite(x0).all() or float(x0.abs().max()) > 1e4:
+                raise ConfigError(f"DAPS diverged at annealing level {i + 1} of {levels} (Langevin step {step:.2g} "
+                                  f"with tau {tau:g}): lower lr or raise tau for this operator")
         # (3) re-noise to the next level
         if i + 1 < len(steps):
             x = x0 + ve.sigma(steps[i + 1]) * _noise(gens, shape, y)

@@ -60,6 +60,16 @@ class AttributeEvaluator(nn.Module):
         self.train(was)
         return out.to(x.device)
 
+    @torch.no_grad()
+    def embed(self, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+        """The evaluator's pooled features (its last layer's input) in eval mode, batched, on ``x``'s device."""
+        was = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        out = torch.cat([self.features(x[i:i + batch].to(device)).mean((2, 3)) for i in range(0, len(x), batch)])
+        self.train(was)
+        return out.to(x.device)
+
     def config(self) -> dict:
         return {"format": FORMAT, "input_shape": list(self.input_shape),
                 "attribute_names": self.attribute_names, "widths": self.widths}

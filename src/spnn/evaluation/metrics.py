@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["attribute_agreement", "consistency_error", "psnr"]
+__all__ = ["attribute_agreement", "consistency_error", "psnr", "rmse", "nearest_is_own", "nearest_same_label_rmse"]
 
 
 def attribute_agreement(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
@@ -32,3 +32,36 @@ def psnr(x: torch.Tensor, ref: torch.Tensor, data_range: float = 2.0) -> torch.T
     """Per-image PSNR in dB for images in [-1, 1] (range 2)."""
     mse = (x - ref).pow(2).flatten(1).mean(1).clamp_min(1e-12)
     return 10 * torch.log10(data_range**2 / mse)
+
+
+def rmse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-sample root mean square difference."""
+    return (a - b).flatten(1).pow(2).mean(1).sqrt()
+
+
+def nearest_is_own(recon: torch.Tensor, originals: torch.Tensor) -> float:
+    """Rate at which reconstruction i's nearest original (Euclidean, in pixels or any features) is original i:
+    1 means each reconstruction identifies its source among all of them; chance is 1 / len(originals).
+
+    >>> x = torch.eye(4)
+    >>> nearest_is_own(x + 0.1, x), nearest_is_own(x.flip(0), x)
+    (1.0, 0.0)
+    """
+    d = torch.cdist(recon.flatten(1).double(), originals.flatten(1).double())
+    return float((d.argmin(1) == torch.arange(len(recon), device=d.device)).double().mean())
+
+
+def nearest_same_label_rmse(images: torch.Tensor, labels: torch.Tensor, pool: torch.Tensor,
+                            pool_labels: torch.Tensor) -> torch.Tensor:
+    """Per image, the RMSE to the nearest *other* image of ``pool`` with exactly the same label vector (another
+    person with the same attributes); NaN where the pool has none. Pool entries equal to the image are skipped."""
+    out = torch.full((len(images),), float("nan"), dtype=torch.float64)
+    flat, pflat = images.flatten(1).double(), pool.flatten(1).double()
+    for i in range(len(images)):
+        same = (pool_labels == labels[i]).all(1)
+        if same.any():
+            d = (pflat[same] - flat[i]).pow(2).mean(1).sqrt()
+            d = d[d > 0]
+            if len(d):
+                out[i] = d.min()
+    return out
