@@ -107,6 +107,15 @@ def main() -> None:
               f"logits:\n")
         print(table(ls["rows"], ["attribute", "image", "median_max_abs", "rms_change", "success", "others_kept"]))
         print()
+    if (qi := load("quality-identity")) and qi.get("identity"):
+        print(f"**Does reconstruction from semantics return the original face?** ({qi['n']} test faces, {qi['steps']} "
+              f"steps, {qi['machine']}, {qi['date']}; own_nearest: the rate at which a reconstruction's nearest original "
+              f"among the {qi['n']} is its own, in pixels and in the evaluator's features, chance {1 / qi['n']:.3f}; "
+              "rmse_same_attributes_real: from the original to the nearest other training face with the same 22 "
+              "labels, the distance to another person with the same attributes; rmse_between_seeds: two seeds of "
+              "the same reconstruction; images in [-1, 1]):\n")
+        print(table(qi["identity"], list(qi["identity"][0])))
+        print()
     runs = [(p, q) for p in ("float32", "bfloat16") if (q := load(f"quality-precision-{p}"))]
     if runs:
         rows = []
@@ -187,6 +196,8 @@ python benchmarks/quality.py --methods nlbp-learned --n 200 --n-edit 50 --steps 
     --precision bfloat16 --name quality-precision-bfloat16             # and --precision float32: ~4 min each
 python benchmarks/degradations.py --n 100 --steps 50                  # ~3 min
 python benchmarks/solvers.py --n 8 --plot docs/results/solvers.png    # ~20 min: NLBP, DDNM, DPS, DAPS, RED-diff
+python benchmarks/quality.py --methods nlbp-learned nlbp-natural none --identity --n 200 --n-edit 10 --steps 20 \\
+    --edits Eyeglasses --multi Eyeglasses --name quality-identity     # ~15 min: does reconstruction return the original?
 python benchmarks/identities.py && python benchmarks/spnn_accuracy.py
 python benchmarks/paper_step.py --repeats 4                           # ~3 min
 python benchmarks/level_sets.py --grid docs/level-sets.png            # ~30 s
