@@ -10,18 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 gradio = pytest.importorskip("gradio")
 from gradio_client import Client  # noqa: E402
 
-from spnn import SPNN  # noqa: E402
 from spnn.app import EditorModels, launch  # noqa: E402
-from spnn.calibration import EditCalibration  # noqa: E402
-from spnn.data.avatars import AVATAR_ATTRIBUTES  # noqa: E402
-from spnn.diffusion.prior import Prior, build_unet  # noqa: E402
-from spnn.testing import perturb_  # noqa: E402
+from spnn.testing import write_tiny_models  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,13 +29,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("app-models")
-    torch.manual_seed(0)
-    Prior(build_unet(8, block_out_channels=(8, 8, 8), norm_num_groups=4)).save(root / "prior")
-    net = perturb_(SPNN.build((3, 8, 8), (22,), hidden=8, attribute_names=AVATAR_ATTRIBUTES), 0.1)
-    net.edit_calibration = EditCalibration().to_dict()
-    net.save(root / "spnn.safetensors")
-    return root
+    return write_tiny_models(tmp_path_factory.mktemp("app-models"))
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from spnn.cli.main import main
 from spnn.data.avatars import AVATAR_ATTRIBUTES
 from spnn.diffusion.prior import Prior, build_unet
 from spnn.errors import CheckpointError, ConfigError, DataError, LayoutError, ShapeError
-from spnn.testing import perturb_
+from spnn.testing import perturb_, write_tiny_models
 
 MARKER = "pwned-marker"
 
@@ -36,11 +36,7 @@ class _Evil:
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bad")
-    torch.manual_seed(0)
-    Prior(build_unet(8, block_out_channels=(8, 8, 8), norm_num_groups=4)).save(root / "prior")
-    net = perturb_(SPNN.build((3, 8, 8), (22,), hidden=8, attribute_names=AVATAR_ATTRIBUTES), 0.1)
-    net.save(root / "spnn.safetensors")
+    root = write_tiny_models(tmp_path_factory.mktemp("bad"))
     SPNN.build((3, 16, 16), (22,), hidden=4, attribute_names=AVATAR_ATTRIBUTES).save(root / "spnn16.safetensors")
     (root / "images").mkdir()
     Image.fromarray(np.full((8, 8, 3), 128, np.uint8)).save(root / "images" / "a.png")

@@ -4,25 +4,17 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from spnn import SPNN
-from spnn.calibration import EditCalibration
 from spnn.cli.main import main
 from spnn.data.avatars import AVATAR_ATTRIBUTES
-from spnn.diffusion.prior import Prior, build_unet
-from spnn.testing import perturb_
+from spnn.testing import perturb_, write_tiny_models
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    Prior(build_unet(8, block_out_channels=(8, 8, 8), norm_num_groups=4)).save(root / "prior")
-    net = perturb_(SPNN.build((3, 8, 8), (22,), hidden=8, attribute_names=AVATAR_ATTRIBUTES), 0.1)
-    net.edit_calibration = EditCalibration().to_dict()  # the shipped SPNN's numbers, stored with the weights
-    net.save(root / "spnn.safetensors")
+    root = write_tiny_models(tmp_path_factory.mktemp("models"))  # with the shipped SPNN's edit calibration
     images = root / "images"
     images.mkdir()
     rng = np.random.default_rng(0)
