@@ -192,6 +192,7 @@ CLI_CASES = [
     (["convert", "{d}/missing.pth", "{out}/x.safetensors"], ["no such file"]),
     (["convert", "{d}/evil.pth", "{out}/x.safetensors"], ["evil.pth", "cannot read checkpoint"]),
     (["convert", "{d}/spnn.safetensors", "{out}/x.txt"], [".safetensors"]),
+    (["convert", "{d}/spnn.safetensors", "{out}/x.safetensors"], ["not an authors'", "already an spnn network"]),
     (["convert", "{d}/spnn.safetensors", "{out}/x.safetensors", "--img-size", "0"], ["--img-size", ">= 1"]),
     # training commands
     (TRAIN + ["--batch-size", "0"], ["--batch-size", ">= 1"]),

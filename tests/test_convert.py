@@ -61,8 +61,11 @@ def test_errors(tmp_path):
     with pytest.raises(CheckpointError, match="no such file"):
         load_authors_spnn(tmp_path / "x.pth")
     torch.save({"blocks.0.weight": torch.zeros(1)}, tmp_path / "bad.pth")
-    with pytest.raises(CheckpointError, match="mixing sizes"):
+    with pytest.raises(CheckpointError, match="no pinn.blocks"):
         load_authors_spnn(tmp_path / "bad.pth")
+    torch.save({"pinn.blocks.1.mix.A_unconstrained": torch.zeros(5, 5)}, tmp_path / "odd.pth")
+    with pytest.raises(CheckpointError, match="mixing sizes"):
+        load_authors_spnn(tmp_path / "odd.pth")
     with pytest.raises(CheckpointError, match="unknown preset"):
         authors_preset("celeba128")
 

@@ -215,6 +215,10 @@ def load_authors_spnn(path: str | os.PathLike, preset: str | None = None, layout
     ``version``: their code version whose Cayley arithmetic to reproduce (`AUTHORS_VERSIONS`). ``dtype``: the
     network's dtype (default: the state dict's, so float64 weights stay float64)."""
     state, meta = _read(Path(path))
+    if not any(k.startswith("pinn.blocks.") for k in state):
+        hint = ("it is already an spnn network: load it with spnn.SPNN.load or pass it as --spnn"
+                if "spnn_config" in meta else "give a state dict of their SPNN class")
+        raise CheckpointError(f"{path}: not an authors' SPNN checkpoint (no pinn.blocks.* keys); {hint}")
     if layout is None and "layout" in meta:
         layout = meta["layout"]
         img_ch, img_size = int(meta.get("img_ch", img_ch)), int(meta.get("img_size", img_size or 0))
