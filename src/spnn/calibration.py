@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 
+from spnn.checks import check_fields
 from spnn.errors import ConfigError
 
 __all__ = ["EditCalibration", "UNCALIBRATED", "calibration_of", "calibrate_edits"]
@@ -60,10 +61,7 @@ class EditCalibration:
 
     @classmethod
     def from_dict(cls, d: dict) -> EditCalibration:
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ConfigError(f"edit calibration: unknown entries {sorted(unknown)}; known: {sorted(names)}")
+        check_fields(cls, d, "edit calibration entries")
         return cls(**d)
 
 

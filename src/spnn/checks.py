@@ -8,7 +8,7 @@ import torch
 
 from spnn.errors import ConfigError, LayoutError, ShapeError
 
-__all__ = ["check_shape", "check_finite", "check_dtype", "check_shape_spec", "check_lam", "check_mask",
+__all__ = ["check_fields", "check_shape", "check_finite", "check_dtype", "check_shape_spec", "check_lam", "check_mask",
            "check_images", "check_batch", "memory_limit", "estimate_memory", "check_memory"]
 
 
@@ -159,3 +159,13 @@ def check_memory(need: int, what: str, fix: str) -> None:
     if need > limit:
         raise ResourceError(f"{what} needs about {need / 2**30:.1f} GiB, over the limit of {limit / 2**30:.1f} GiB; "
                             f"{fix}, or raise the limit with SPNN_MAX_MEMORY_GB")
+
+
+def check_fields(cls, d: dict, what: str) -> None:
+    """Refuse keys of ``d`` that are not fields of the dataclass ``cls``, listing the known ones."""
+    from dataclasses import fields
+
+    names = {f.name for f in fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise ConfigError(f"unknown {what} {sorted(unknown)}; known: {sorted(names)}")

@@ -79,9 +79,9 @@ def parse_max_abs(value) -> float | str | torch.Tensor | None:
     try:
         m = float(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"max_abs must be 'auto', a positive number or 0 (off), got {value!r}") from None
-    if m < 0 or m != m:
-        raise ConfigError(f"max_abs must be 'auto', a positive number or 0 (off), got {value!r}")
+        raise ConfigError(f"max_abs must be 'auto', a positive finite number or 0 (off), got {value!r}") from None
+    if not (0 <= m < float("inf")):
+        raise ConfigError(f"max_abs must be 'auto', a positive finite number or 0 (off), got {value!r}")
     return m or None
 
 

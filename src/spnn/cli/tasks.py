@@ -402,12 +402,9 @@ def _common(p, spnn: bool = True, images: bool = True) -> None:
 
 def _max_abs(text: str):
     try:
-        value = parse_max_abs(text)
+        return parse_max_abs(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
-    if isinstance(value, float) and not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"max_abs must be 'auto', a positive finite number or 0 (off), got {text}")
-    return value
 
 
 def _bounds_options(p: argparse.ArgumentParser) -> None:

@@ -16,12 +16,13 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
+from spnn.checks import check_fields
 from spnn.errors import CheckpointError, ConfigError
 from spnn.io import load_state, read_metadata, safe_torch_load, save_state
 from spnn.training.distributed import all_mean, average_gradients, barrier, world
@@ -54,10 +55,7 @@ class LoopConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> LoopConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ConfigError(f"unknown training options {sorted(unknown)}; known: {sorted(names)}")
+        check_fields(cls, d, "training options")
         d = dict(d)
         if "betas" in d:
             d["betas"] = tuple(d["betas"])
