@@ -39,8 +39,10 @@ from spnn.tasks import (
     reconstruct,
 )
 
-EDITS = ["Eyeglasses", "Smiling", "Bald", "Wearing_Hat"]
-MULTI = ["Eyeglasses", "Smiling", "Wearing_Hat"]
+# the paper's single-attribute rows first (Eyeglasses, Smiling, Bangs, Gray_Hair), then the hair and head attributes
+EDITS = ["Eyeglasses", "Smiling", "Bangs", "Gray_Hair", "Black_Hair", "Blond_Hair", "Bald", "Wearing_Hat"]
+# the paper's multi-attribute sets mapped to the built-in attributes
+MULTI = [["Pale_Skin", "Black_Hair"], ["Blond_Hair", "Smiling"], ["Eyeglasses", "Smiling", "Mustache"]]
 EDIT_COLUMNS = ["attribute", "images", "success", "others_kept", "bound_met", "within_reach", "unedited"]
 
 
@@ -184,7 +186,7 @@ def main() -> None:
     print(table(edit_rows, EDIT_COLUMNS))
 
     multi_rows = []
-    for combo in args.multi or [MULTI]:
+    for combo in args.multi or MULTI:
         gen = generate(prior, op, dict.fromkeys(combo, 1.0), args.n_edit, steps=args.steps,
                        seeds=range(10_000, 10_000 + args.n_edit), logit=args.logit, max_abs=args.max_abs,
                        max_move=args.max_move or None, precision=args.precision, progress=False)

@@ -21,3 +21,7 @@ def test_demo_runs(tmp_path, monkeypatch, device):
     assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 2
     assert summary["reconstruction"]["consistency_max_abs"] < 1e-2  # logits are O(10): relative 1e-4
     assert summary["restoration_sr4"]["consistency_max_abs"] < 1e-4
+    rec = summary["reconstruction"]
+    assert 0 <= rec["nearest_is_own"] <= 1 and rec["rmse_to_original"] > 0 and rec["rmse_between_seeds"] > 0
+    assert [g["attributes"] for g in summary["generation"]] == [
+        ["Pale_Skin", "Black_Hair"], ["Blond_Hair", "Smiling"], ["Eyeglasses", "Smiling", "Mustache"]]

@@ -166,3 +166,32 @@ def test_phase_config_from_yaml_and_flags():
     args.adaptive_weights, args.epochs2 = True, 2
     cfg2 = _phase_config(args, 2, {})
     assert cfg2.adaptive_weights and cfg2.loop.epochs == 2 and yaml_cfg["phase1"]["adaptive_weights"]
+
+
+def test_invariance_and_recon_noise_terms():
+    from spnn.data.common import ArrayDataset
+    from spnn.training.spnn import SameLabelPartners, SPNNTrainConfig, phase1_loss
+    torch.manual_seed(0)
+    net = _net()
+    x, y = torch.rand(4, 3, 8, 8) * 2 - 1, torch.tensor([[1.0, 0, 0, 1]] * 2 + [[0, 1, 1, 0]] * 2)
+    w = {"task": 1.0, "recon": 1.0, "invariance": 1.0}
+    _, same = phase1_loss(net, x, y, w, partners=x)
+    _, other = phase1_loss(net, x, y, w, partners=x.flip(0))
+    assert same["invariance"] < 1e-12 < other["invariance"]
+    assert torch.isclose(other["invariance"], torch.nn.functional.mse_loss(net(x), net(x.flip(0))))
+    _, clean = phase1_loss(net, x, y, w)
+    _, noisy = phase1_loss(net, x, y, w, recon_noise=1.0)
+    assert "invariance" not in clean and torch.isclose(clean["task"], noisy["task"])
+    assert not torch.isclose(clean["recon"], noisy["recon"])
+    images = ((x.permute(0, 2, 3, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+    partners = SameLabelPartners(ArrayDataset(images, y.numpy(), list("abcd")))
+    assert partners.paired == 1.0
+    for _ in range(5):  # a partner always carries the same labels
+        got = partners(y)
+        own = (got[:, None] - torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1)[None])
+        match = own.flatten(2).abs().amax(2).argmin(1)
+        assert (y[match] == y).all()
+    with pytest.raises(ValueError, match="not in the training set"):
+        partners(torch.ones(1, 4))
+    with pytest.raises(ValueError, match="invariance must be a number >= 0"):
+        SPNNTrainConfig(invariance=-1.0)

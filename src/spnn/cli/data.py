@@ -25,8 +25,8 @@ def cmd_avatars(args: argparse.Namespace) -> int:
         check_output_file(args.grid)
     if args.out != "default":
         check_output_dir(args.out)
-    images, labels = load_or_generate(args.n, args.size, args.seed, args.out)
-    print(json.dumps({"images": len(images), "size": args.size, "attribute_frequency":
+    images, labels = load_or_generate(args.n, args.size, args.seed, args.out, version=args.version)
+    print(json.dumps({"images": len(images), "size": args.size, "version": args.version, "attribute_frequency":
                       {k: round(v, 3) for k, v in label_table(labels).items()}}, indent=1))
     if args.grid:
         from spnn.viz import labelled_grid
@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--size", type=positive_int, default=32)
     a.add_argument("--n", type=positive_int, default=30000)
     a.add_argument("--seed", type=nonnegative_int, default=0)
+    a.add_argument("--version", type=int, choices=[1, 2], default=1,
+                   help="1: the shipped models' faces; 2: the same labels with more nuisance (colours, pose, light)")
     a.add_argument("--out", type=output_dir, default="default",
                    help="cache folder (default ~/.cache/spnn or $SPNN_CACHE)")
     a.add_argument("--grid", type=output_dir, help="also write a PNG grid of samples with their attributes")

@@ -31,6 +31,11 @@ Wearing_Hat            hat, turban, winter hats 1-4 (hair hidden)
 Non-attribute variation (the null space): other hair styles and colours (pastel pink), skin tones,
 clothing type and colour, other eyebrows, nose, eyes, mouths within a class, background tone.
 Exclusive parts keep combinations consistent (no hat on a bald head, one mouth, one accessory).
+
+Versions (``version=``): 1, the shipped models' data; 2, the same parts and labels for every index plus nuisance
+that no attribute names, drawn from a separate random stream: continuous skin tone (pale stays pale), hair shade
+within its colour class, any clothing colour, a two-colour background gradient, position, scale and small rotation
+of the drawing, and directional light (`sample_nuisance`).
 """
 
 from __future__ import annotations
@@ -47,7 +52,8 @@ from spnn.data.common import ArrayDataset, split_of
 from spnn.errors import DataError
 from spnn.io import atomic_write
 
-__all__ = ["AVATAR_ATTRIBUTES", "AvatarFaces", "render_avatar", "sample_parts", "generate"]
+__all__ = ["AVATAR_ATTRIBUTES", "AvatarFaces", "render_avatar", "sample_parts", "sample_nuisance", "generate",
+           "VERSIONS"]
 
 AVATAR_ATTRIBUTES = [
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Bald", "Bangs", "Black_Hair", "Blond_Hair", "Brown_Hair",
@@ -56,7 +62,7 @@ AVATAR_ATTRIBUTES = [
     "Sunglasses", "Red_Hair",
 ]
 VIEWBOX = "22 10 220 220"  # square crop around head and collar of the 264 x 280 drawing
-CACHE_VERSION = 1
+VERSIONS = (1, 2)
 
 # (probability, attributes set, part names); choices within a row are uniform
 HAIR = [
@@ -140,51 +146,141 @@ def sample_parts(seed: int, index: int) -> tuple[dict, np.ndarray, np.ndarray]:
     return parts, labels, background
 
 
-def _avatar(parts: dict):
+def _hex(rgb) -> str:
+    return "#" + "".join(f"{int(round(255 * min(max(c, 0.0), 1.0))):02X}" for c in rgb)
+
+
+def _rgb(hex_colour: str) -> np.ndarray:
+    h = hex_colour.lstrip("#")
+    return np.array([int(h[i:i + 2], 16) / 255 for i in (0, 2, 4)])
+
+
+def _shade(rng: np.random.Generator, hex_colour: str, spread: float) -> str:
+    """The colour scaled in brightness by U(1 - spread, 1 + spread), with a little per-channel jitter."""
+    rgb = _rgb(hex_colour) * rng.uniform(1 - spread, 1 + spread) + rng.normal(0, spread / 4, 3)
+    return _hex(rgb)
+
+
+NON_PALE_SKIN = ["#EDB98A", "#F8D25C", "#FD9841", "#D08B5B", "#AE5D29", "#614335"]  # light to dark, pale excluded
+
+
+def sample_nuisance(seed: int, index: int, parts: dict) -> dict:
+    """Version-2 nuisance of image ``index`` of ``seed`` (none of it named by an attribute): colours as hex
+    strings, a background gradient (top, bottom RGB), the drawing's scale, rotation (degrees), shift (fraction of
+    the crop) and a directional light (angle, strength)."""
     import python_avatars as pa
+
+    rng = np.random.default_rng([seed, index, 2])
+    if parts["skin_color"] == "PALE":
+        skin = _shade(rng, pa.SkinColor.PALE.value, 0.03)
+    else:  # anywhere along the non-pale tones, not only the 6 named ones
+        t = rng.uniform(0, len(NON_PALE_SKIN) - 1)
+        lo = int(np.floor(t))
+        hi = min(lo + 1, len(NON_PALE_SKIN) - 1)
+        rgb = (1 - (t - lo)) * _rgb(NON_PALE_SKIN[lo]) + (t - lo) * _rgb(NON_PALE_SKIN[hi])
+        skin = _shade(rng, _hex(rgb), 0.04)
+    spread = 0.04 if parts["hair_color"] == "SILVER_GRAY" else 0.12
+    return {
+        "skin": skin,
+        "hair": _shade(rng, pa.HairColor[parts["hair_color"]].value, spread),
+        "clothing": _hex(rng.uniform(0.05, 0.95, 3)),
+        "background": (rng.uniform(0.2, 0.95, 3), rng.uniform(0.2, 0.95, 3)),
+        "scale": float(rng.uniform(0.88, 1.08)),
+        "rotation": float(rng.uniform(-8, 8)),
+        "shift": tuple(float(v) for v in rng.uniform(-0.06, 0.06, 2)),
+        "light": (float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.0, 0.25))),
+    }
+
+
+def _avatar(parts: dict, nuisance: dict | None = None):
+    import python_avatars as pa
+
+    colours = ({"skin_color": nuisance["skin"], "hair_color": nuisance["hair"], "facial_hair_color": nuisance["hair"],
+                "clothing_color": nuisance["clothing"]} if nuisance else
+               {"skin_color": pa.SkinColor[parts["skin_color"]], "hair_color": pa.HairColor[parts["hair_color"]],
+                "facial_hair_color": pa.HairColor[parts["hair_color"]],
+                "clothing_color": pa.ClothingColor[parts["clothing_color"]]})
 
     top = parts["top"]
     top_enum = pa.HatType[top] if top in pa.HatType.__members__ else pa.HairType[top]
     return pa.Avatar(
-        style=pa.AvatarStyle.TRANSPARENT, top=top_enum, hair_color=pa.HairColor[parts["hair_color"]],
-        facial_hair=pa.FacialHairType[parts["facial_hair"]],
-        facial_hair_color=pa.HairColor[parts["hair_color"]], accessory=pa.AccessoryType[parts["accessory"]],
-        mouth=pa.MouthType[parts["mouth"]], eyes=pa.EyeType[parts["eyes"]],
-        eyebrows=pa.EyebrowType[parts["eyebrows"]], skin_color=pa.SkinColor[parts["skin_color"]],
-        clothing=pa.ClothingType[parts["clothing"]], clothing_color=pa.ClothingColor[parts["clothing_color"]],
-        nose=pa.NoseType[parts["nose"]], hat_color=pa.ClothingColor[parts["clothing_color"]],
+        style=pa.AvatarStyle.TRANSPARENT, top=top_enum, facial_hair=pa.FacialHairType[parts["facial_hair"]],
+        accessory=pa.AccessoryType[parts["accessory"]], mouth=pa.MouthType[parts["mouth"]],
+        eyes=pa.EyeType[parts["eyes"]], eyebrows=pa.EyebrowType[parts["eyebrows"]],
+        clothing=pa.ClothingType[parts["clothing"]], nose=pa.NoseType[parts["nose"]],
+        hat_color=pa.ClothingColor[parts["clothing_color"]], **colours,
     )
 
 
-def render_avatar(seed: int, index: int, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 image (size, size, 3), uint8 labels (22,)) of image ``index`` of ``seed``."""
+def _view_box(nuisance: dict | None) -> str:
+    """The crop: v1's square around head and collar, zoomed by 1 / scale and shifted in version 2."""
+    if nuisance is None:
+        return VIEWBOX
+    x, y, w, _ = (float(v) for v in VIEWBOX.split())
+    side = w / nuisance["scale"]
+    cx = x + w / 2 + nuisance["shift"][0] * w
+    cy = y + w / 2 + nuisance["shift"][1] * w
+    return f"{cx - side / 2:.2f} {cy - side / 2:.2f} {side:.2f} {side:.2f}"
+
+
+def _light_and_background(rgba: np.ndarray, background, nuisance: dict | None) -> np.ndarray:
+    h, w = rgba.shape[:2]
+    alpha = rgba[..., 3:]
+    if nuisance is None:
+        return rgba[..., :3] * alpha + background * (1.0 - alpha)
+    v = np.linspace(0, 1, h)[:, None, None]
+    top, bottom = nuisance["background"]
+    rgb = rgba[..., :3] * alpha + (top * (1 - v) + bottom * v) * (1.0 - alpha)
+    angle, strength = nuisance["light"]
+    u = np.linspace(-1, 1, w)[None, :]
+    field = 1 + strength * (np.cos(angle) * u + np.sin(angle) * np.linspace(-1, 1, h)[:, None])
+    return np.clip(rgb * field[..., None], 0, 1)
+
+
+def render_avatar(seed: int, index: int, size: int = 32, version: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 image (size, size, 3), uint8 labels (22,)) of image ``index`` of ``seed`` in dataset ``version``;
+    the labels do not depend on the version.
+
+    >>> a, la = render_avatar(0, 3, 16)
+    >>> b, lb = render_avatar(0, 3, 16, version=2)
+    >>> a.shape, bool((la == lb).all()), bool((a != b).any())
+    ((16, 16, 3), True, True)
+    """
     import resvg_py
     from PIL import Image
 
+    if version not in VERSIONS:
+        raise DataError(f"unknown avatar dataset version {version!r}; choose one of {list(VERSIONS)}")
     parts, labels, background = sample_parts(seed, index)
-    svg = _avatar(parts).render().replace(
+    nuisance = sample_nuisance(seed, index, parts) if version == 2 else None
+    svg = _avatar(parts, nuisance).render().replace(
         'width="264px" height="280px" viewBox="0 0 264 280"',
-        f'width="{size}" height="{size}" viewBox="{VIEWBOX}"')
+        f'width="{size}" height="{size}" viewBox="{_view_box(nuisance)}"')
+    if nuisance is not None:  # small rotation of the drawing about the crop's centre
+        x, y, w, _ = (float(v) for v in _view_box(nuisance).split())
+        head, _, body = svg.partition(">")
+        body, _, _ = body.rpartition("</svg>")
+        turn = f'rotate({nuisance["rotation"]:.2f} {x + w / 2:.2f} {y + w / 2:.2f})'
+        svg = f'{head}><g transform="{turn}">{body}</g></svg>'
     png = resvg_py.svg_to_bytes(svg_string=svg, width=size, height=size)
     rgba = np.asarray(Image.open(io.BytesIO(bytes(png))).convert("RGBA"), dtype=np.float64) / 255.0
-    alpha = rgba[..., 3:]
-    rgb = rgba[..., :3] * alpha + background * (1.0 - alpha)
+    rgb = _light_and_background(rgba, background, nuisance)
     return np.round(rgb * 255.0).astype(np.uint8), labels
 
 
-def _render_range(args: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    seed, start, stop, size = args
-    out = [render_avatar(seed, i, size) for i in range(start, stop)]
+def _render_range(args: tuple[int, int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    seed, start, stop, size, version = args
+    out = [render_avatar(seed, i, size, version) for i in range(start, stop)]
     return np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
 
 
 def generate(n: int, size: int = 32, seed: int = 0, workers: int | None = None,
-             progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+             progress: bool = True, version: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Render images 0..n-1 of ``seed`` in parallel: (uint8 N x size x size x 3, uint8 N x 22)."""
     from tqdm.auto import tqdm
 
     chunk = 250
-    jobs = [(seed, s, min(s + chunk, n), size) for s in range(0, n, chunk)]
+    jobs = [(seed, s, min(s + chunk, n), size, version) for s in range(0, n, chunk)]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     bar = tqdm(total=n, desc=f"rendering {size}x{size} avatars", disable=not progress, unit="img")
     results = []
@@ -216,8 +312,8 @@ class AvatarFaces(ArrayDataset):
     """
 
     def __init__(self, n: int = 30000, size: int = 32, split: str | None = "train", seed: int = 0,
-                 root: str | os.PathLike | None = "default", progress: bool = True):
-        images, labels = load_or_generate(n, size, seed, root, progress)
+                 root: str | os.PathLike | None = "default", progress: bool = True, version: int = 1):
+        images, labels = load_or_generate(n, size, seed, root, progress, version)
         index = np.arange(n)
         if split is not None:
             names = ["train", "val", "test"]
@@ -228,10 +324,11 @@ class AvatarFaces(ArrayDataset):
         super().__init__(images, labels, AVATAR_ATTRIBUTES)
         self.index = index
         self.size = size
+        self.version = version
 
     @classmethod
     def head(cls, split: str, count: int, size: int = 32, seed: int = 0, n: int = 30000,
-             root: str | os.PathLike | None = "default") -> AvatarFaces:
+             root: str | os.PathLike | None = "default", version: int = 1) -> AvatarFaces:
         """The first ``count`` images of ``split`` among images 0..n-1: sliced from a cache of ``n`` images when
         one exists, else rendered alone (image i is a pure function of (seed, i)), without building the cache.
 
@@ -242,42 +339,44 @@ class AvatarFaces(ArrayDataset):
         if split not in names:
             raise DataError(f"unknown split {split!r}; choose one of {names}")
         index = np.arange(n)[split_of(np.arange(n)) == names.index(split)][:count]
-        cached = _cached(root, n, size, seed)
+        cached = _cached(root, n, size, seed, version)
         if cached is not None:
-            images, labels = load_or_generate(n, size, seed, root, progress=False)
+            images, labels = load_or_generate(n, size, seed, root, progress=False, version=version)
             images, labels = images[index], labels[index]
         else:
-            out = [render_avatar(seed, int(i), size) for i in index]
+            out = [render_avatar(seed, int(i), size, version) for i in index]
             images, labels = np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
         obj = cls.__new__(cls)
         ArrayDataset.__init__(obj, images, labels, AVATAR_ATTRIBUTES)
-        obj.index, obj.size = index, size
+        obj.index, obj.size, obj.version = index, size, version
         return obj
 
 
-def _cached(root, n: int, size: int, seed: int) -> Path | None:
+def _cached(root, n: int, size: int, seed: int, version: int = 1) -> Path | None:
     """A cache file holding at least images 0..n-1, if any."""
     if root is None:
         return None
     root = default_cache_dir() if root == "default" else Path(root)
-    for path in root.glob(f"avatars-v{CACHE_VERSION}-s{seed}-{size}px-n*.npz"):
+    for path in root.glob(f"avatars-v{version}-s{seed}-{size}px-n*.npz"):
         if int(path.stem.rsplit("-n", 1)[1]) >= n:
             return path
     return None
 
 
-def cache_path(root: str | os.PathLike, n: int, size: int, seed: int) -> Path:
-    return Path(root) / f"avatars-v{CACHE_VERSION}-s{seed}-{size}px-n{n}.npz"
+def cache_path(root: str | os.PathLike, n: int, size: int, seed: int, version: int = 1) -> Path:
+    return Path(root) / f"avatars-v{version}-s{seed}-{size}px-n{n}.npz"
 
 
 def load_or_generate(n: int, size: int, seed: int, root: str | os.PathLike | None = "default",
-                     progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Read the cache for (n, size, seed) under ``root`` (a larger cached n is sliced), else render
+                     progress: bool = True, version: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Read the cache for (n, size, seed, version) under ``root`` (a larger cached n is sliced), else render
     and write it atomically. ``root=None`` never touches the disk."""
+    if version not in VERSIONS:
+        raise DataError(f"unknown avatar dataset version {version!r}; choose one of {list(VERSIONS)}")
     if root is None:
-        return generate(n, size, seed, progress=progress)
+        return generate(n, size, seed, progress=progress, version=version)
     root = default_cache_dir() if root == "default" else Path(root)
-    candidates = sorted(root.glob(f"avatars-v{CACHE_VERSION}-s{seed}-{size}px-n*.npz"),
+    candidates = sorted(root.glob(f"avatars-v{version}-s{seed}-{size}px-n*.npz"),
                         key=lambda p: int(p.stem.rsplit("-n", 1)[1]))
     for path in candidates:
         if int(path.stem.rsplit("-n", 1)[1]) >= n:
@@ -287,8 +386,8 @@ def load_or_generate(n: int, size: int, seed: int, root: str | os.PathLike | Non
             except Exception as e:  # noqa: BLE001 - truncated zip, missing arrays, bad dtype: all mean corrupt
                 raise DataError(f"{path}: corrupt avatar cache ({type(e).__name__}: {e}); delete it to "
                                 "regenerate") from None
-    images, labels = generate(n, size, seed, progress=progress)
-    path = cache_path(root, n, size, seed)
+    images, labels = generate(n, size, seed, progress=progress, version=version)
+    path = cache_path(root, n, size, seed, version)
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:

@@ -1,5 +1,5 @@
-"""Open a dataset from a short spec string: ``avatars``, ``avatars:64``, ``celeba:DIR``,
-``celebahq:DIR`` or ``folder:DIR`` (with ``DIR/attributes.csv``)."""
+"""Open a dataset from a short spec string: ``avatars``, ``avatars:64``, ``avatars:v2``, ``avatars:64:v2``,
+``celeba:DIR``, ``celebahq:DIR`` or ``folder:DIR`` (with ``DIR/attributes.csv``)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,18 @@ __all__ = ["open_dataset"]
 def open_dataset(spec: str, split: str, size: int = 32, n: int = 30000, cache: str | None = "default"):
     kind, _, arg = spec.partition(":")
     if kind == "avatars":
-        from spnn.data.avatars import AvatarFaces
+        from spnn.data.avatars import VERSIONS, AvatarFaces
 
-        if arg and not (arg.isdigit() and int(arg) > 0):
-            raise DataError(f"dataset spec {spec!r}: the avatar size must be a positive integer (avatars:64)")
-        return AvatarFaces(n=n, size=int(arg) if arg else size, split=split, root=cache)
+        version = 1
+        for part in arg.split(":") if arg else []:
+            if part.isdigit() and int(part) > 0:
+                size = int(part)
+            elif part[:1] == "v" and part[1:].isdigit() and int(part[1:]) in VERSIONS:
+                version = int(part[1:])
+            else:
+                raise DataError(f"dataset spec {spec!r}: {part!r} is neither a size (a positive integer: avatars:64) "
+                                f"nor a version ({', '.join(f'v{v}' for v in VERSIONS)}: avatars:v2, avatars:64:v2)")
+        return AvatarFaces(n=n, size=size, split=split, root=cache, version=version)
     if kind in ("celeba", "celebahq", "folder"):
         from spnn.data import real
 

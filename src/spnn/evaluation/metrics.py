@@ -42,6 +42,7 @@ def rmse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def nearest_is_own(recon: torch.Tensor, originals: torch.Tensor) -> float:
     """Rate at which reconstruction i's nearest original (Euclidean, in pixels or any features) is original i:
     1 means each reconstruction identifies its source among all of them; chance is 1 / len(originals).
+    ``originals`` may hold more faces than ``recon`` (distractors after the sources, which come first).
 
     >>> x = torch.eye(4)
     >>> nearest_is_own(x + 0.1, x), nearest_is_own(x.flip(0), x)

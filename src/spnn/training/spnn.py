@@ -6,6 +6,10 @@ Optional robustness in phase 1: noised inputs (``noise_augment``) and adversaria
 within a per-image radius on the task loss, Madry et al. 2018), so that g's level sets, on which NLBP projects,
 are not reachable by small invisible changes (on the 32x32 avatars, whose attributes are a few pixels, radii of
 1-8 cost 8-17 points of accuracy and no edit improved: README, editing).
+Optional limits on what the logits carry beyond the labels (phase 1): ``recon_noise`` s replaces the reconstruction
+term by MSE(g+(g(x) + s n), x), n ~ N(0, I), so only what survives noise of std s is worth encoding; ``invariance``
+w adds w MSE(g(x), g(x')) for x' another training image with the same label vector (a different face with the same
+attributes), so that g's level sets hold every face with those attributes.
 Phase 2 (natural inverse, only the r networks):
     loss = w_norm MSE(q(g+(g(x))), q_origin) + w_recon MSE(g+(g(x)), x) + w_cycle MSE(g(g+(g(x))), g(x)).
 
@@ -18,9 +22,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from spnn.data.common import to_tensor_images
 from spnn.diagnostics import penrose_report
 from spnn.errors import ConfigError
 from spnn.io import write_json
@@ -29,7 +35,7 @@ from spnn.training.distributed import is_main
 from spnn.training.loop import LoopConfig, TrainLoop
 
 __all__ = ["SPNNTrainConfig", "adversarial_inputs", "phase1_loss", "phase2_loss", "train_spnn", "evaluate_attributes",
-           "PHASE_DEFAULTS"]
+           "PHASE_DEFAULTS", "SameLabelPartners"]
 
 PHASE_DEFAULTS = {
     1: {"lr": 2e-4, "epochs": 10, "weights": {"task": 1.0, "cycle": 40.0, "recon": 40.0}},
@@ -50,6 +56,14 @@ class SPNNTrainConfig:
     noise_augment: float = 0.0  # phase 1: add N(0, (u noise_augment)^2), u ~ U(0, 1), to inputs
     adversarial: float = 0.0  # phase 1: L2 radius (per image) of PGD inputs that maximise the task loss
     adversarial_steps: int = 2
+    recon_noise: float = 0.0  # phase 1: std of the noise added to g(x) in the reconstruction term
+    invariance: float = 0.0  # phase 1: weight of MSE(g(x), g(x')) over same-label pairs
+
+    def __post_init__(self):
+        for name in ("label_smoothing", "noise_augment", "adversarial", "recon_noise", "invariance"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value >= 0:
+                raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
 
     def term_weights(self) -> dict:
         return {**PHASE_DEFAULTS[self.phase]["weights"], **self.weights}
@@ -100,17 +114,57 @@ def _norm(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1).norm(dim=1).view(-1, *([1] * (t.dim() - 1)))
 
 
+class SameLabelPartners:
+    """For each label vector of a batch, a random training image with that label vector (the drawn image may be the
+    batch's own: 1 in the group's size; ``paired`` is the fraction of training images with another).
+
+    >>> import numpy as np
+    >>> from spnn.data.common import ArrayDataset
+    >>> ds = ArrayDataset(np.arange(4, dtype=np.uint8).reshape(4, 1, 1, 1).repeat(3, 3), [[0], [1], [0], [1]], ["a"])
+    >>> partners = SameLabelPartners(ds, seed=0)
+    >>> picked = partners(torch.tensor([[0.0], [1.0], [0.0]]))[:, 0, 0, 0] * 127.5 + 127.5
+    >>> set(picked[[0, 2]].round().tolist()) <= {0.0, 2.0}, picked[1].round().item() in (1.0, 3.0)
+    (True, True)
+    """
+
+    def __init__(self, dataset, seed: int = 0):
+        labels = np.asarray(dataset.labels)
+        self.images = dataset.images
+        _, group, counts = np.unique(labels.astype(np.uint8), axis=0, return_inverse=True, return_counts=True)
+        self.groups = [np.flatnonzero(group.reshape(-1) == g) for g in range(len(counts))]
+        self.keys = {labels[idx[0]].astype(np.uint8).tobytes(): idx for idx in self.groups}
+        self.paired = float((counts[group.reshape(-1)] > 1).mean())  # fraction of images with a partner
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, labels: torch.Tensor) -> torch.Tensor:
+        rows = labels.detach().cpu().numpy().round().astype(np.uint8)
+        picks = []
+        for row in rows:
+            idx = self.keys.get(row.tobytes())
+            if idx is None:
+                raise ConfigError("a batch label vector is not in the training set; partners come from it")
+            picks.append(idx[self.rng.integers(len(idx))])
+        return to_tensor_images(self.images[np.array(picks)]).to(labels.device)
+
+
 def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float = 0.0, noise: float = 0.0,
-                adversarial: float = 0.0, adversarial_steps: int = 2):
+                adversarial: float = 0.0, adversarial_steps: int = 2, recon_noise: float = 0.0,
+                partners: torch.Tensor | None = None):
+    def noised(t):
+        return t + noise * torch.rand(len(t), 1, 1, 1, device=t.device, dtype=t.dtype) * torch.randn_like(t)
+
     if noise:
-        x = x + noise * torch.rand(len(x), 1, 1, 1, device=x.device, dtype=x.dtype) * torch.randn_like(x)
+        x = noised(x)
     if adversarial:
         x = adversarial_inputs(net, x, labels, adversarial, adversarial_steps, smoothing)
     logits = net(x)
-    xr = net.pinv(logits, mode="learned")
+    y_recon = logits + recon_noise * torch.randn_like(logits) if recon_noise else logits
+    xr = net.pinv(y_recon, mode="learned")
     terms = {"task": task_loss(logits, labels, adaptive, smoothing), "recon": F.mse_loss(xr, x)}
     if w.get("cycle"):
-        terms["cycle"] = F.mse_loss(net(xr), logits)
+        terms["cycle"] = F.mse_loss(net(xr), y_recon)
+    if partners is not None and w.get("invariance"):
+        terms["invariance"] = F.mse_loss(logits, net(noised(partners) if noise else partners))
     loss = sum(w[k] * v for k, v in terms.items())
     return loss, {k: v.detach() for k, v in terms.items()}
 
@@ -157,11 +211,15 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
         adaptive = (AdaptiveWeights(net.output_shape[0], cfg.adaptive_momentum, device)
                     if cfg.adaptive_weights else None)
         params = list(net.parameters())
+        w["invariance"] = cfg.invariance
+        partners = SameLabelPartners(train_set, cfg.loop.seed) if cfg.invariance else None
 
         def loss_fn(batch):
+            train = net.training
             return phase1_loss(net, batch[0], batch[1], w, adaptive, cfg.label_smoothing,
-                               cfg.noise_augment if net.training else 0.0,
-                               cfg.adversarial if net.training else 0.0, cfg.adversarial_steps)
+                               cfg.noise_augment if train else 0.0, cfg.adversarial if train else 0.0,
+                               cfg.adversarial_steps, cfg.recon_noise if train else 0.0,
+                               partners(batch[1]) if partners is not None and train else None)
     elif cfg.phase == 2:
         for name, p in net.named_parameters():
             p.requires_grad_(".r." in f".{name}")
