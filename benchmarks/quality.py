@@ -80,6 +80,7 @@ def main() -> None:
     ap.add_argument("--split", default="test", choices=["val", "test"],
                     help="faces to use (tune knobs on val, report on test)")
     ap.add_argument("--data-n", type=int, default=30000, help="size of the built-in dataset the split comes from")
+    ap.add_argument("--data-version", type=int, default=1, choices=[1, 2], help="built-in dataset version")
     ap.add_argument("--spnn")
     ap.add_argument("--prior")
     ap.add_argument("--evaluator")
@@ -88,10 +89,11 @@ def main() -> None:
     dev = args.device
     net, prior, ev = load_spnn(args.spnn, dev), load_prior(args.prior, dev), load_evaluator(args.evaluator, dev)
     names = net.attribute_names
-    x, x_labels = (t.to(dev) for t in AvatarFaces(n=args.data_n, split=args.split).tensors(limit=args.n))
+    x, x_labels = (t.to(dev) for t in AvatarFaces(n=args.data_n, split=args.split,
+                                                             version=args.data_version).tensors(limit=args.n))
     judged = ev.predict(x)
     if args.identity:  # other people with the same attributes: the training faces
-        pool, pool_labels = AvatarFaces(n=args.data_n, split="train").tensors()
+        pool, pool_labels = AvatarFaces(n=args.data_n, split="train", version=args.data_version).tensors()
         same_label = nearest_same_label_rmse(x.cpu(), x_labels.cpu(), pool, pool_labels)
     rows, per_attribute, fidelity, identity_rows = [], {}, [], []
     for method in args.methods:
@@ -196,7 +198,8 @@ def main() -> None:
     print("multi-attribute generation:")
     print(table(multi_rows, ["attributes", "n", "all_set", "each_set"]))
     models = {k: getattr(args, k) or "shipped" for k in ("spnn", "prior", "evaluator")}
-    settings = {"device": args.device, "split": args.split, "n": args.n, "steps": args.steps,
+    settings = {"device": args.device, "split": args.split, "n": args.n, "n_edit": args.n_edit, "steps": args.steps,
+                "data_version": args.data_version,
                 "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_logit": args.logit, "edit_max_abs": args.max_abs,
                 "precision": args.precision,
                 "edit_max_move": args.max_move, "edit_invert": args.invert}

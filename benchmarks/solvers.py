@@ -107,6 +107,11 @@ def main() -> None:
         runs += [("daps", label, "daps", {**budget, **DAPS_OVERRIDES.get(name, {})})
                  for label, budget in daps_budgets.items()]
         runs += [("red-diff", f"{k} steps", "red-diff", {"steps": k}) for k in red_steps]
+        if name == "camera":  # the solver apart from the operator: DAPS and RED-diff through NLBP's emulator
+            label, budget = list(daps_budgets.items())[-1]
+            runs += [("daps (emulator)", label, "daps", {**budget, "operator": pinv_op}),
+                     ("red-diff (emulator)", f"{red_steps[0]} steps", "red-diff",
+                      {"steps": red_steps[0], "operator": pinv_op})]
         for method, budget, solver, options in runs:
             _peak_reset()
             try:
@@ -152,6 +157,8 @@ def _run(solver: str, prior, op, y, seeds, options: dict):
     if solver == "sample":
         out = sample(prior, len(y), seeds=seeds, progress=False, **options).images
         return out, options["steps"], options["steps"]
+    options = dict(options)
+    op = options.pop("operator", op)  # a solver may be given another operator than the true one (an emulator)
     res = (daps if solver == "daps" else red_diff)(prior, op, y, seeds=seeds, progress=False, **options)
     return res.images, res.network_calls, res.operator_gradients
 
@@ -163,7 +170,8 @@ def plot(rows: list[dict], path: str, where: str) -> None:
     from PIL import Image, ImageDraw
 
     colours = {"nlbp": (200, 30, 30), "ddnm (linear part only)": (120, 120, 120), "dps": (30, 90, 200),
-               "daps": (30, 150, 60), "red-diff": (160, 60, 170)}
+               "daps": (30, 150, 60), "red-diff": (160, 60, 170), "daps (emulator)": (120, 220, 120),
+               "red-diff (emulator)": (220, 150, 230)}
     problems = [p for p in PROBLEMS if any(r["problem"] == p and "s_per_image" in r for r in rows)]
     w, h, pad = 360, 260, 46
     img = Image.new("RGB", (w * len(problems), h + 60), "white")

@@ -227,6 +227,8 @@ CLI_CASES = [
     (PRIOR + ["--ema-decay", "1"], ["--ema-decay", "[0, 1)"]),
     (PRIOR + ["--decay-start", "2"], ["--decay-start", "[0, 1]"]),
     (PRIOR + ["--preset", "huge"], ["--preset", "invalid choice"]),
+    (PRIOR + ["--init", "{d}/prior", "--preset", "base"], ["--init", "not the --preset base UNet"]),
+    (PRIOR + ["--init", "{d}/missing"], ["--init", "no such file"]),
     (["prior", "export", "{d}/missing.safetensors", "--out", "{out}"], ["no such file"]),
     (SAMPLE[:1] + ["--prior", "{d}/missing", "--out", "{out}/s.png"], ["--prior", "no such file"]),
     (SAMPLE + ["--n", "0"], ["--n", ">= 1"]),

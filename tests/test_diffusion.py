@@ -377,3 +377,20 @@ def test_bfloat16_unet_keeps_the_spnn_exact():
     assert resolve_precision("auto", "cpu", 16, dtype=torch.float64) == "float32"
     with pytest.raises(ValueError, match="precision"):
         resolve_precision("half", "cpu", 1)
+
+
+def test_prior_train_init_starts_from_the_given_weights(tmp_path, monkeypatch):
+    """`spnn prior train --init PRIOR`: the run starts from PRIOR's weights (fine-tuning on other data)."""
+    from spnn.cli.main import main
+    from spnn.models import load_prior
+
+    monkeypatch.setenv("SPNN_CACHE", str(tmp_path / "cache"))
+    shipped = load_prior()
+    from spnn.models import DEFAULT_PRIOR
+
+    assert main(["prior", "train", "--init", str(DEFAULT_PRIOR), "--size", "8", "--n", "20", "--max-steps", "1",
+                 "--lr", "1e-9", "--warmup", "0", "--batch-size", "4", "--out", str(tmp_path / "run"), "--quiet",
+                 "--cpu"]) == 0
+    tuned = Prior.load(tmp_path / "run" / "prior")
+    for a, b in zip(tuned.unet.parameters(), shipped.unet.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)  # one step at lr 1e-9 from the shipped weights

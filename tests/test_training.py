@@ -54,11 +54,13 @@ def test_training_reduces_loss_and_writes_outputs(tmp_path):
 
 def test_phase2_trains_only_r(tmp_path):
     net = _net()
+    net.edit_calibration = {"logit": 3.0}  # numbers measured for the weights before training
     before = {k: v.clone() for k, v in net.state_dict().items()}
     train_spnn(net, _data(), _data(32, seed=1), _cfg(phase=2, epochs=2), tmp_path, progress=False)
     after = net.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(".r." in k for k in changed)
+    assert net.edit_calibration is None and SPNN.load(tmp_path / "phase2.safetensors").edit_calibration is None
 
 
 def test_kill_and_resume_matches_uninterrupted(tmp_path):

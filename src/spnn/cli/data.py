@@ -10,7 +10,7 @@ from spnn.cli.args import check_output_dir, nonnegative_int, output_dir, positiv
 
 def dataset_options(p: argparse.ArgumentParser) -> None:
     """The training commands' dataset and output options: --data, --size, --n, --out."""
-    p.add_argument("--data", default="avatars", help="avatars | celeba:DIR | celebahq:DIR | folder:DIR")
+    p.add_argument("--data", default="avatars", help="avatars[:SIZE][:v2] | celeba:DIR | celebahq:DIR | folder:DIR")
     p.add_argument("--size", type=positive_int, default=32, help="image size (square)")
     p.add_argument("--n", type=positive_int, default=30000, help="number of built-in avatar images")
     p.add_argument("--out", type=output_dir, required=True, help="output folder (checkpoints, metrics)")

@@ -35,6 +35,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     data = open_dataset(args.data, "train", size=args.size, n=args.n)
     prior = Prior(build_unet(data.image_shape[1], data.image_shape[0], preset=args.preset))
+    if args.init:  # fine-tune: start from another prior's weights (the same architecture)
+        from spnn.errors import ConfigError
+        from spnn.models import load_prior
+
+        start = load_prior(args.init)
+        mine, theirs = prior.unet.state_dict(), start.unet.state_dict()
+        if mine.keys() != theirs.keys() or any(mine[k].shape != theirs[k].shape for k in mine):
+            raise ConfigError(f"--init {args.init}: its UNet is not the --preset {args.preset} UNet for "
+                              f"{data.image_shape[1]}x{data.image_shape[1]} images; give the matching --preset")
+        prior.unet.load_state_dict(theirs)
     cfg = LoopConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                      decay_start=args.decay_start, clip=1.0, seed=args.seed, log_every=args.log_every,
                      ckpt_every=args.ckpt_every, bf16=args.bf16, max_steps=args.max_steps)
@@ -76,6 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = s.add_parser("train", help="train a diffusers UNet2DModel prior (EMA, resumable)")
     dataset_options(t)
     t.add_argument("--preset", default="tiny", choices=["tiny", "base", "small"])
+    t.add_argument("--init", type=existing_path, help="start from this prior folder's weights (fine-tuning)")
     t.add_argument("--epochs", type=positive_float, default=4)
     t.add_argument("--batch-size", type=positive_int, default=64)
     t.add_argument("--lr", type=float_in(0, 1, lo_open=True), default=5e-4)

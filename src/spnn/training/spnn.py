@@ -204,6 +204,7 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
     out_dir = Path(out_dir)
     phase_dir = out_dir / f"phase{cfg.phase}"
     net.to(device)
+    net.edit_calibration = None  # measured for the weights before training: it does not carry over
     w = cfg.term_weights()
     if cfg.phase == 1:
         for p in net.parameters():
