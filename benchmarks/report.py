@@ -90,15 +90,18 @@ def main() -> None:
         edit_section(e, f"**Editing from re-noising to t = {e['edit_t_start']}, eta {e.get('edit_eta', 0.85)}** "
                      f"(SDEdit start, same faces and bounds, {safeguard(e.get('edit_max_abs', 1.2))}; `quality.py "
                      "--methods --no-invert --t-start 400 --eta 0.85 --name quality-sdedit`):", multi=False)
-    if variants := sorted(RESULTS.glob("spnn-variant-*.json")) + sorted(RESULTS.glob("prior-variant-*.json")):
+    if variants := (sorted(RESULTS.glob("spnn-variant-*.json")) + sorted(RESULTS.glob("prior-variant-*.json"))
+                    + sorted(RESULTS.glob("world-*.json"))):
         print("**Model variants** (same evaluator, faces and seeds; `quality.py --spnn PATH` or `--prior PATH`, "
               "`--methods nlbp-learned --n 200 --n-edit 50 --steps 20`, the 8 edits and the first multi set above, "
               "`--name spnn-variant-NAME` / `prior-variant-NAME`; edits met: attributes with success and others kept "
               "both >= 0.90; spnn NAME: phase-1 noise_augment, --scale-bound, epochs if not 10, or gpu-* for the "
               "shipped recipe trained on the H200 with another seed / --hidden 64 / --adaptive-weights, gpu-advE with "
               "adversarial phase-1 inputs of L2 radius E (`adversarial: E` in the config); prior NAME: "
-              "the GPU-trained `base` prior with the shipped SPNN):\n")
-        rows = [variant_row(json.loads(v.read_text()), v.stem.replace("-variant-", " ")) for v in variants]
+              "the GPU-trained `base` prior with the shipped SPNN; world v2: every model on avatar dataset version "
+              "2, `scripts/semantic-world-v2.sh`, its own evaluator and test faces):\n")
+        rows = [variant_row(json.loads(v.read_text()), v.stem.replace("-variant-", " ").replace("world-", "world "))
+                for v in variants]
         print("(own_nearest, where measured with `--identity`: the rate at which a reconstruction's nearest original "
               "among the 200 test faces is its own, in pixels; 1 means the reconstruction returns the original.)\n")
         print(table(rows, ["variant", "agreement", "all_correct", "own_nearest", "edits_met", "success_mean",
