@@ -27,9 +27,9 @@ def _net():
     return SPNN.build((3, 8, 8), (4,), hidden=8, attribute_names=["a", "b", "c", "d"])
 
 
-def _cfg(phase=1, **loop):
+def _cfg(phase=1, options=None, **loop):
     base = {"epochs": 3, "batch_size": 16, "lr": 1e-3, "warmup": 2, "log_every": 2, "ckpt_every": 2}
-    return SPNNTrainConfig(loop=LoopConfig(**{**base, **loop}), phase=phase, eval_size=16)
+    return SPNNTrainConfig(loop=LoopConfig(**{**base, **loop}), phase=phase, eval_size=16, **(options or {}))
 
 
 def test_lr_schedule():
@@ -63,14 +63,17 @@ def test_phase2_trains_only_r(tmp_path):
     assert net.edit_calibration is None and SPNN.load(tmp_path / "phase2.safetensors").edit_calibration is None
 
 
-def test_kill_and_resume_matches_uninterrupted(tmp_path):
+@pytest.mark.parametrize("options", [{}, {"invariance": 1.0, "recon_noise": 0.5, "noise_augment": 0.1}],
+                         ids=["plain", "invariance"])
+def test_kill_and_resume_matches_uninterrupted(tmp_path, options):
     full = _net()
-    h_full = train_spnn(full, _data(), _data(32, seed=1), _cfg(), tmp_path / "full", progress=False)
+    h_full = train_spnn(full, _data(), _data(32, seed=1), _cfg(options=options), tmp_path / "full", progress=False)
     part = _net()
-    m = train_spnn(part, _data(), _data(32, seed=1), _cfg(max_steps=5), tmp_path / "part", progress=False)
+    m = train_spnn(part, _data(), _data(32, seed=1), _cfg(options=options, max_steps=5), tmp_path / "part",
+                   progress=False)
     assert not m["finished"] and m["steps"] == 5
-    resumed = _net()  # a fresh process: weights come from the checkpoint
-    m2 = train_spnn(resumed, _data(), _data(32, seed=1), _cfg(), tmp_path / "part", progress=False)
+    resumed = _net()  # a fresh process: weights come from the checkpoint (partner draws from the restored RNG)
+    m2 = train_spnn(resumed, _data(), _data(32, seed=1), _cfg(options=options), tmp_path / "part", progress=False)
     assert m2["finished"] and m2["steps"] == h_full["steps"]
     for k, v in full.state_dict().items():
         assert torch.allclose(resumed.state_dict()[k], v, atol=1e-6), k

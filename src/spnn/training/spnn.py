@@ -116,25 +116,25 @@ def _norm(t: torch.Tensor) -> torch.Tensor:
 
 class SameLabelPartners:
     """For each label vector of a batch, a random training image with that label vector (the drawn image may be the
-    batch's own: 1 in the group's size; ``paired`` is the fraction of training images with another).
+    batch's own: 1 in the group's size; ``paired`` is the fraction of training images with another). Draws use
+    torch's global random state, which training checkpoints and restores, so a resumed run draws the same partners.
 
     >>> import numpy as np
     >>> from spnn.data.common import ArrayDataset
     >>> ds = ArrayDataset(np.arange(4, dtype=np.uint8).reshape(4, 1, 1, 1).repeat(3, 3), [[0], [1], [0], [1]], ["a"])
-    >>> partners = SameLabelPartners(ds, seed=0)
+    >>> partners = SameLabelPartners(ds)
     >>> picked = partners(torch.tensor([[0.0], [1.0], [0.0]]))[:, 0, 0, 0] * 127.5 + 127.5
     >>> set(picked[[0, 2]].round().tolist()) <= {0.0, 2.0}, picked[1].round().item() in (1.0, 3.0)
     (True, True)
     """
 
-    def __init__(self, dataset, seed: int = 0):
+    def __init__(self, dataset):
         labels = np.asarray(dataset.labels)
         self.images = dataset.images
         _, group, counts = np.unique(labels.astype(np.uint8), axis=0, return_inverse=True, return_counts=True)
         self.groups = [np.flatnonzero(group.reshape(-1) == g) for g in range(len(counts))]
         self.keys = {labels[idx[0]].astype(np.uint8).tobytes(): idx for idx in self.groups}
         self.paired = float((counts[group.reshape(-1)] > 1).mean())  # fraction of images with a partner
-        self.rng = np.random.default_rng(seed)
 
     def __call__(self, labels: torch.Tensor) -> torch.Tensor:
         rows = labels.detach().cpu().numpy().round().astype(np.uint8)
@@ -143,7 +143,7 @@ class SameLabelPartners:
             idx = self.keys.get(row.tobytes())
             if idx is None:
                 raise ConfigError("a batch label vector is not in the training set; partners come from it")
-            picks.append(idx[self.rng.integers(len(idx))])
+            picks.append(idx[int(torch.randint(len(idx), ()))])
         return to_tensor_images(self.images[np.array(picks)]).to(labels.device)
 
 
@@ -213,7 +213,7 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
                     if cfg.adaptive_weights else None)
         params = list(net.parameters())
         w["invariance"] = cfg.invariance
-        partners = SameLabelPartners(train_set, cfg.loop.seed) if cfg.invariance else None
+        partners = SameLabelPartners(train_set) if cfg.invariance else None
 
         def loss_fn(batch):
             train = net.training
