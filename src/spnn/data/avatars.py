@@ -146,6 +146,12 @@ def sample_parts(seed: int, index: int) -> tuple[dict, np.ndarray, np.ndarray]:
     return parts, labels, background
 
 
+def check_version(version: int) -> None:
+    """Refuse an avatar dataset version that does not exist."""
+    if version not in VERSIONS:
+        raise DataError(f"unknown avatar dataset version {version!r}; choose one of {list(VERSIONS)}")
+
+
 def _hex(rgb) -> str:
     return "#" + "".join(f"{int(round(255 * min(max(c, 0.0), 1.0))):02X}" for c in rgb)
 
@@ -249,15 +255,15 @@ def render_avatar(seed: int, index: int, size: int = 32, version: int = 1) -> tu
     import resvg_py
     from PIL import Image
 
-    if version not in VERSIONS:
-        raise DataError(f"unknown avatar dataset version {version!r}; choose one of {list(VERSIONS)}")
+    check_version(version)
     parts, labels, background = sample_parts(seed, index)
     nuisance = sample_nuisance(seed, index, parts) if version == 2 else None
+    view_box = _view_box(nuisance)
     svg = _avatar(parts, nuisance).render().replace(
         'width="264px" height="280px" viewBox="0 0 264 280"',
-        f'width="{size}" height="{size}" viewBox="{_view_box(nuisance)}"')
+        f'width="{size}" height="{size}" viewBox="{view_box}"')
     if nuisance is not None:  # small rotation of the drawing about the crop's centre
-        x, y, w, _ = (float(v) for v in _view_box(nuisance).split())
+        x, y, w, _ = (float(v) for v in view_box.split())
         head, _, body = svg.partition(">")
         body, _, _ = body.rpartition("</svg>")
         turn = f'rotate({nuisance["rotation"]:.2f} {x + w / 2:.2f} {y + w / 2:.2f})'
@@ -371,8 +377,7 @@ def load_or_generate(n: int, size: int, seed: int, root: str | os.PathLike | Non
                      progress: bool = True, version: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Read the cache for (n, size, seed, version) under ``root`` (a larger cached n is sliced), else render
     and write it atomically. ``root=None`` never touches the disk."""
-    if version not in VERSIONS:
-        raise DataError(f"unknown avatar dataset version {version!r}; choose one of {list(VERSIONS)}")
+    check_version(version)
     if root is None:
         return generate(n, size, seed, progress=progress, version=version)
     root = default_cache_dir() if root == "default" else Path(root)

@@ -129,22 +129,24 @@ class SameLabelPartners:
     """
 
     def __init__(self, dataset):
-        labels = np.asarray(dataset.labels)
+        labels = np.asarray(dataset.labels).astype(np.uint8)
         self.images = dataset.images
-        _, group, counts = np.unique(labels.astype(np.uint8), axis=0, return_inverse=True, return_counts=True)
-        self.groups = [np.flatnonzero(group.reshape(-1) == g) for g in range(len(counts))]
-        self.keys = {labels[idx[0]].astype(np.uint8).tobytes(): idx for idx in self.groups}
-        self.paired = float((counts[group.reshape(-1)] > 1).mean())  # fraction of images with a partner
+        unique, group, counts = np.unique(labels, axis=0, return_inverse=True, return_counts=True)
+        group = group.reshape(-1)
+        self.order = np.argsort(group, kind="stable")  # image indices, grouped by label vector
+        self.starts, self.sizes = np.cumsum(counts) - counts, counts
+        self.group_of = {row.tobytes(): g for g, row in enumerate(unique)}
+        self.paired = float((counts[group] > 1).mean())  # fraction of images with a partner
 
     def __call__(self, labels: torch.Tensor) -> torch.Tensor:
         rows = labels.detach().cpu().numpy().round().astype(np.uint8)
-        picks = []
-        for row in rows:
-            idx = self.keys.get(row.tobytes())
-            if idx is None:
-                raise ConfigError("a batch label vector is not in the training set; partners come from it")
-            picks.append(idx[int(torch.randint(len(idx), ()))])
-        return to_tensor_images(self.images[np.array(picks)]).to(labels.device)
+        groups = [self.group_of.get(row.tobytes()) for row in rows]
+        if None in groups:
+            raise ConfigError("a batch label vector is not in the training set; partners come from it")
+        groups = np.array(groups)
+        offset = (torch.rand(len(groups), dtype=torch.float64).numpy() * self.sizes[groups]).astype(np.int64)
+        picks = self.order[self.starts[groups] + np.minimum(offset, self.sizes[groups] - 1)]
+        return to_tensor_images(self.images[picks]).to(labels.device)
 
 
 def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float = 0.0, noise: float = 0.0,
