@@ -6,6 +6,7 @@ from transform_checks import TransformChecks, rel
 from spnn.blocks import PixelUnshuffle, SurjectiveCoupling, block_from_config
 from spnn.errors import ShapeError
 from spnn.mixing import CayleyMixing, HouseholderMixing, _no_tf32
+from spnn.subnets import SubNet, plain_spec, unet_spec
 from spnn.testing import perturb_
 
 
@@ -135,3 +136,25 @@ def test_mixing_float32_round_trip_with_tf32_allowed(cls, device, tf32_allowed):
         assert not cudnn.allow_tf32 and torch.get_float32_matmul_precision() == "highest"
     assert cudnn.allow_tf32 and torch.get_float32_matmul_precision() == "high"  # restored after each call
     assert (cudnn.enabled, cudnn.benchmark, cudnn.deterministic) == before
+
+
+@pytest.mark.parametrize("spec", [plain_spec(5, 7, 16, (1, 1)), plain_spec(5, 7, 16, (4, 4)),
+                                  [["conv", 5, 9, 3, 1, 1], ["relu"], ["conv", 9, 7, 5, 1, 2]]],
+                         ids=["1x1-kernels", "3x3-kernels", "mixed-kernels"])
+def test_subnet_matrix_route_on_1x1_maps_equals_the_convolutions(spec):
+    torch.manual_seed(0)
+    net = SubNet(spec)
+    for layer in net.net:
+        if isinstance(layer, torch.nn.Conv2d):
+            torch.nn.init.normal_(layer.weight, std=0.3)
+    assert net.pointwise
+    x = torch.randn(6, 5, 1, 1)
+    assert torch.allclose(net.body(x), net.net(x), atol=1e-5)
+    assert net.body(x).shape == (6, 7, 1, 1)
+    x4 = torch.randn(2, 5, 4, 4)  # larger maps take the convolutions themselves
+    assert torch.equal(net.body(x4), net.net(x4))
+
+
+def test_subnet_matrix_route_is_not_taken_where_it_would_differ():
+    for spec in (unet_spec(5, 7, 16, (4, 4)), [["conv", 5, 7, 3, 1, 0]], [["conv", 5, 7, 3, 2, 1]]):
+        assert not SubNet(spec).pointwise, spec

@@ -63,8 +63,8 @@ def test_phase2_trains_only_r(tmp_path):
     assert net.edit_calibration is None and SPNN.load(tmp_path / "phase2.safetensors").edit_calibration is None
 
 
-@pytest.mark.parametrize("options", [{}, {"invariance": 1.0, "recon_noise": 0.5, "noise_augment": 0.1}],
-                         ids=["plain", "invariance"])
+@pytest.mark.parametrize("options", [{}, {"invariance": 1.0, "recon_noise": 0.5, "noise_augment": 0.1},
+                                     {"recon_target": "partner"}], ids=["plain", "invariance", "partner"])
 def test_kill_and_resume_matches_uninterrupted(tmp_path, options):
     full = _net()
     h_full = train_spnn(full, _data(), _data(32, seed=1), _cfg(options=options), tmp_path / "full", progress=False)
@@ -200,3 +200,42 @@ def test_invariance_and_recon_noise_terms():
         partners(torch.ones(1, 4))
     with pytest.raises(ValueError, match="invariance must be a number >= 0"):
         SPNNTrainConfig(invariance=-1.0)
+
+
+def test_partner_reconstruction_target():
+    from spnn.training.spnn import SPNNTrainConfig, phase1_loss
+    torch.manual_seed(0)
+    net = _net()
+    x, y = torch.rand(4, 3, 8, 8) * 2 - 1, torch.tensor([[1.0, 0, 0, 1]] * 2 + [[0, 1, 1, 0]] * 2)
+    w, other = {"task": 1.0, "recon": 1.0}, x.flip(0)
+    _, own = phase1_loss(net, x, y, w, partners=other)  # the default target is the input itself
+    _, partner = phase1_loss(net, x, y, w, partners=other, recon_target="partner")
+    with torch.no_grad():
+        xr = net.pinv(net(x), mode="learned")
+    assert torch.isclose(own["recon"], torch.nn.functional.mse_loss(xr, x))
+    assert torch.isclose(partner["recon"], torch.nn.functional.mse_loss(xr, other))
+    assert not torch.isclose(own["recon"], partner["recon"]) and "invariance" not in partner
+    assert SPNNTrainConfig(recon_target="partner").needs_partners and not SPNNTrainConfig().needs_partners
+    assert SPNNTrainConfig(phase=2, recon_target="partner").needs_partners
+    assert not SPNNTrainConfig(phase=2, invariance=1.0).needs_partners
+    with pytest.raises(ValueError, match="recon_target must be 'self' or 'partner'"):
+        SPNNTrainConfig(recon_target="mean")
+
+
+def test_anchor_term_pulls_every_logit_to_a_fixed_margin():
+    from spnn.training.spnn import SPNNTrainConfig, phase1_loss
+    torch.manual_seed(0)
+    net = _net()
+    x, y = torch.rand(4, 3, 8, 8) * 2 - 1, torch.tensor([[1.0, 0, 0, 1]] * 2 + [[0, 1, 1, 0]] * 2)
+    _, terms = phase1_loss(net, x, y, {"task": 1.0, "recon": 1.0, "anchor": 1.0}, anchor_logit=2.5)
+    with torch.no_grad():
+        expected = torch.nn.functional.mse_loss(net(x), 2.5 * (2 * y - 1))
+    assert torch.isclose(terms["anchor"], expected)
+    _, scaled = phase1_loss(net, x, y, {"task": 1.0, "recon": 1.0, "anchor": 1.0}, anchor_logit=5.0)
+    assert scaled["anchor"] > terms["anchor"]  # the margin is fixed: logits near 0 pay more for a wider one
+    with pytest.raises(ValueError, match="binary attribute labels"):
+        phase1_loss(net, x, y[:, 0].long(), {"task": 1.0, "recon": 1.0, "anchor": 1.0})
+    with pytest.raises(ValueError, match="anchor_logit must be a number > 0"):
+        SPNNTrainConfig(anchor=1.0, anchor_logit=0)
+    with pytest.raises(ValueError, match="anchor must be a number >= 0"):
+        SPNNTrainConfig(anchor=-1.0)

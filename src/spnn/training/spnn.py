@@ -9,7 +9,12 @@ are not reachable by small invisible changes (on the 32x32 avatars, whose attrib
 Optional limits on what the logits carry beyond the labels (phase 1): ``recon_noise`` s replaces the reconstruction
 term by MSE(g+(g(x) + s n), x), n ~ N(0, I), so only what survives noise of std s is worth encoding; ``invariance``
 w adds w MSE(g(x), g(x')) for x' another training image with the same label vector (a different face with the same
-attributes), so that g's level sets hold every face with those attributes.
+attributes), so that g's level sets hold every face with those attributes; ``recon_target="partner"`` makes that x'
+the target of the reconstruction term, MSE(g+(g(x)), x'), whose minimiser g+(g(x)) = E[x' | labels of x] keeps the
+term's pull towards perceptual level sets without rewarding logits that name the face (in phase 2 too, where it
+teaches r the latents of that mean face); ``anchor`` w adds w MSE(g(x), a (2 labels - 1)), a = ``anchor_logit``: a fixed
+margin for every logit, so that variation of the logits within a label (which can name the face) costs, and no
+rescaling of the logits makes it cheaper (the MSE invariance term is beaten by shrinking every logit).
 Phase 2 (natural inverse, only the r networks):
     loss = w_norm MSE(q(g+(g(x))), q_origin) + w_recon MSE(g+(g(x)), x) + w_cycle MSE(g(g+(g(x))), g(x)).
 
@@ -58,12 +63,23 @@ class SPNNTrainConfig:
     adversarial_steps: int = 2
     recon_noise: float = 0.0  # phase 1: std of the noise added to g(x) in the reconstruction term
     invariance: float = 0.0  # phase 1: weight of MSE(g(x), g(x')) over same-label pairs
+    recon_target: str = "self"  # reconstruct x itself or "partner", a same-label training image
+    anchor: float = 0.0  # phase 1: weight of MSE(g(x), anchor_logit (2 labels - 1)) (binary attributes)
+    anchor_logit: float = 3.0
 
     def __post_init__(self):
-        for name in ("label_smoothing", "noise_augment", "adversarial", "recon_noise", "invariance"):
+        for name in ("label_smoothing", "noise_augment", "adversarial", "recon_noise", "invariance", "anchor"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value >= 0:
                 raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
+        if not isinstance(self.anchor_logit, (int, float)) or not self.anchor_logit > 0:
+            raise ConfigError(f"anchor_logit must be a number > 0, got {self.anchor_logit!r}")
+        if self.recon_target not in ("self", "partner"):
+            raise ConfigError(f"recon_target must be 'self' or 'partner', got {self.recon_target!r}")
+
+    @property
+    def needs_partners(self) -> bool:
+        return self.recon_target == "partner" or (self.phase == 1 and self.invariance > 0)
 
     def term_weights(self) -> dict:
         return {**PHASE_DEFAULTS[self.phase]["weights"], **self.weights}
@@ -151,7 +167,9 @@ class SameLabelPartners:
 
 def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float = 0.0, noise: float = 0.0,
                 adversarial: float = 0.0, adversarial_steps: int = 2, recon_noise: float = 0.0,
-                partners: torch.Tensor | None = None):
+                partners: torch.Tensor | None = None, recon_target: str = "self", anchor_logit: float = 3.0):
+    """Phase-1 loss and its terms; ``partners`` (same-label images, one per row) feed the invariance term and, with
+    ``recon_target="partner"``, the reconstruction target."""
     def noised(t):
         return t + noise * torch.rand(len(t), 1, 1, 1, device=t.device, dtype=t.dtype) * torch.randn_like(t)
 
@@ -162,23 +180,29 @@ def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float =
     logits = net(x)
     y_recon = logits + recon_noise * torch.randn_like(logits) if recon_noise else logits
     xr = net.pinv(y_recon, mode="learned")
-    terms = {"task": task_loss(logits, labels, adaptive, smoothing), "recon": F.mse_loss(xr, x)}
+    target = partners if recon_target == "partner" and partners is not None else x
+    terms = {"task": task_loss(logits, labels, adaptive, smoothing), "recon": F.mse_loss(xr, target)}
     if w.get("cycle"):
         terms["cycle"] = F.mse_loss(net(xr), y_recon)
+    if w.get("anchor"):
+        if labels.shape != logits.shape:
+            raise ConfigError("the anchor term needs binary attribute labels, one per logit")
+        terms["anchor"] = F.mse_loss(logits, anchor_logit * (2 * labels.to(logits.dtype) - 1))
     if partners is not None and w.get("invariance"):
         terms["invariance"] = F.mse_loss(logits, net(noised(partners) if noise else partners))
     loss = sum(w[k] * v for k, v in terms.items())
     return loss, {k: v.detach() for k, v in terms.items()}
 
 
-def phase2_loss(net: SPNN, x, w: dict, origin: list[torch.Tensor] | None):
+def phase2_loss(net: SPNN, x, w: dict, origin: list[torch.Tensor] | None, recon_target: torch.Tensor | None = None):
+    """Phase-2 loss and its terms; ``recon_target``: what g+(g(x)) should reconstruct (default ``x``)."""
     with torch.no_grad():
         logits = net(x)
     xr, latents = net.pinv(logits, mode="learned", return_latents=True)
     flat = torch.cat([z.reshape(len(x), -1) for z in latents], 1)
     target = (torch.zeros_like(flat) if origin is None
               else torch.cat([z.reshape(1, -1) for z in origin], 1).expand_as(flat))
-    terms = {"norm": F.mse_loss(flat, target), "recon": F.mse_loss(xr, x)}
+    terms = {"norm": F.mse_loss(flat, target), "recon": F.mse_loss(xr, x if recon_target is None else recon_target)}
     if w.get("cycle"):
         terms["cycle"] = F.mse_loss(net(xr), logits)
     loss = sum(w[k] * v for k, v in terms.items())
@@ -214,15 +238,16 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
         adaptive = (AdaptiveWeights(net.output_shape[0], cfg.adaptive_momentum, device)
                     if cfg.adaptive_weights else None)
         params = list(net.parameters())
-        w["invariance"] = cfg.invariance
-        partners = SameLabelPartners(train_set) if cfg.invariance else None
+        w["invariance"], w["anchor"] = cfg.invariance, cfg.anchor
+        partners = SameLabelPartners(train_set) if cfg.needs_partners else None
 
         def loss_fn(batch):
             train = net.training
             return phase1_loss(net, batch[0], batch[1], w, adaptive, cfg.label_smoothing,
                                cfg.noise_augment if train else 0.0, cfg.adversarial if train else 0.0,
                                cfg.adversarial_steps, cfg.recon_noise if train else 0.0,
-                               partners(batch[1]) if partners is not None and train else None)
+                               partners(batch[1]) if partners is not None and train else None, cfg.recon_target,
+                               cfg.anchor_logit)
     elif cfg.phase == 2:
         for name, p in net.named_parameters():
             p.requires_grad_(".r." in f".{name}")
@@ -232,8 +257,11 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
             with torch.no_grad():
                 origin = [z.detach() for z in net.origin_latents(1)]
 
+        partners = SameLabelPartners(train_set) if cfg.needs_partners else None
+
         def loss_fn(batch):
-            return phase2_loss(net, batch[0], w, origin)
+            target = partners(batch[1]) if partners is not None and net.training else None
+            return phase2_loss(net, batch[0], w, origin, target)
     else:
         raise ConfigError(f"phase must be 1 or 2, got {cfg.phase}")
 
