@@ -65,6 +65,8 @@ def main() -> None:
     ap.add_argument("--t-start", type=int, default=EDIT_T_START, help="editing noise level")
     ap.add_argument("--eta", type=float, default=EDIT_ETA, help="editing DDIM eta")
     ap.add_argument("--logit", type=float, help="edit bound: logit >= +LOGIT / <= -LOGIT (default: the SPNN's calibration)")
+    ap.add_argument("--recon-max-abs", type=float, default=None,
+                    help="range safeguard for reconstruction (BackProjection max_abs; default: none)")
     ap.add_argument("--max-abs", type=parse_max_abs, default="auto",
                     help="editing range safeguard: auto (the default of `spnn edit`), a number, or 0 (off)")
     ap.add_argument("--max-move", type=float, default=EDIT_MAX_MOVE or 0.0, help="editing movement budget (0: off)")
@@ -101,6 +103,8 @@ def main() -> None:
         name, _, mode = base.partition("-")
         op = SPNNOperator(net, mode=mode or "learned")
         options = {"skip_tol": 0.11} if extra == "skip" else {"travel": (5, 2)} if extra == "travel" else {}
+        if args.recon_max_abs and name == "nlbp":
+            options["max_abs"] = args.recon_max_abs
         with Timer() as t:
             xh = batched(lambda s, op=op, name=name, options=options: reconstruct(
                 prior, op, x[s], method=name, steps=args.steps, seeds=range(s.start, s.stop), progress=False,
@@ -201,7 +205,7 @@ def main() -> None:
     settings = {"device": args.device, "split": args.split, "n": args.n, "n_edit": args.n_edit, "steps": args.steps,
                 "data_version": args.data_version,
                 "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_logit": args.logit, "edit_max_abs": args.max_abs,
-                "precision": args.precision,
+                "precision": args.precision, "recon_max_abs": args.recon_max_abs,
                 "edit_max_move": args.max_move, "edit_invert": args.invert}
     print("wrote", write(args.name, {**models, **settings, "reconstruction": rows,
                                      "reconstruction_per_attribute": per_attribute, "identity": identity_rows, "prior_fidelity": fidelity,

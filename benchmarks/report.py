@@ -28,7 +28,7 @@ def variant_row(q: dict, name: str) -> dict:
             "multi_all_set": q["multi_attribute"][0]["all_set"] if q["multi_attribute"] else "",
             "own_nearest": next((r["own_nearest_pixels"] for r in q.get("identity", []) if r["method"] == "nlbp-learned"),
                                 ""),
-            "max_abs": q.get("edit_max_abs", 1.2)}
+            "n_edit": q.get("n_edit", ""), "max_abs": q.get("edit_max_abs", 1.2)}
 
 
 def safeguard(max_abs) -> str:
@@ -98,14 +98,16 @@ def main() -> None:
               "both >= 0.90; spnn NAME: phase-1 noise_augment, --scale-bound, epochs if not 10, or gpu-* for the "
               "shipped recipe trained on the H200 with another seed / --hidden 64 / --adaptive-weights, gpu-advE with "
               "adversarial phase-1 inputs of L2 radius E (`adversarial: E` in the config); prior NAME: "
-              "the GPU-trained `base` prior with the shipped SPNN; world v2: every model on avatar dataset version "
+              "the GPU-trained `base` prior with the shipped SPNN; spnn recon0 / partner / partner2 / anchor / anchor0.1 "
+              "(-identity): the semantic-world recipes `configs/avatars32-NAME.yaml`, measured on fewer edits "
+              "(n_edit faces each, the attributes in their JSON); world v2: every model on avatar dataset version "
               "2, `scripts/semantic-world-v2.sh`, its own evaluator and test faces):\n")
         rows = [variant_row(json.loads(v.read_text()), v.stem.replace("-variant-", " ").replace("world-", "world "))
                 for v in variants]
         print("(own_nearest, where measured with `--identity`: the rate at which a reconstruction's nearest original "
               "among the 200 test faces is its own, in pixels; 1 means the reconstruction returns the original.)\n")
         print(table(rows, ["variant", "agreement", "all_correct", "own_nearest", "edits_met", "success_mean",
-                           "kept_mean", "multi_all_set", "max_abs"]))
+                           "kept_mean", "multi_all_set", "n_edit", "max_abs"]))
         print()
     if ls := load("level_sets"):
         print(f"**Level sets of the SPNN** (logit >= {ls['logit']:g} on {ls['rows'][0]['faces']} {ls['split']} faces "

@@ -5,7 +5,8 @@ operator (``A(x)``), written from the papers' algorithms.
 In the variance-exploding view of the prior (x / sqrt(a_t), noise level sigma_t = sqrt((1 - a_t) / a_t)), for
 annealing levels sigma_1 > ... > sigma_N: (1) solve the probability-flow ODE from x at sigma_i down to a small
 sigma with a few Euler steps, giving x0_hat; (2) run Langevin dynamics on p(x0 | x, y) ~ N(x0; x0_hat, r_i^2 I)
-exp(-|y - A(x0)|^2 / (2 tau^2)), with r_i = sigma_i, x0 <- x0 + lr_i score + sqrt(2 lr_i) z; (3) re-noise,
+exp(-|y - A(x0)|^2 / (2 tau^2)), with r_i = sigma_i (DAPS's choice; ``r_std`` replaces it, e.g. by the exact
+std of p(x0 | x_t) where that is known), x0 <- x0 + lr_i score + sqrt(2 lr_i) z; (3) re-noise,
 x = x0 + sigma_{i+1} z. Step sizes decay linearly from ``lr`` to ``lr * lr_min_ratio``. Defaults are DAPS-1K's
 (200 levels from sigma 100 to 0.1 on a poly-7 schedule, 5 ODE steps, 100 Langevin steps, lr 1e-4, tau 0.01):
 about 1,000 network calls and 20,000 operator gradients per image.
@@ -115,9 +116,12 @@ def _check(prior: Prior, op, y: torch.Tensor) -> None:
 @torch.no_grad()
 def daps(prior: Prior, op, y: torch.Tensor, *, levels: int = 200, sigma_max: float = 100.0, sigma_min: float = 0.1,
          ode_steps: int = 5, ode_sigma_min: float = 0.01, langevin_steps: int = 100, lr: float = 1e-4,
-         lr_min_ratio: float = 0.01, tau: float = 0.01, seeds=None, precision: str = "float32",
+         lr_min_ratio: float = 0.01, tau: float = 0.01, r_std=None, seeds=None, precision: str = "float32",
          progress: bool = True) -> SolverResult:
-    """Decoupled annealing posterior sampling (module docstring): samples x with A(x) ~ y, noise std ``tau``."""
+    """Decoupled annealing posterior sampling (module docstring): samples x with A(x) ~ y, noise std ``tau``.
+
+    ``r_std``: sigma -> the std r of the Gaussian that stands for p(x0 | x_t) in the Langevin target (default:
+    r = sigma, DAPS's choice; wider than the true conditional, which inflates the spread of what y leaves open)."""
     from tqdm.auto import tqdm
 
     _check(prior, op, y)
@@ -149,9 +153,10 @@ def daps(prior: Prior, op, y: torch.Tensor, *, levels: int = 200, sigma_max: flo
         x0_hat = z
         # (2) Langevin on N(x0; x0_hat, sigma^2) exp(-|y - A(x0)|^2 / (2 tau^2))
         step = lr * (1 + i / max(levels - 1, 1) * (lr_min_ratio - 1))
+        r = sigma if r_std is None else float(r_std(sigma))
         x0 = x0_hat.clone()
         for _ in range(langevin_steps):
-            score = -_residual_grad(op, x0, y) / (2 * tau**2) + (x0_hat - x0) / sigma**2
+            score = -_residual_grad(op, x0, y) / (2 * tau**2) + (x0_hat - x0) / r**2
             x0 = x0 + step * score + math.sqrt(2 * step) * _noise(gens, shape, y)
             grads += 1
             if not torch.isfinite(x0).all() or float(x0.abs().max()) > 1e4:
