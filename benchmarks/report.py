@@ -22,6 +22,7 @@ def variant_row(q: dict, name: str) -> dict:
     rec = next(r for r in q["reconstruction"] if r["method"] == "nlbp-learned")
     edits = [e for e in q["editing"] if e["attribute"] != "(no edit)"]
     return {"variant": name, "agreement": rec["agreement"], "all_correct": rec["all_correct"],
+            "consistency": rec.get("consistency_mae", ""),
             "edits_met": f"{sum(round(e['success'], 6) >= 0.9 and round(e['others_kept'], 6) >= 0.9 for e in edits)}/{len(edits)}",
             "success_mean": sum(e["success"] for e in edits) / len(edits),
             "kept_mean": sum(e["others_kept"] for e in edits) / len(edits),
@@ -100,13 +101,14 @@ def main() -> None:
               "adversarial phase-1 inputs of L2 radius E (`adversarial: E` in the config); prior NAME: "
               "the GPU-trained `base` prior with the shipped SPNN; spnn recon0 / partner / partner2 / anchor / anchor0.1 "
               "(-identity): the semantic-world recipes `configs/avatars32-NAME.yaml`, measured on fewer edits "
-              "(n_edit faces each, the attributes in their JSON); world v2: every model on avatar dataset version "
+              "(n_edit faces each, the attributes in their JSON; -maxabs1.2: reconstruction with "
+              "`--recon-max-abs 1.2`, which leaves g(x) = y unmet: consistency is the mean |g(x) - y|); world v2: every model on avatar dataset version "
               "2, `scripts/semantic-world-v2.sh`, its own evaluator and test faces):\n")
         rows = [variant_row(json.loads(v.read_text()), v.stem.replace("-variant-", " ").replace("world-", "world "))
                 for v in variants]
         print("(own_nearest, where measured with `--identity`: the rate at which a reconstruction's nearest original "
               "among the 200 test faces is its own, in pixels; 1 means the reconstruction returns the original.)\n")
-        print(table(rows, ["variant", "agreement", "all_correct", "own_nearest", "edits_met", "success_mean",
+        print(table(rows, ["variant", "agreement", "all_correct", "consistency", "own_nearest", "edits_met", "success_mean",
                            "kept_mean", "multi_all_set", "n_edit", "max_abs"]))
         print()
     if ls := load("level_sets"):
