@@ -122,7 +122,7 @@ def main() -> None:
                             (yh > 0).float().mean(0))]
         rows.append({"method": method, "agreement": a["mean"], "all_correct": a["all_correct"],
                      "agreement_vs_sign_y": a_y["mean"], "consistency_mae": float((yh - y).abs().mean()),
-                     "s_per_image": t.seconds / args.n})
+                     "consistency_max": float((yh - y).abs().max()), "s_per_image": t.seconds / args.n})
         if args.identity:  # does the reconstruction return the original face, or another with its attributes?
             xh2 = batched(lambda s, op=op, name=name, options=options: reconstruct(
                 prior, op, x[s], method=name, steps=args.steps, seeds=range(1000 + s.start, 1000 + s.stop),
@@ -139,7 +139,8 @@ def main() -> None:
         print(rows[-1])
     if rows:
         print("reconstruction from semantics:")
-        print(table(rows, ["method", "agreement", "all_correct", "agreement_vs_sign_y", "consistency_mae", "s_per_image"]))
+        print(table(rows, ["method", "agreement", "all_correct", "agreement_vs_sign_y", "consistency_mae",
+                           "consistency_max", "s_per_image"]))
 
         if "nlbp-learned" in per_attribute:
             print("nlbp-learned, least agreed attributes:", least_agreed(per_attribute["nlbp-learned"]))

@@ -58,8 +58,9 @@ def edit_section(result: dict, title: str, multi: bool = True) -> None:
 def main() -> None:
     if q := load("quality"):
         print(f"**Reconstruction from semantics** ({q['n']} held-out faces, {q['steps']} steps, {q['machine']}, {q['date']}):\n")
+        worst = ["consistency_max"] if any("consistency_max" in r for r in q["reconstruction"]) else []
         print(table(q["reconstruction"], ["method", "agreement", "all_correct", "agreement_vs_sign_y",
-                                          "consistency_mae", "s_per_image"]))
+                                          "consistency_mae", *worst, "s_per_image"]))
         if per := q.get("reconstruction_per_attribute", {}).get("nlbp-learned"):
             print("\nnlbp-learned, least agreed attributes: " + least_agreed(per))
         if fid := q.get("prior_fidelity"):

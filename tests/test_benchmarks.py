@@ -35,6 +35,7 @@ def test_quality_benchmark(tmp_path, extra):
                   *extra)
     rec = {r["method"]: r for r in result["reconstruction"]}
     assert rec["nlbp-learned"]["consistency_mae"] < 1e-3 < rec["dps"]["consistency_mae"]
+    assert rec["nlbp-learned"]["consistency_max"] <= 1e-4 < rec["dps"]["consistency_max"]  # #19: g(x) = y to 1e-4
     assert [r["attribute"] for r in result["editing"]] == ["Eyeglasses", "(no edit)"]
     assert 0 <= result["editing"][0]["success"] <= 1 and result["multi_attribute"][0]["n"] == 4
     assert result["edit_logit"] == (3.0 if extra else 4.0)
