@@ -23,6 +23,7 @@ import torch
 from common import Timer, largest_fidelity_gaps, least_agreed, table, write
 
 from spnn.calibration import calibration_of
+from spnn.cli.args import float_in
 from spnn.data.avatars import AvatarFaces
 from spnn.diffusion.sampler import sample
 from spnn.evaluation.metrics import attribute_agreement, nearest_is_own, nearest_same_label_rmse, rmse
@@ -65,7 +66,7 @@ def main() -> None:
     ap.add_argument("--t-start", type=int, default=EDIT_T_START, help="editing noise level")
     ap.add_argument("--eta", type=float, default=EDIT_ETA, help="editing DDIM eta")
     ap.add_argument("--logit", type=float, help="edit bound: logit >= +LOGIT / <= -LOGIT (default: the SPNN's calibration)")
-    ap.add_argument("--recon-max-abs", type=float, default=None,
+    ap.add_argument("--recon-max-abs", type=float_in(0, lo_open=True), default=None,
                     help="range safeguard for reconstruction (BackProjection max_abs; default: none)")
     ap.add_argument("--max-abs", type=parse_max_abs, default="auto",
                     help="editing range safeguard: auto (the default of `spnn edit`), a number, or 0 (off)")

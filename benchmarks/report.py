@@ -103,7 +103,8 @@ def main() -> None:
               "the GPU-trained `base` prior with the shipped SPNN; spnn recon0 / partner / partner2 / anchor / anchor0.1 "
               "(-identity): the semantic-world recipes `configs/avatars32-NAME.yaml`, measured on fewer edits "
               "(n_edit faces each, the attributes in their JSON; -maxabs1.2: reconstruction with "
-              "`--recon-max-abs 1.2`, which leaves g(x) = y unmet: consistency is the mean |g(x) - y|); world v2: every model on avatar dataset version "
+              "`--recon-max-abs 1.2`, which leaves g(x) = y unmet: consistency is the mean |g(x) - y|); world v2: "
+              "every model on avatar dataset version "
               "2, `scripts/semantic-world-v2.sh`, its own evaluator and test faces):\n")
         rows = [variant_row(json.loads(v.read_text()), v.stem.replace("-variant-", " ").replace("world-", "world "))
                 for v in variants]

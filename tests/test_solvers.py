@@ -123,6 +123,8 @@ def test_solvers_refuse_bad_settings(prior):
         daps(prior, TopRow(), torch.zeros(1, 2), levels=0)
     with pytest.raises(ConfigError, match="tau > 0"):
         daps(prior, TopRow(), torch.zeros(1, 2), tau=0)
+    with pytest.raises(ConfigError, match="r_std must give a positive finite std"):
+        daps(prior, TopRow(), torch.zeros(1, 2), r_std=lambda s: 0.0)
     with pytest.raises(ConfigError, match="NaN"):
         red_diff(prior, TopRow(), torch.full((1, 2), float("nan")))
     assert edm_sigmas(1.0, 1.0, 1) == [1.0]

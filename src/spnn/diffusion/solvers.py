@@ -30,6 +30,7 @@ torch.Size([2, 3, 8, 8])
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -116,8 +117,8 @@ def _check(prior: Prior, op, y: torch.Tensor) -> None:
 @torch.no_grad()
 def daps(prior: Prior, op, y: torch.Tensor, *, levels: int = 200, sigma_max: float = 100.0, sigma_min: float = 0.1,
          ode_steps: int = 5, ode_sigma_min: float = 0.01, langevin_steps: int = 100, lr: float = 1e-4,
-         lr_min_ratio: float = 0.01, tau: float = 0.01, r_std=None, seeds=None, precision: str = "float32",
-         progress: bool = True) -> SolverResult:
+         lr_min_ratio: float = 0.01, tau: float = 0.01, r_std: Callable[[float], float] | None = None,
+         seeds=None, precision: str = "float32", progress: bool = True) -> SolverResult:
     """Decoupled annealing posterior sampling (module docstring): samples x with A(x) ~ y, noise std ``tau``.
 
     ``r_std``: sigma -> the std r of the Gaussian that stands for p(x0 | x_t) in the Langevin target (default:
@@ -138,6 +139,10 @@ def daps(prior: Prior, op, y: torch.Tensor, *, levels: int = 200, sigma_max: flo
     ve = _VE(prior, resolve_precision(precision, p.device, n))
     gens = _generators(seeds, n)
     steps = [ve.timestep(s) for s in edm_sigmas(sigma_max, sigma_min, levels)]
+    rs = [float(ve.sigma(t)) if r_std is None else float(r_std(ve.sigma(t))) for t in steps]
+    if bad := [(float(ve.sigma(t)), r) for t, r in zip(steps, rs) if not 0 < r < math.inf]:
+        raise ConfigError(f"r_std must give a positive finite std at every level; at sigma {bad[0][0]:g} it gave "
+                          f"{bad[0][1]!r}")
     x = ve.sigma(steps[0]) * _noise(gens, shape, y)
     x0 = x
     calls = grads = 0
@@ -151,9 +156,9 @@ def daps(prior: Prior, op, y: torch.Tensor, *, levels: int = 200, sigma_max: flo
             z = z + (ve.sigma(b) - ve.sigma(a)) * d
             calls += 1
         x0_hat = z
-        # (2) Langevin on N(x0; x0_hat, sigma^2) exp(-|y - A(x0)|^2 / (2 tau^2))
+        # (2) Langevin on N(x0; x0_hat, r^2) exp(-|y - A(x0)|^2 / (2 tau^2))
         step = lr * (1 + i / max(levels - 1, 1) * (lr_min_ratio - 1))
-        r = sigma if r_std is None else float(r_std(sigma))
+        r = rs[i]
         x0 = x0_hat.clone()
         for _ in range(langevin_steps):
             score = -_residual_grad(op, x0, y) / (2 * tau**2) + (x0_hat - x0) / r**2

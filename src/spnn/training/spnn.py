@@ -232,6 +232,7 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
     net.to(device)
     net.edit_calibration = None  # measured for the weights before training: it does not carry over
     w = cfg.term_weights()
+    partners = SameLabelPartners(train_set) if cfg.needs_partners else None
     if cfg.phase == 1:
         for p in net.parameters():
             p.requires_grad_(True)
@@ -239,7 +240,6 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
                     if cfg.adaptive_weights else None)
         params = list(net.parameters())
         w["invariance"], w["anchor"] = cfg.invariance, cfg.anchor
-        partners = SameLabelPartners(train_set) if cfg.needs_partners else None
 
         def loss_fn(batch):
             train = net.training
@@ -256,8 +256,6 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
         if cfg.origin == "completion":
             with torch.no_grad():
                 origin = [z.detach() for z in net.origin_latents(1)]
-
-        partners = SameLabelPartners(train_set) if cfg.needs_partners else None
 
         def loss_fn(batch):
             target = partners(batch[1]) if partners is not None and net.training else None
