@@ -1,8 +1,9 @@
 """NLBP side by side with DDNM, DPS, DAPS and RED-diff: quality against compute on the same problems.
 
 Problems (held-out 32x32 faces): the tone curve + 4x pooling (exact non-linear operator), the black-box camera
-(blur, 4x pool, tone curve, clipping; NLBP through its SPNN emulator, the gradient methods through the true
-camera), an HDR-style clipping y = clip(2x, -1, 1), and reconstruction from semantics (the SPNN's 22 logits;
+(blur, 4x pool, tone curve, clipping; NLBP through its SPNN emulator, alone or corrected each step by the
+camera's residual (`FeedbackEmulator`: one camera call per step, no gradient), the gradient methods through the
+true camera), an HDR-style clipping y = clip(2x, -1, 1), and reconstruction from semantics (the SPNN's 22 logits;
 quality is the evaluator's attribute agreement). Per method and budget: quality, consistency
 |A(x) - y| / |y| (with the true operator), network calls and operator calls (projections or gradients) per
 image, seconds per image on this machine, and the process's peak memory while it ran.
@@ -22,7 +23,7 @@ from spnn.diffusion.solvers import daps, red_diff
 from spnn.errors import ConfigError
 from spnn.evaluation.metrics import attribute_agreement, psnr
 from spnn.models import ASSETS, load_evaluator, load_prior, load_spnn
-from spnn.operators import AveragePool, Operator, SPNNOperator
+from spnn.operators import AveragePool, FeedbackEmulator, Operator, SPNNOperator
 from spnn.tasks import make_guidance
 
 PROBLEMS = ["tone-sr4", "camera", "hdr", "semantics"]
@@ -98,6 +99,10 @@ def main() -> None:
         if pinv_op is not None:
             runs += [("nlbp", f"{k} steps", "sample", {"guidance": make_guidance("nlbp", pinv_op, y, **lam), "steps": k})
                      for k in nlbp_steps]
+        if name == "camera":  # the emulator's steps corrected by the camera's residual (one camera call a step)
+            runs += [("nlbp (emulator + feedback)", f"{k} steps", "sample",
+                      {"guidance": make_guidance("nlbp", FeedbackEmulator(pinv_op, true_op), y, **lam), "steps": k,
+                       "operator_calls": 2 * k}) for k in nlbp_steps]
         if name in ("tone-sr4", "camera"):  # DDNM reads y as a plain 4x-pooled image
             ddnm = make_guidance("nlbp", AveragePool(shape, 4), y, lam=1.0)
             runs.append(("ddnm (linear part only)", "50 steps", "sample", {"guidance": ddnm, "steps": 50}))
@@ -155,8 +160,10 @@ def _run(solver: str, prior, op, y, seeds, options: dict):
     from spnn.diffusion.sampler import sample
 
     if solver == "sample":
+        options = dict(options)
+        op_calls = options.pop("operator_calls", options["steps"])
         out = sample(prior, len(y), seeds=seeds, progress=False, **options).images
-        return out, options["steps"], options["steps"]
+        return out, options["steps"], op_calls
     options = dict(options)
     op = options.pop("operator", op)  # a solver may be given another operator than the true one (an emulator)
     res = (daps if solver == "daps" else red_diff)(prior, op, y, seeds=seeds, progress=False, **options)
@@ -169,7 +176,7 @@ def plot(rows: list[dict], path: str, where: str) -> None:
 
     from PIL import Image, ImageDraw
 
-    colours = {"nlbp": (200, 30, 30), "ddnm (linear part only)": (120, 120, 120), "dps": (30, 90, 200),
+    colours = {"nlbp": (200, 30, 30), "nlbp (emulator + feedback)": (250, 140, 20), "ddnm (linear part only)": (120, 120, 120), "dps": (30, 90, 200),
                "daps": (30, 150, 60), "red-diff": (160, 60, 170), "daps (emulator)": (120, 220, 120),
                "red-diff (emulator)": (220, 150, 230)}
     problems = [p for p in PROBLEMS if any(r["problem"] == p and "s_per_image" in r for r in rows)]

@@ -6,11 +6,13 @@ from transform_checks import rel
 
 from spnn import SPNN
 from spnn.backproject import nlbp
+from spnn.errors import ConfigError
 from spnn.operators import (
     AveragePool,
     Chain,
     Colorization,
     Composed,
+    FeedbackEmulator,
     Identity,
     Inpainting,
     MatrixOperator,
@@ -233,3 +235,36 @@ def test_natural_nlbp_reuses_conditioners_exactly():
     assert SPNNOperator(net, mode="learned").complete(x).conditioners is None
     with pytest.raises(ShapeError, match="conditioners"):
         net.inverse(gx, q, completion.conditioners[:-1])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_feedback_emulator_meets_the_black_box_where_the_emulator_alone_stalls(mode):
+    """A black box that differs from the emulator by a smooth map: iterated feedback steps meet A(x) = y to
+    1e-8, the emulator alone stops at its own error (g(x) = y, A(x) != y)."""
+    net = _net()
+    emulator = SPNNOperator(net, mode=mode)
+    black_box = lambda x: 1.1 * net(x) + 0.05 * torch.tanh(net(x))  # noqa: E731
+    op = FeedbackEmulator(emulator, black_box)
+    x0 = torch.rand(4, 3, 8, 8, dtype=torch.float64) * 2 - 1
+    y = black_box(torch.rand(4, 3, 8, 8, dtype=torch.float64) * 2 - 1)
+    x_fb, x_em = x0, x0
+    for _ in range(30):
+        x_fb, x_em = op.back_project(x_fb, y), emulator.back_project(x_em, y)
+    assert rel(op.A(x_fb), y) <= 1e-8
+    assert rel(black_box(x_em), y) > 1e-2 and rel(net(x_em), y) <= 1e-10
+    assert op.A(x_fb).shape == y.shape and torch.equal(op.pinv(y), emulator.pinv(y))
+
+
+def test_feedback_emulator_is_nlbp_when_the_black_box_is_the_emulator():
+    net = _net()
+    emulator = SPNNOperator(net, mode="natural")
+    x, y = torch.rand(2, 3, 8, 8, dtype=torch.float64) * 2 - 1, torch.randn(2, 5, dtype=torch.float64)
+    out = FeedbackEmulator(emulator, emulator).back_project(x, y, 0.5)
+    assert rel(out, emulator.back_project(x, y, 0.5)) <= 1e-10
+
+
+def test_feedback_emulator_refuses_what_it_cannot_use():
+    with pytest.raises(ConfigError, match="SPNNOperator"):
+        FeedbackEmulator(AveragePool((3, 8, 8), 2), Identity((3, 8, 8)))
+    with pytest.raises(ConfigError, match="callable"):
+        FeedbackEmulator(SPNNOperator(_net()), 3.0)

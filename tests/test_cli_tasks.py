@@ -106,12 +106,12 @@ def test_restore_camera_needs_emulator(models, tmp_path):
     assert code == 2
 
 
-@pytest.mark.parametrize("method", ["nlbp", "dps"])
+@pytest.mark.parametrize("method", ["nlbp", "nlbp --no-feedback", "dps"])
 def test_restore_camera_with_emulator(models, tmp_path, method):
     emulator = perturb_(SPNN.build((3, 8, 8), (3, 2, 2), hidden=4), 0.1)
     emulator.save(tmp_path / "emu.safetensors")
     _run(models, tmp_path, "restore", str(models / "images"), "--task", "camera", "--emulator",
-         str(tmp_path / "emu.safetensors"), "--method", method)
+         str(tmp_path / "emu.safetensors"), "--method", *method.split())
     assert (tmp_path / "restore-camera.png").exists()
 
 

@@ -20,8 +20,8 @@ from spnn.data.common import attribute_index
 from spnn.errors import ConfigError
 from spnn.network import PINV_MODES, SPNN
 
-__all__ = ["Operator", "SPNNOperator", "LinearOperator", "AveragePool", "Inpainting", "Colorization",
-           "Identity", "MatrixOperator", "Composed", "Chain", "as_operator", "edit_target",
+__all__ = ["Operator", "SPNNOperator", "FeedbackEmulator", "LinearOperator", "AveragePool", "Inpainting",
+           "Colorization", "Identity", "MatrixOperator", "Composed", "Chain", "as_operator", "edit_target",
            "edit_bounds", "check_changes"]
 
 
@@ -135,6 +135,52 @@ class SPNNOperator(Operator):
         zg = self.pinv_latents(gx)
         latents = [q + _lam(lam, q) * (a - b) for q, a, b in zip(qx, zy, zg)]
         return self.net.inverse(y_new, latents)
+
+
+class FeedbackEmulator(Operator):
+    """A forward model known only as a black box, inverted through an SPNN emulator g ~ A with A's own residual:
+
+    x' = G^-1( g(x) + lam (y - A(x)), q(x) ) (natural mode; learned mode moves the latents as `SPNNOperator`).
+
+    The emulator's back-projection aimed at y + g(x) - A(x): each step corrects g's error at the current point
+    (a quasi-Newton step with g's inverse standing for A's), so iterates meet A(x) = y, not g(x) = y. Costs one
+    black-box evaluation per step and no gradient of it; where g = A it is NLBP with g.
+
+    >>> import torch
+    >>> from spnn.network import SPNN
+    >>> emulator = SPNNOperator(SPNN.build((3, 8, 8), (3, 4, 4), hidden=4), mode="natural")
+    >>> op = FeedbackEmulator(emulator, lambda x: emulator.A(x) + 0.1)  # a black box the emulator misses by 0.1
+    >>> x, y = torch.zeros(1, 3, 8, 8), torch.ones(1, 3, 4, 4)
+    >>> for _ in range(3):
+    ...     x = op.back_project(x, y)
+    >>> bool((op.A(x) - y).abs().max() < 1e-4)
+    True
+    """
+
+    def __init__(self, emulator: SPNNOperator, black_box):
+        super().__init__()
+        if not isinstance(emulator, SPNNOperator):
+            raise ConfigError(f"the emulator must be an SPNNOperator, got {type(emulator).__name__}")
+        if not callable(getattr(black_box, "A", black_box)):
+            raise ConfigError("the black box must be callable (x -> y) or have A(x)")
+        self.emulator, self.black_box = emulator, black_box
+        self.input_shape, self.output_shape = emulator.input_shape, emulator.output_shape
+
+    def A(self, x):  # noqa: N802
+        return self.black_box.A(x) if hasattr(self.black_box, "A") else self.black_box(x)
+
+    def complete(self, x):
+        return self.emulator.complete(x)
+
+    def pinv(self, y):
+        return self.emulator.pinv(y)
+
+    def back_project(self, x, y, lam=1.0, completion=None, form: str = "completion"):
+        if completion is None:
+            completion = self.emulator.complete(x)
+        with torch.no_grad():
+            residual = y - self.A(x)
+        return self.emulator.back_project(x, completion[0] + residual, lam, completion=completion, form=form)
 
 
 _WRAPPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -283,6 +283,9 @@ def cmd_restore(args) -> int:
     if args.task == "camera" and not args.emulator and args.method not in direct:
         raise ConfigError(f"--task camera with --method {args.method} needs --emulator (an SPNN trained by `spnn "
                           f"emulator train`); {', '.join(direct)} use the camera directly")
+    if args.no_feedback and (args.task != "camera" or args.method in direct):
+        raise ConfigError("--no-feedback applies only to --task camera through --emulator (not to "
+                          f"{', '.join(direct)}); drop it")
     prior, _, _ = _models(args)
     shape = prior.image_shape
     x = _inputs(args, shape).to(device_of(args))
@@ -293,11 +296,15 @@ def cmd_restore(args) -> int:
     seeds = _seeds(args, len(x))
     if args.task == "camera":  # black-box degradation, inverted through a learned SPNN emulator
         from spnn.models import load_spnn
-        from spnn.operators import SPNNOperator
+        from spnn.operators import FeedbackEmulator, SPNNOperator
         from spnn.tasks import TaskResult, make_guidance
 
         camera = BlackBoxCamera()
-        op = camera if args.method in direct else SPNNOperator(load_spnn(args.emulator, x.device), mode="natural")
+        if args.method in direct:
+            op = camera
+        else:  # the emulator's steps corrected by the camera's own residual, unless --no-feedback
+            op = SPNNOperator(load_spnn(args.emulator, x.device), mode="natural")
+            op = op if args.no_feedback else FeedbackEmulator(op, camera)
         with torch.no_grad():
             y = camera.A(x)
         from spnn.diffusion.sampler import sample
@@ -468,4 +475,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(p, spnn=False)
     p.add_argument("--task", required=True, choices=RESTORE_TASKS)
     p.add_argument("--emulator", type=existing_path, help="SPNN emulating the black-box camera (for --task camera)")
+    p.add_argument("--no-feedback", action="store_true",
+                   help="--task camera: project through the emulator alone (default: each step is corrected by the "
+                        "camera's residual y - A(x), one camera call per step)")
     p.set_defaults(func=cmd_restore)
