@@ -171,6 +171,7 @@ CLI_CASES = [
     (RESTORE + ["--task", "bogus"], ["--task", "invalid choice"]),
     (RESTORE + ["--task", "camera"], ["--emulator"]),
     (RESTORE + ["--task", "sr4", "--no-feedback"], ["--no-feedback", "camera"]),
+    (RESTORE + ["--task", "sr4", "--emulator", "{d}/spnn.safetensors"], ["--emulator", "camera only"]),
     (RESTORE + ["--task", "sr4", "--emulator", "{d}/missing"], ["--emulator", "no such file"]),
     # global options
     (["--threads", "-1", *CHECK], ["--threads", ">= 1"]),

@@ -283,6 +283,8 @@ def cmd_restore(args) -> int:
     if args.task == "camera" and not args.emulator and args.method not in direct:
         raise ConfigError(f"--task camera with --method {args.method} needs --emulator (an SPNN trained by `spnn "
                           f"emulator train`); {', '.join(direct)} use the camera directly")
+    if args.emulator and args.task != "camera":
+        raise ConfigError(f"--emulator is for --task camera only (--task {args.task} has its own operator); drop it")
     if args.no_feedback and (args.task != "camera" or args.method in direct):
         raise ConfigError("--no-feedback applies only to --task camera through --emulator (not to "
                           f"{', '.join(direct)}); drop it")
