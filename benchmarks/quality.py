@@ -26,7 +26,13 @@ from spnn.calibration import calibration_of
 from spnn.cli.args import float_in
 from spnn.data.avatars import AvatarFaces
 from spnn.diffusion.sampler import sample
-from spnn.evaluation.metrics import attribute_agreement, nearest_is_own, nearest_same_label_rmse, rmse
+from spnn.evaluation.metrics import (
+    attribute_agreement,
+    high_frequency_ratio,
+    nearest_is_own,
+    nearest_same_label_rmse,
+    rmse,
+)
 from spnn.models import load_evaluator, load_prior, load_spnn
 from spnn.operators import SPNNOperator
 from spnn.tasks import (
@@ -135,6 +141,7 @@ def main() -> None:
                 "rmse_to_original": float(rmse(xh, x).mean()),
                 "rmse_same_attributes_real": float(same_label[ok].mean()),
                 "rmse_between_seeds": float(rmse(xh, xh2).mean()),
+                "high_frequency_ratio": high_frequency_ratio(xh, x),
                 "faces_with_a_same_attribute_match": f"{int(ok.sum())}/{len(ok)}"})
             print(identity_rows[-1])
         print(rows[-1])

@@ -9,6 +9,7 @@ import torch
 from spnn.data.common import ArrayDataset
 from spnn.errors import CheckpointError, ShapeError
 from spnn.evaluation import AttributeEvaluator, attribute_agreement, consistency_error, psnr, train_evaluator
+from spnn.evaluation.metrics import high_frequency_ratio
 from spnn.viz import image_grid, labelled_grid
 
 
@@ -88,3 +89,13 @@ def test_evaluator_predict_moves_inputs_to_its_device(device):
     logits = ev.predict(x, batch=2)
     assert logits.device == x.device and logits.shape == (5, 2)
     assert torch.allclose(logits, ev.cpu().predict(x), atol=1e-3, rtol=1e-2)  # TF32 convolutions on a GPU
+
+
+def test_high_frequency_ratio_sees_speckle_and_blur():
+    torch.manual_seed(0)
+    x = torch.nn.functional.avg_pool2d(torch.rand(8, 3, 34, 34), 3, stride=1)  # smooth-ish "real" images
+    blurred = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+    speckled = x + 0.1 * torch.randn_like(x)
+    assert high_frequency_ratio(x, x) == 1.0
+    assert abs(high_frequency_ratio(2 * x, x) - 4.0) < 1e-9  # quadratic in amplitude
+    assert high_frequency_ratio(blurred, x) < 0.5 < 2.0 < high_frequency_ratio(speckled, x)

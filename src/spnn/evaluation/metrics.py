@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["attribute_agreement", "consistency_error", "psnr", "rmse", "nearest_is_own", "nearest_same_label_rmse"]
+__all__ = ["attribute_agreement", "consistency_error", "psnr", "rmse", "nearest_is_own", "nearest_same_label_rmse",
+           "high_frequency_ratio"]
 
 
 def attribute_agreement(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
@@ -66,3 +67,20 @@ def nearest_same_label_rmse(images: torch.Tensor, labels: torch.Tensor, pool: to
             if len(d):
                 out[i] = d.min()
     return out
+
+
+def high_frequency_ratio(images: torch.Tensor, reference: torch.Tensor) -> float:
+    """Mean squared discrete Laplacian of ``images`` over that of ``reference`` (real images): about 1 for images
+    as detailed as real ones, above 1 for speckle or noise, below 1 for blur.
+    Laplacian: 4 x(i, j) - x(i +- 1, j) - x(i, j +- 1), on interior pixels.
+
+    >>> x = torch.rand(8, 3, 16, 16)
+    >>> high_frequency_ratio(x, x), high_frequency_ratio(x + 0.5 * torch.rand_like(x), x) > 1.1
+    (1.0, True)
+    """
+    def energy(v: torch.Tensor) -> float:
+        v = v.double()
+        lap = (4 * v[..., 1:-1, 1:-1] - v[..., :-2, 1:-1] - v[..., 2:, 1:-1] - v[..., 1:-1, :-2] - v[..., 1:-1, 2:])
+        return float(lap.pow(2).mean())
+
+    return energy(images) / energy(reference)
