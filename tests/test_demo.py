@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from spnn.cli.demo import run_demo
 from spnn.models import load_evaluator, load_prior, load_spnn
 
@@ -12,10 +14,11 @@ def test_shipped_models_load():
     assert net.attribute_names == ev.attribute_names and len(net.attribute_names) == 22
 
 
-def test_demo_runs(tmp_path, monkeypatch, device):
+@pytest.mark.parametrize("version", [1, 2])
+def test_demo_runs(tmp_path, monkeypatch, device, version):
     monkeypatch.setenv("SPNN_CACHE", str(tmp_path / "cache"))
-    summary = run_demo(tmp_path, steps=2, n=2, data_n=40, device=device)
-    assert summary["device"] == str(device)
+    summary = run_demo(tmp_path, steps=2, n=2, data_n=40, data_version=version, device=device)
+    assert summary["device"] == str(device) and summary["data_version"] == version
     for name in ["reconstruction.png", "edits.png", "generation.png", "restoration-sr4.png", "summary.json"]:
         assert (tmp_path / name).exists(), name
     assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 2

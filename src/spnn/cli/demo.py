@@ -19,7 +19,8 @@ SEED_OFFSETS = (0, 1000, 2000)  # reconstruction from semantics: three seeds per
 
 
 def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 100, n: int = 8,
-             data_n: int = 30000, progress: bool = False, device: str | torch.device = "cpu") -> dict:
+             data_n: int = 30000, data_version: int = 1, progress: bool = False,
+             device: str | torch.device = "cpu") -> dict:
     from spnn.data.avatars import AvatarFaces
     from spnn.evaluation.metrics import attribute_agreement, nearest_is_own, psnr, rmse
     from spnn.io import write_json
@@ -36,7 +37,7 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
     op = SPNNOperator(net, mode="learned")
     names = net.attribute_names
     # only the faces used are rendered (the full cache is built when training asks for it)
-    faces = AvatarFaces.head("test", max(16 * n, 64), size=pr.image_shape[1], n=data_n)
+    faces = AvatarFaces.head("test", max(16 * n, 64), size=pr.image_shape[1], n=data_n, version=data_version)
     x = faces.tensors(limit=n)[0].to(device)
     seeds = list(range(n))
     summary: dict = {}
@@ -109,7 +110,7 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
                row_labels=["original", "A+ y", "DDNM"])
     summary["seconds"] = round(time.time() - t0, 1)
     summary["device"] = str(device)
-    summary["steps"] = steps
+    summary["steps"], summary["data_version"] = steps, data_version
     write_json(out / "summary.json", summary)
     return summary
 
@@ -118,7 +119,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out)
     device = device_of(args)
     s = run_demo(out, spnn=args.spnn, prior=args.prior, evaluator=args.evaluator, steps=args.steps, n=args.n,
-                 progress=not args.quiet, device=device)
+                 data_version=args.data_version, progress=not args.quiet, device=device)
     r, sr = s["reconstruction"], s["restoration_sr4"]
     print(f"reconstruction from semantics ({args.n} held-out faces x {len(SEED_OFFSETS)} seeds): "
           f"evaluator agreement {r['evaluator_agreement']:.3f}, all attributes right {r['all_correct']:.2f}, "
@@ -146,6 +147,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--spnn", type=existing_path)
     p.add_argument("--prior", type=existing_path)
     p.add_argument("--evaluator", type=existing_path)
+    p.add_argument("--data-version", type=int, choices=[1, 2], default=1,
+                   help="avatar dataset version of the test faces (2: models trained on avatars:v2)")
     p.add_argument("--quiet", action="store_true")
     device_option(p)
     p.set_defaults(func=cmd_demo)
