@@ -100,12 +100,14 @@ def main() -> None:
               "both >= 0.90; spnn NAME: phase-1 noise_augment, --scale-bound, epochs if not 10, or gpu-* for the "
               "shipped recipe trained on the H200 with another seed / --hidden 64 / --adaptive-weights, gpu-advE with "
               "adversarial phase-1 inputs of L2 radius E (`adversarial: E` in the config); prior NAME: "
-              "the GPU-trained `base` prior with the shipped SPNN; spnn recon0 / partner / partner2 / anchor / anchor0.1 "
+              "the GPU-trained `base` prior with the shipped SPNN; spnn shipped-identity: the shipped SPNN measured as the "
+              "-identity rows; spnn recon0 / partner / partner2 / anchor / anchor0.1 / swap "
               "(-identity): the semantic-world recipes `configs/avatars32-NAME.yaml`, measured on fewer edits "
               "(n_edit faces each, the attributes in their JSON; -maxabs1.2: reconstruction with "
               "`--recon-max-abs 1.2`, which leaves g(x) = y unmet: consistency is the mean |g(x) - y|); world v2: "
               "every model on avatar dataset version "
-              "2, `scripts/semantic-world-v2.sh`, its own evaluator and test faces):\n")
+              "2, `scripts/semantic-world-v2.sh`, its own evaluator and test faces; world v2-partner: the partner recipe "
+              "there, `scripts/semantic-world-v2-partner.sh`):\n")
         rows = [variant_row(json.loads(v.read_text()), v.stem.replace("-variant-", " ").replace("world-", "world "))
                 for v in variants]
         print("(own_nearest, where measured with `--identity`: the rate at which a reconstruction's nearest original "

@@ -239,3 +239,20 @@ def test_anchor_term_pulls_every_logit_to_a_fixed_margin():
         SPNNTrainConfig(anchor=1.0, anchor_logit=0)
     with pytest.raises(ValueError, match="anchor must be a number >= 0"):
         SPNNTrainConfig(anchor=-1.0)
+
+
+def test_swap_term_decodes_a_partners_logits_with_the_inputs_latents():
+    from spnn.training.spnn import SPNNTrainConfig, phase1_loss
+    torch.manual_seed(0)
+    net = _net()
+    x, y = torch.rand(4, 3, 8, 8) * 2 - 1, torch.tensor([[1.0, 0, 0, 1]] * 2 + [[0, 1, 1, 0]] * 2)
+    w, other = {"task": 1.0, "recon": 1.0, "swap": 1.0}, x[[1, 0, 3, 2]]
+    _, terms = phase1_loss(net, x, y, w, partners=other)
+    with torch.no_grad():
+        expected = torch.nn.functional.mse_loss(net.inverse(net(other), net.complete(x)[1]), x)
+    assert torch.isclose(terms["swap"], expected) and terms["swap"] > 1e-4
+    _, own = phase1_loss(net.double(), x.double(), y.double(), w, partners=x.double())  # x' = x: G^-1(G(x)) = x
+    assert own["swap"] < 1e-20
+    assert SPNNTrainConfig(swap=1.0).needs_partners and not SPNNTrainConfig(phase=2, swap=1.0).needs_partners
+    with pytest.raises(ValueError, match="swap must be a number >= 0"):
+        SPNNTrainConfig(swap=-1.0)

@@ -14,7 +14,9 @@ the target of the reconstruction term, MSE(g+(g(x)), x'), whose minimiser g+(g(x
 term's pull towards perceptual level sets without rewarding logits that name the face (in phase 2 too, where it
 teaches r the latents of that mean face); ``anchor`` w adds w MSE(g(x), a (2 labels - 1)), a = ``anchor_logit``: a fixed
 margin for every logit, so that variation of the logits within a label (which can name the face) costs, and no
-rescaling of the logits makes it cheaper (the MSE invariance term is beaten by shrinking every logit).
+rescaling of the logits makes it cheaper (the MSE invariance term is beaten by shrinking every logit); ``swap`` w adds
+w MSE(G^-1(g(x'), q(x)), x): the partner's logits decoded with x's latents must give x back, so the logits'
+within-label variation moves no pixels (it removes the speckle NLBP draws with partner targets alone).
 Phase 2 (natural inverse, only the r networks):
     loss = w_norm MSE(q(g+(g(x))), q_origin) + w_recon MSE(g+(g(x)), x) + w_cycle MSE(g(g+(g(x))), g(x)).
 
@@ -66,9 +68,10 @@ class SPNNTrainConfig:
     recon_target: str = "self"  # reconstruct x itself or "partner", a same-label training image
     anchor: float = 0.0  # phase 1: weight of MSE(g(x), anchor_logit (2 labels - 1)) (binary attributes)
     anchor_logit: float = 3.0
+    swap: float = 0.0  # phase 1: weight of MSE(G^-1(g(x'), q(x)), x) over same-label pairs (x' a partner)
 
     def __post_init__(self):
-        for name in ("label_smoothing", "noise_augment", "adversarial", "recon_noise", "invariance", "anchor"):
+        for name in ("label_smoothing", "noise_augment", "adversarial", "recon_noise", "invariance", "anchor", "swap"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value >= 0:
                 raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
@@ -79,7 +82,7 @@ class SPNNTrainConfig:
 
     @property
     def needs_partners(self) -> bool:
-        return self.recon_target == "partner" or (self.phase == 1 and self.invariance > 0)
+        return self.recon_target == "partner" or (self.phase == 1 and (self.invariance > 0 or self.swap > 0))
 
     def term_weights(self) -> dict:
         return {**PHASE_DEFAULTS[self.phase]["weights"], **self.weights}
@@ -177,7 +180,10 @@ def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float =
         x = noised(x)
     if adversarial:
         x = adversarial_inputs(net, x, labels, adversarial, adversarial_steps, smoothing)
-    logits = net(x)
+    if partners is not None and w.get("swap"):
+        logits, latents = net.complete(x)
+    else:
+        logits = net(x)
     y_recon = logits + recon_noise * torch.randn_like(logits) if recon_noise else logits
     xr = net.pinv(y_recon, mode="learned")
     target = partners if recon_target == "partner" and partners is not None else x
@@ -188,6 +194,8 @@ def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float =
         if labels.shape != logits.shape:
             raise ConfigError("the anchor term needs binary attribute labels, one per logit")
         terms["anchor"] = F.mse_loss(logits, anchor_logit * (2 * labels.to(logits.dtype) - 1))
+    if partners is not None and w.get("swap"):  # a same-label partner's logits with x's latents give x back
+        terms["swap"] = F.mse_loss(net.inverse(net(noised(partners) if noise else partners), latents), x)
     if partners is not None and w.get("invariance"):
         terms["invariance"] = F.mse_loss(logits, net(noised(partners) if noise else partners))
     loss = sum(w[k] * v for k, v in terms.items())
@@ -239,7 +247,7 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
         adaptive = (AdaptiveWeights(net.output_shape[0], cfg.adaptive_momentum, device)
                     if cfg.adaptive_weights else None)
         params = list(net.parameters())
-        w["invariance"], w["anchor"] = cfg.invariance, cfg.anchor
+        w["invariance"], w["anchor"], w["swap"] = cfg.invariance, cfg.anchor, cfg.swap
 
         def loss_fn(batch):
             train = net.training
