@@ -176,7 +176,8 @@ def plot(rows: list[dict], path: str, where: str) -> None:
 
     from PIL import Image, ImageDraw
 
-    colours = {"nlbp": (200, 30, 30), "nlbp (emulator + feedback)": (250, 140, 20), "ddnm (linear part only)": (120, 120, 120), "dps": (30, 90, 200),
+    colours = {"nlbp": (200, 30, 30), "nlbp (emulator + feedback)": (250, 140, 20),
+               "ddnm (linear part only)": (120, 120, 120), "dps": (30, 90, 200),
                "daps": (30, 150, 60), "red-diff": (160, 60, 170), "daps (emulator)": (120, 220, 120),
                "red-diff (emulator)": (220, 150, 230)}
     problems = [p for p in PROBLEMS if any(r["problem"] == p and "s_per_image" in r for r in rows)]

@@ -194,10 +194,12 @@ def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float =
         if labels.shape != logits.shape:
             raise ConfigError("the anchor term needs binary attribute labels, one per logit")
         terms["anchor"] = F.mse_loss(logits, anchor_logit * (2 * labels.to(logits.dtype) - 1))
-    if partners is not None and w.get("swap"):  # a same-label partner's logits with x's latents give x back
-        terms["swap"] = F.mse_loss(net.inverse(net(noised(partners) if noise else partners), latents), x)
-    if partners is not None and w.get("invariance"):
-        terms["invariance"] = F.mse_loss(logits, net(noised(partners) if noise else partners))
+    if partners is not None and (w.get("swap") or w.get("invariance")):  # one pass over the partners for both
+        partner_logits = net(noised(partners) if noise else partners)
+        if w.get("swap"):  # a same-label partner's logits with x's latents give x back
+            terms["swap"] = F.mse_loss(net.inverse(partner_logits, latents), x)
+        if w.get("invariance"):
+            terms["invariance"] = F.mse_loss(logits, partner_logits)
     loss = sum(w[k] * v for k, v in terms.items())
     return loss, {k: v.detach() for k, v in terms.items()}
 
