@@ -14,7 +14,8 @@
     python benchmarks/quality.py [--n 200] [--steps 50] [--methods ...] [--edits ...] [--multi A B C ...]
 
 Methods: nlbp-learned, nlbp-natural, dps, cg, none; a suffix +skip applies the paper's skip rule (0.11),
-+travel adds RePaint time travel (5, 2).
++travel adds RePaint time travel (5, 2); nlbp-learned@B moves the latents by B times the learned step
+(`SPNNOperator(latent_step=B)`, 0 <= B <= 1).
 """
 
 import argparse
@@ -108,7 +109,8 @@ def main() -> None:
     for method in args.methods:
         base, _, extra = method.partition("+")  # nlbp-learned+skip: the paper's skip rule; +travel: time travel
         name, _, mode = base.partition("-")
-        op = SPNNOperator(net, mode=mode or "learned")
+        mode, _, step = mode.partition("@")  # nlbp-learned@0.5: latents moved by half the learned step
+        op = SPNNOperator(net, mode=mode or "learned", latent_step=float(step or 1.0))
         options = {"skip_tol": 0.11} if extra == "skip" else {"travel": (5, 2)} if extra == "travel" else {}
         if args.recon_max_abs and name == "nlbp":
             options["max_abs"] = args.recon_max_abs

@@ -62,6 +62,30 @@ def test_learned_mode_moves_latents_by_lam_times_difference():
     assert rel(net(xp), gx + lam * (y - gx)) < 1e-10
 
 
+@pytest.mark.parametrize("form", ["completion", "paper"])
+@pytest.mark.parametrize("step", [0.0, 0.4, 1.0])
+def test_latent_step_scales_the_latents_move_and_keeps_the_constraint(step, form):
+    net = _net()
+    op = SPNNOperator(net, mode="learned", latent_step=step)
+    x = torch.rand(2, 3, 8, 8, dtype=torch.float64)
+    y = torch.randn(2, 5, dtype=torch.float64)
+    xp = op.back_project(x, y, 1.0, form=form)
+    gx, q = net.complete(x)
+    _, qp = net.complete(xp)
+    zy, zg = op.pinv_latents(y), op.pinv_latents(gx)
+    for a, b, c, d in zip(qp, q, zy, zg):
+        assert rel(a, b + step * (c - d)) < 1e-9
+    assert rel(net(xp), y) < 1e-10
+    if step == 0.0:  # the natural mode's move
+        assert rel(xp, SPNNOperator(net, mode="natural").back_project(x, y, 1.0)) < 1e-10
+
+
+@pytest.mark.parametrize("step", [-0.1, 1.5])
+def test_latent_step_outside_unit_interval_is_refused(step):
+    with pytest.raises(ConfigError, match=r"latent_step .* outside \[0, 1\]"):
+        SPNNOperator(_net(), latent_step=step)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_fresh_network_reduces_to_linear_back_projection(mode):
     net = SPNN.build((2, 4, 4), (6,), hidden=4).double()

@@ -132,6 +132,8 @@ CLI_CASES = [
     (REC + ["--split", "bogus"], ["--split", "invalid choice"]),
     (REC + ["--method", "bogus"], ["--method", "invalid choice"]),
     (REC + ["--pinv", "bogus"], ["--pinv", "invalid choice"]),
+    (REC + ["--latent-step", "1.5"], ["--latent-step", "[0, 1]"]),
+    (REC + ["--pinv", "natural", "--latent-step", "0.5"], ["--latent-step", "--pinv natural"]),
     # model paths
     (EDIT + ["--evaluator", "{d}/missing.safetensors"], ["--evaluator", "no such file"]),
     (EDIT + ["--spnn", ""], ["--spnn", "empty path"]),

@@ -71,13 +71,19 @@ class SPNNOperator(Operator):
     (natural mode: Z is constant and the latents of x are kept, so the inverse reuses the completion's s and t
     values and costs only the mixings), plus one r pass (learned mode).
     Z(y) is cached per target tensor.
+
+    ``latent_step`` (learned mode) in [0, 1] scales the latents' move: q(x) + lam beta (Z(y) - Z(g(x))); 1 is the
+    paper's NLBP, 0 keeps q(x) as the natural mode does; g(x') = y holds for every beta (lam = 1).
     """
 
-    def __init__(self, net: SPNN, mode: str = "learned", origin: str = "zero"):
+    def __init__(self, net: SPNN, mode: str = "learned", origin: str = "zero", latent_step: float = 1.0):
         super().__init__()
         if mode not in PINV_MODES:
             raise ConfigError(f"unknown pseudo-inverse mode {mode!r}; choose one of {PINV_MODES}")
-        self.net, self.mode, self.origin = net, mode, origin
+        if not 0.0 <= float(latent_step) <= 1.0:
+            raise ConfigError(f"latent_step {latent_step} is outside [0, 1]; use 1 for the paper's NLBP, 0 to keep "
+                              "the latents of x")
+        self.net, self.mode, self.origin, self.latent_step = net, mode, origin, float(latent_step)
         self.input_shape, self.output_shape = net.input_shape, net.output_shape
         self.attribute_names = net.attribute_names
         self._cache: tuple | None = None
@@ -122,7 +128,7 @@ class SPNNOperator(Operator):
         if form == "paper":
             y_tar, z_tar = self.net.complete(self.pinv(y))
             y_proj, z_proj = self.net.complete(self.pinv(gx))
-            latents = [q + _lam(lam, q) * (a - b) for q, a, b in zip(qx, z_tar, z_proj)]
+            latents = [q + _lam(lam, q) * self.latent_step * (a - b) for q, a, b in zip(qx, z_tar, z_proj)]
             return self.net.inverse(gx + _lam(lam, gx) * (y_tar - y_proj), latents)
         if form != "completion":
             raise ConfigError(f"unknown back-projection form {form!r}; use 'completion' or 'paper'")
@@ -131,9 +137,12 @@ class SPNNOperator(Operator):
         if self.mode == "natural":  # Z is constant: the null-space part of x is kept exactly, and so are
             # the s and t values computed from it, which the inverse reuses instead of recomputing
             return self.net.inverse(y_new, qx, getattr(completion, "conditioners", None))
+        if self.latent_step == 0.0:
+            return self.net.inverse(y_new, qx)
         zy = target_latents if target_latents is not None else self.target_latents(y)
         zg = self.pinv_latents(gx)
-        latents = [q + _lam(lam, q) * (a - b) for q, a, b in zip(qx, zy, zg)]
+        step = self.latent_step
+        latents = [q + _lam(lam, q) * step * (a - b) for q, a, b in zip(qx, zy, zg)]
         return self.net.inverse(y_new, latents)
 
 

@@ -93,7 +93,10 @@ def _models(args):
     device = device_of(args)
     op = None
     if getattr(args, "spnn", "unused") != "unused":
-        op = SPNNOperator(load_spnn(args.spnn, device), mode=args.pinv)
+        if args.pinv == "natural" and args.latent_step != 1.0:
+            raise ConfigError("--latent-step scales the learned pseudo-inverse's latent move; --pinv natural keeps "
+                              "the latents as they are (latent step 0); drop one of them")
+        op = SPNNOperator(load_spnn(args.spnn, device), mode=args.pinv, latent_step=args.latent_step)
     # a DDPM/DDIM-repository checkpoint does not record its image size: take the SPNN's
     prior = load_prior(args.prior, device, image_size=op.input_shape[1] if op is not None else None)
     if op is not None:
@@ -386,6 +389,9 @@ def _common(p, spnn: bool = True, images: bool = True) -> None:
         p.add_argument("--spnn", type=existing_path,
                        help="SPNN .safetensors or authors' .pth (default: shipped avatar SPNN)")
         p.add_argument("--pinv", default="learned", choices=["learned", "natural"])
+        p.add_argument("--latent-step", type=unit_float, default=1.0,
+                       help="learned mode: move the latents by this share of the learned step (1: the paper's NLBP; "
+                            "lower keeps more of the sampled face: other faces, fewer attributes kept; docs: sampling)")
     p.add_argument("--evaluator", type=_evaluator_path,
                    help="evaluator .safetensors (default: shipped; 'none' to skip)")
     p.add_argument("--method", default="nlbp", choices=list(METHODS),
