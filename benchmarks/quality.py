@@ -217,7 +217,8 @@ def main() -> None:
                 "data_version": args.data_version,
                 "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_logit": args.logit, "edit_max_abs": args.max_abs,
                 "precision": args.precision, "recon_max_abs": args.recon_max_abs,
-                "edit_max_move": args.max_move, "edit_invert": args.invert}
+                "edit_max_move": args.max_move, "edit_invert": args.invert,
+                "edit_calibration": calibration_of(op).to_dict()}
     print("wrote", write(args.name, {**models, **settings, "reconstruction": rows,
                                      "reconstruction_per_attribute": per_attribute, "identity": identity_rows, "prior_fidelity": fidelity,
                                      "editing": edit_rows, "multi_attribute": multi_rows}))

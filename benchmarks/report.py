@@ -32,12 +32,24 @@ def variant_row(q: dict, name: str) -> dict:
             "n_edit": q.get("n_edit", ""), "max_abs": q.get("edit_max_abs", 1.2)}
 
 
-def safeguard(max_abs) -> str:
-    """The range safeguard a quality run used, in words."""
+V1_CALIBRATION = {"max_abs_reachable": 1.5, "reach_limit": 2.0, "max_abs": 1.2, "reach_max": 4.0}  # runs before 12-02
+
+
+def safeguard(result: dict, default="auto") -> str:
+    """The range safeguard a quality run used, in words (its SPNN's edit calibration for "auto")."""
+    max_abs = result.get("edit_max_abs", default)
     if max_abs == "auto":
-        return ("range safeguard per face from the edit's reach, the max |x| of one NLBP step from the face: M = 1.5 "
-                "up to 2 (within_reach), 1.2 up to 4, unedited beyond (unedited)")
+        c = result.get("edit_calibration", V1_CALIBRATION)
+        return (f"range safeguard per face from the edit's reach, the max |x| of one NLBP step from the face: "
+                f"M = {c['max_abs_reachable']:g} up to {c['reach_limit']:g} (within_reach), {c['max_abs']:g} up to "
+                f"{c['reach_max']:g}, unedited beyond (unedited)")
     return f"range safeguard M = {max_abs}" if max_abs else "no range safeguard"
+
+
+def spnn_of(result: dict) -> str:
+    """", the version-1 SPNN" (or another) when a run did not use today's shipped SPNN."""
+    spnn = result.get("spnn", "shipped")
+    return "" if spnn == "shipped" else f"; SPNN: {spnn}"
 
 
 def edit_table(rows: list[dict]) -> str:
@@ -72,7 +84,7 @@ def main() -> None:
         if "edit_eta" in q:
             start += f", eta {q['edit_eta']}"
         print(f"\n**Editing** (flip one attribute of a real face, both directions, from {start}; "
-              f"{safeguard(q.get('edit_max_abs', 1.2))}; success and other attributes kept, by the evaluator; "
+              f"{safeguard(q, 1.2)}; success and other attributes kept, by the evaluator; "
               f"bound_met: the SPNN's logit meets the edit bound (within {BOUND_TOL}); (no edit): the same start and "
               "sampler without guidance, all attributes kept):\n")
         print(edit_table(q["editing"]))
@@ -83,15 +95,15 @@ def main() -> None:
         edit_section(e, f"**Editing with the range safeguard at {e['edit_max_abs']} for every face** (same faces, "
                      "start and bounds; `quality.py ... --max-abs 1.5 --name quality-maxabs1.5`; Wearing_Hat and "
                      "Blond_Hair images come out as broken blue images (looked at, 10 faces each); the evaluator "
-                     "scores the Wearing_Hat ones as hats):")
+                     f"scores the Wearing_Hat ones as hats{spnn_of(e)}):")
     if e := load("quality-steps100"):
         edit_section(e, f"**Editing at {e['steps']} steps** (the default of `spnn edit` and the demo; same faces, "
-                     f"start, bounds and {safeguard(e.get('edit_max_abs', 1.2))}; `quality.py --methods --n 50 "
-                     "--n-edit 50 --steps 100 ... --name quality-steps100`):")
+                     f"start, bounds and {safeguard(e, 1.2)}; `quality.py --methods --n 50 "
+                     f"--n-edit 50 --steps 100 ... --name quality-steps100`{spnn_of(e)}):")
     if e := load("quality-sdedit"):
         edit_section(e, f"**Editing from re-noising to t = {e['edit_t_start']}, eta {e.get('edit_eta', 0.85)}** "
-                     f"(SDEdit start, same faces and bounds, {safeguard(e.get('edit_max_abs', 1.2))}; `quality.py "
-                     "--methods --no-invert --t-start 400 --eta 0.85 --name quality-sdedit`):", multi=False)
+                     f"(SDEdit start, same faces and bounds, {safeguard(e, 1.2)}; `quality.py "
+                     f"--methods --no-invert --t-start 400 --eta 0.85 --name quality-sdedit`{spnn_of(e)}):", multi=False)
     if variants := (sorted(RESULTS.glob("spnn-variant-*.json")) + sorted(RESULTS.glob("prior-variant-*.json"))
                     + sorted(RESULTS.glob("world-*.json"))):
         print("**Model variants** (same evaluator, faces and seeds; `quality.py --spnn PATH` or `--prior PATH`, "
@@ -132,14 +144,19 @@ def main() -> None:
               "the same reconstruction; images in [-1, 1]):\n")
         print(table(qi["identity"], list(qi["identity"][0])))
         print()
-    if pe := load("quality-paper-edits"):
-        edit_section(pe, f"**The paper's edits** (its single-attribute rows Eyeglasses, Smiling, Bangs, Gray_Hair, then "
-                     f"the other hair and head attributes; its multi-attribute sets mapped to the built-in attributes; "
-                     f"{pe['n_edit']} faces each, {pe['steps']} steps, shipped models, "
-                     f"{safeguard(pe.get('edit_max_abs', 'auto'))}, {pe['machine']}, {pe['date']}; `quality.py --methods "
-                     "nlbp-learned --identity --n 200 --n-edit 50 --steps 20 --name quality-paper-edits`, the "
-                     "defaults):")
+    for name in ("quality-paper-edits", "quality-paper-edits-steps100"):
+        if not (pe := load(name)):
+            continue
+        methods = " ".join(r["method"] for r in pe["reconstruction"])
+        edit_section(pe, f"**The paper's edits at {pe['steps']} steps** (its single-attribute rows Eyeglasses, Smiling, "
+                     f"Bangs, Gray_Hair, then the other hair and head attributes; its multi-attribute sets mapped to the "
+                     f"built-in attributes; {pe['n_edit']} faces each, shipped models, "
+                     f"{safeguard(pe, 'auto')}, {pe['machine']}, {pe['date']}; `quality.py --methods "
+                     f"{methods} --identity --n {pe['n']} --n-edit {pe['n_edit']} --steps {pe['steps']} --name {name}`; "
+                     "nlbp-learned@B: `--latent-step B`):")
         if pe.get("identity"):
+            print(table(pe["reconstruction"], ["method", "agreement", "all_correct", "consistency_max"]))
+            print()
             print(table(pe["identity"], list(pe["identity"][0])))
             print()
     runs = [(p, q) for p in ("float32", "bfloat16") if (q := load(f"quality-precision-{p}"))]
@@ -155,7 +172,7 @@ def main() -> None:
         q = runs[0][1]
         print(f"**Precision of the prior's UNet** (NLBP learned; reconstruction on {q['n']} test faces, edits: success / "
               f"others kept on 50 faces each, {q['steps']} steps, {q['machine']}, {q['date']}; the SPNN runs in "
-              "float32 in both):\n")
+              f"float32 in both{spnn_of(q)}):\n")
         print(table(rows, list(rows[0])))
         print()
     if sv := load("solvers"):

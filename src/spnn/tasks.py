@@ -14,7 +14,7 @@ final step meets the bounds exactly. ``max_abs="auto"`` (the default) decides pe
 *reach* (`edit_reach`: max |x| of one full NLBP step from the image): within the network's reach the
 safeguard is looser, beyond its limit the image comes back unedited (``info["edited"]`` False). The logit
 level and the reach limits belong to the SPNN (`spnn.calibration`: stored with its weights; the shipped
-avatar SPNN's were measured on its validation faces: logit 4, M = 1.5 up to reach 2, 1.2 up to 4).
+avatar SPNN's were measured on its validation faces: logit 3.5, M = 1.5 up to reach 1.82, 1.2 up to 3.64).
 """
 
 from __future__ import annotations
