@@ -47,7 +47,7 @@ def safeguard(result: dict, default="auto") -> str:
 
 
 def spnn_of(result: dict) -> str:
-    """", the version-1 SPNN" (or another) when a run did not use today's shipped SPNN."""
+    """"; SPNN: NAME" when a run did not use today's shipped SPNN (the version-1 runs say so in their JSON)."""
     spnn = result.get("spnn", "shipped")
     return "" if spnn == "shipped" else f"; SPNN: {spnn}"
 

@@ -86,6 +86,11 @@ def test_latent_step_outside_unit_interval_is_refused(step):
         SPNNOperator(_net(), latent_step=step)
 
 
+def test_latent_step_with_the_natural_mode_is_refused():
+    with pytest.raises(ConfigError, match="natural mode keeps the latents"):
+        SPNNOperator(_net(), mode="natural", latent_step=0.5)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_fresh_network_reduces_to_linear_back_projection(mode):
     net = SPNN.build((2, 4, 4), (6,), hidden=4).double()

@@ -72,8 +72,8 @@ class SPNNOperator(Operator):
     values and costs only the mixings), plus one r pass (learned mode).
     Z(y) is cached per target tensor.
 
-    ``latent_step`` (learned mode) in [0, 1] scales the latents' move: q(x) + lam beta (Z(y) - Z(g(x))); 1 is the
-    paper's NLBP, 0 keeps q(x) as the natural mode does; g(x') = y holds for every beta (lam = 1).
+    ``latent_step`` B (learned mode) in [0, 1] scales the latents' move: q(x) + lam B (Z(y) - Z(g(x))); 1 is the
+    paper's NLBP, 0 keeps q(x) as the natural mode does; g(x') = y holds for every B (lam = 1).
     """
 
     def __init__(self, net: SPNN, mode: str = "learned", origin: str = "zero", latent_step: float = 1.0):
@@ -83,6 +83,9 @@ class SPNNOperator(Operator):
         if not 0.0 <= float(latent_step) <= 1.0:
             raise ConfigError(f"latent_step {latent_step} is outside [0, 1]; use 1 for the paper's NLBP, 0 to keep "
                               "the latents of x")
+        if mode == "natural" and float(latent_step) != 1.0:
+            raise ConfigError("latent_step scales the learned mode's latent move; the natural mode keeps the latents "
+                              "of x already; use mode='learned' or drop latent_step")
         self.net, self.mode, self.origin, self.latent_step = net, mode, origin, float(latent_step)
         self.input_shape, self.output_shape = net.input_shape, net.output_shape
         self.attribute_names = net.attribute_names
@@ -141,8 +144,7 @@ class SPNNOperator(Operator):
             return self.net.inverse(y_new, qx)
         zy = target_latents if target_latents is not None else self.target_latents(y)
         zg = self.pinv_latents(gx)
-        step = self.latent_step
-        latents = [q + _lam(lam, q) * step * (a - b) for q, a, b in zip(qx, zy, zg)]
+        latents = [q + _lam(lam, q) * self.latent_step * (a - b) for q, a, b in zip(qx, zy, zg)]
         return self.net.inverse(y_new, latents)
 
 
