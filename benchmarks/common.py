@@ -44,6 +44,47 @@ def largest_fidelity_gaps(fidelity: list[dict], k: int) -> list[dict]:
     return sorted(fidelity, key=lambda r: -abs(r["samples_evaluator"] - r["real_evaluator"]))[:k]
 
 
+REFERENCE = "(real, same labels)"  # the identity rows' reference: a random real face with the original's labels
+
+
+def identity_measures(xh, xh2, x, ev, same_label) -> dict:
+    """Does a reconstruction return its original? Nearest-original rates (pixels, evaluator features), RMSE to the
+    original and from the original to the nearest same-label real face (``same_label``, NaN where none), RMSE
+    between two seeds (``xh2``), high-frequency ratio."""
+    from spnn.evaluation.metrics import high_frequency_ratio, nearest_is_own, rmse
+
+    ok = ~same_label.isnan()
+    return {"own_nearest_pixels": nearest_is_own(xh, x), "own_nearest_features": nearest_is_own(ev.embed(xh), ev.embed(x)),
+            "rmse_to_original": float(rmse(xh, x).mean()), "rmse_same_attributes_real": float(same_label[ok].mean()),
+            "rmse_between_seeds": float(rmse(xh, xh2).mean()), "high_frequency_ratio": high_frequency_ratio(xh, x),
+            "faces_with_a_same_attribute_match": f"{int(ok.sum())}/{len(ok)}"}
+
+
+def same_label_reference(x, labels, judged, pool, pool_labels, nearest_rmse, ev) -> dict:
+    """The identity measures for a random real training face with the original's labels (another person with the
+    same attributes): what a reconstruction from semantics that returns someone else scores; between_seeds is
+    the RMSE between two such faces."""
+    from spnn.evaluation.metrics import attribute_agreement, high_frequency_ratio, nearest_is_own, rmse, same_label_draw
+
+    g = torch.Generator().manual_seed(0)
+    first = same_label_draw(labels.cpu(), pool_labels, g)
+    second = same_label_draw(labels.cpu(), pool_labels, g, exclude=first)
+    ok = first >= 0
+    both = ok & (second >= 0)
+    matched = f"{int(ok.sum())}/{len(ok)}"
+    if not ok.any():
+        return {"method": REFERENCE, "faces_with_a_same_attribute_match": matched}
+    stand_in = pool[first[ok]].to(x.device)
+    sources = ok.nonzero().flatten()
+    return {"method": REFERENCE, "agreement": attribute_agreement(ev.predict(stand_in), judged[ok])["mean"],
+            "own_nearest_pixels": nearest_is_own(stand_in, x, sources),
+            "own_nearest_features": nearest_is_own(ev.embed(stand_in), ev.embed(x), sources),
+            "rmse_to_original": float(rmse(stand_in, x[ok]).mean()),
+            "rmse_same_attributes_real": float(nearest_rmse[ok].mean()),
+            "rmse_between_seeds": float(rmse(pool[first[both]], pool[second[both]]).mean()) if both.any() else None,
+            "high_frequency_ratio": high_frequency_ratio(stand_in, x), "faces_with_a_same_attribute_match": matched}
+
+
 def write(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"machine": machine(payload.get("device")), "date": time.strftime("%Y-%m-%d"), **payload}

@@ -21,19 +21,22 @@ Methods: nlbp-learned, nlbp-natural, dps, cg, none; a suffix +skip applies the p
 import argparse
 
 import torch
-from common import Timer, largest_fidelity_gaps, least_agreed, table, write
+from common import (
+    REFERENCE,
+    Timer,
+    identity_measures,
+    largest_fidelity_gaps,
+    least_agreed,
+    same_label_reference,
+    table,
+    write,
+)
 
 from spnn.calibration import calibration_of
 from spnn.cli.args import float_in
 from spnn.data.avatars import AvatarFaces
 from spnn.diffusion.sampler import sample
-from spnn.evaluation.metrics import (
-    attribute_agreement,
-    high_frequency_ratio,
-    nearest_is_own,
-    nearest_same_label_rmse,
-    rmse,
-)
+from spnn.evaluation.metrics import attribute_agreement, nearest_same_label_rmse
 from spnn.models import load_evaluator, load_prior, load_spnn
 from spnn.operators import SPNNOperator
 from spnn.tasks import (
@@ -136,17 +139,12 @@ def main() -> None:
             xh2 = batched(lambda s, op=op, name=name, options=options: reconstruct(
                 prior, op, x[s], method=name, steps=args.steps, seeds=range(1000 + s.start, 1000 + s.stop),
                 progress=False, precision=args.precision, **options).images, args.n, args.batch)
-            ok = ~same_label.isnan()
-            identity_rows.append({
-                "method": method, "own_nearest_pixels": nearest_is_own(xh, x),
-                "own_nearest_features": nearest_is_own(ev.embed(xh), ev.embed(x)),
-                "rmse_to_original": float(rmse(xh, x).mean()),
-                "rmse_same_attributes_real": float(same_label[ok].mean()),
-                "rmse_between_seeds": float(rmse(xh, xh2).mean()),
-                "high_frequency_ratio": high_frequency_ratio(xh, x),
-                "faces_with_a_same_attribute_match": f"{int(ok.sum())}/{len(ok)}"})
+            identity_rows.append({"method": method, "agreement": a["mean"],
+                                  **identity_measures(xh, xh2, x, ev, same_label)})
             print(identity_rows[-1])
         print(rows[-1])
+    if args.identity:
+        identity_rows.append(same_label_reference(x, x_labels, judged, pool, pool_labels, same_label, ev))
     if rows:
         print("reconstruction from semantics:")
         print(table(rows, ["method", "agreement", "all_correct", "agreement_vs_sign_y", "consistency_mae",
@@ -156,7 +154,8 @@ def main() -> None:
             print("nlbp-learned, least agreed attributes:", least_agreed(per_attribute["nlbp-learned"]))
     if identity_rows:
         print(f"identity (chance of own_nearest: 1/{args.n}; rmse_same_attributes_real: the nearest other training face "
-              "with the same 22 labels):")
+              f"with the same 22 labels; {REFERENCE}: a random one, the same measures for another person with the "
+              "original's attributes):")
         print(table(identity_rows, list(identity_rows[0])))
     if fidelity:
         print("positive rate on real faces vs unconditional samples (evaluator; SPNN on samples):")

@@ -141,7 +141,9 @@ def main() -> None:
               f"among the {qi['n']} is its own, in pixels and in the evaluator's features, chance {1 / qi['n']:.3f}; "
               "rmse_same_attributes_real: from the original to the nearest other training face with the same 22 "
               "labels, the distance to another person with the same attributes; rmse_between_seeds: two seeds of "
-              "the same reconstruction; images in [-1, 1]):\n")
+              "the same reconstruction; images in [-1, 1]; the row (real, same labels), where measured: a random "
+              "real training face with the original's labels, what returning another person with the same "
+              "attributes scores):\n")
         print(table(qi["identity"], list(qi["identity"][0])))
         print()
     for name in ("quality-paper-edits", "quality-paper-edits-steps100"):
@@ -153,7 +155,8 @@ def main() -> None:
                      f"built-in attributes; {pe['n_edit']} faces each, shipped models, "
                      f"{safeguard(pe, 'auto')}, {pe['machine']}, {pe['date']}; `quality.py --methods "
                      f"{methods} --identity --n {pe['n']} --n-edit {pe['n_edit']} --steps {pe['steps']} --name {name}`; "
-                     "nlbp-learned@B: `--latent-step B`):")
+                     "nlbp-learned@B: `--latent-step B`; identity row (real, same labels): a random real training face "
+                     "with the original's labels, what returning another person with the same attributes scores):")
         if pe.get("identity"):
             print(table(pe["reconstruction"], ["method", "agreement", "all_correct", "consistency_max"]))
             print()

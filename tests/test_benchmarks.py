@@ -28,7 +28,7 @@ def test_speed_benchmark(tmp_path):
     assert all(r["seconds"] > 0 for r in rows.values())
 
 
-@pytest.mark.parametrize("extra", [[], ["--max-abs", "1.5", "--logit", "3"]], ids=["default", "options"])
+@pytest.mark.parametrize("extra", [[], ["--max-abs", "1.5", "--logit", "3", "--identity"]], ids=["default", "options"])
 def test_quality_benchmark(tmp_path, extra):
     result = _run("quality.py", tmp_path, "--n", "4", "--n-edit", "4", "--steps", "2", "--batch", "4", "--data-n", "60",
                   "--methods", "nlbp-learned", "dps", "--edits", "Eyeglasses", "--multi", "Eyeglasses", "Smiling",
@@ -43,6 +43,30 @@ def test_quality_benchmark(tmp_path, extra):
 
     assert result["edit_logit"] == (3.0 if extra else calibration_of(load_spnn()).logit)  # default: the SPNN's own
     assert result["edit_calibration"] == calibration_of(load_spnn()).to_dict()
+    if "--identity" in extra:  # each method, then a random real face with the original's labels
+        assert [r["method"] for r in result["identity"]] == ["nlbp-learned", "dps", "(real, same labels)"]
+        for r in result["identity"][:2]:
+            assert 0 <= r["own_nearest_pixels"] <= 1 and r["agreement"] == rec[r["method"]]["agreement"]
+
+
+def test_identity_tradeoff_benchmark(tmp_path):
+    result = _run("identity_tradeoff.py", tmp_path, "--n", "4", "--steps", "2", "--batch", "4", "--data-n", "600",
+                  "--latent-steps", "1", "0.5", "--plot", str(tmp_path / "curve.png"))
+    rows = result["rows"]
+    assert [(r["spnn"], r["method"]) for r in rows] == [("shipped", "nlbp-learned"), ("shipped", "nlbp-learned@0.5"),
+                                                        ("shipped", "nlbp-natural"), ("", "(real, same labels)")]
+    assert all(0 <= r["own_nearest_pixels"] <= 1 and 0 <= r["agreement"] <= 1 for r in rows[:3])
+    assert (tmp_path / "curve.png").stat().st_size > 1000
+
+
+def test_counterfactual_decoding_benchmark(tmp_path):
+    result = _run("counterfactual_decoding.py", tmp_path, "--n", "6", "--data-n", "60", "--columns", "3",
+                  "--grid", str(tmp_path / "grid.png"))
+    rows = {r["changed"]: r for r in result["rows"]}
+    assert rows["all"]["n"] == 6 == sum(r["n"] for k, r in rows.items() if k != "all")
+    assert all(r["mse_original"] > 0 and r["ratio"] >= 0 and 0 <= r["evaluator_agrees_with_b"] <= 1
+               for r in rows.values())
+    assert (tmp_path / "grid.png").stat().st_size > 1000
 
 
 def test_level_sets_benchmark(tmp_path):

@@ -157,3 +157,61 @@ def test_avatar_version_2_varies_what_no_attribute_names():
     v1, v2 = components(1), components(2)
     print(f"principal components for 90% of the pixel variance: version 1 {v1}, version 2 {v2}")
     assert v1 < 30 and v2 > 1.8 * v1
+
+
+def test_labels_of_parts_match_the_sampled_labels():
+    from spnn.data.avatars import labels_of
+    for i in range(300):
+        parts, labels, _ = sample_parts(0, i)
+        assert (labels_of(parts) == labels).all(), i
+    with pytest.raises(DataError, match="unknown mouth part 'WHISTLE'"):
+        labels_of({**sample_parts(0, 0)[0], "mouth": "WHISTLE"})
+
+
+def test_counterfactual_changes_one_part_group_and_the_labels(tmp_path):
+    from spnn.data.avatars import HIDES_HAIR_COLOUR, PART_TABLES, attributes_of_part, labels_of
+    from spnn.data.counterfactual import CounterfactualPairs, counterfactual_parts, render_counterfactual
+    groups = set()
+    for i in range(300):
+        parts, labels, _ = sample_parts(0, i)
+        cf, group = counterfactual_parts(0, i)
+        assert [k for k in parts if parts[k] != cf[k]] == [group]
+        assert attributes_of_part(group, cf[group]) != attributes_of_part(group, parts[group])
+        (old_row,) = [r[2] for r in PART_TABLES[group] if parts[group] in r[2]]
+        (new_row,) = [r[2] for r in PART_TABLES[group] if cf[group] in r[2]]
+        assert new_row.index(cf[group]) == old_row.index(parts[group]) % len(new_row)  # the same place in the row
+        assert (labels_of(cf) != labels).any(), i  # another attribute set, visible
+        if group == "hair_color":
+            assert not attributes_of_part("top", parts["top"]) & HIDES_HAIR_COLOUR
+        assert counterfactual_parts(0, i) == (cf, group)  # a pure function of (seed, index)
+        groups.add(group)
+    assert groups == set(PART_TABLES)
+    ds = AvatarFaces(n=40, split="test", root=None, progress=False)
+    pairs = CounterfactualPairs(ds, root=tmp_path, workers=1)
+    image, label = render_counterfactual(0, int(ds.index[1]))
+    assert (pairs.images[1] == image).all() and (pairs.labels[1] == label).all()
+    assert (pairs.labels != ds.labels).any(1).all()
+    # same background, same face outside the changed part: far more pixels agree than between two faces
+    same = (pairs.images == ds.images).all(-1).mean()
+    assert same > 0.4 and same > 4 * (np.roll(ds.images, 1, 0) == ds.images).all(-1).mean()
+    again = CounterfactualPairs(ds, root=tmp_path)  # read back from the cache
+    assert (again.images == pairs.images).all() and len(list(tmp_path.glob("counterfactuals-*.npz"))) == 1
+    torch.manual_seed(0)
+    a, b = pairs(5)
+    assert a.shape == b.shape == (5, 3, 32, 32) and a.min() >= -1 and b.max() <= 1
+    v2_image, v2_label = render_counterfactual(0, int(ds.index[1]), version=2)
+    assert (v2_label == label).all() and (v2_image != image).any()
+
+
+def test_counterfactual_pairs_refuse_other_datasets_and_corrupt_caches(tmp_path):
+    from spnn.data.common import ArrayDataset
+    from spnn.data.counterfactual import CounterfactualPairs
+    plain = ArrayDataset(np.zeros((2, 8, 8, 3), np.uint8), [[0], [1]], ["a"])
+    with pytest.raises(DataError, match="counterfactual pairs need the built-in faces"):
+        CounterfactualPairs(plain)
+    ds = AvatarFaces(n=20, split="test", root=None, progress=False)
+    CounterfactualPairs(ds, root=tmp_path, workers=1)
+    (path,) = tmp_path.glob("counterfactuals-*.npz")
+    path.write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="corrupt counterfactual cache.*delete it"):
+        CounterfactualPairs(ds, root=tmp_path)

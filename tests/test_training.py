@@ -256,3 +256,26 @@ def test_swap_term_decodes_a_partners_logits_with_the_inputs_latents():
     assert SPNNTrainConfig(swap=1.0).needs_partners and not SPNNTrainConfig(phase=2, swap=1.0).needs_partners
     with pytest.raises(ValueError, match="swap must be a number >= 0"):
         SPNNTrainConfig(swap=-1.0)
+
+
+def test_counterfactual_term_decodes_each_ones_logits_with_the_others_latents():
+    from spnn.training.spnn import SPNNTrainConfig, phase1_loss
+    torch.manual_seed(0)
+    net = _net()
+    x, y = torch.rand(4, 3, 8, 8) * 2 - 1, torch.tensor([[1.0, 0, 0, 1]] * 2 + [[0, 1, 1, 0]] * 2)
+    a, b = torch.rand(3, 3, 8, 8) * 2 - 1, torch.rand(3, 3, 8, 8) * 2 - 1
+    w = {"task": 1.0, "recon": 1.0, "counterfactual": 1.0}
+    _, terms = phase1_loss(net, x, y, w, counterfactuals=(a, b))
+    with torch.no_grad():
+        (ya, qa), (yb, qb) = net.complete(a), net.complete(b)
+        expected = 0.5 * (torch.nn.functional.mse_loss(net.inverse(yb, qa), b)
+                          + torch.nn.functional.mse_loss(net.inverse(ya, qb), a))
+    assert torch.isclose(terms["counterfactual"], expected) and terms["counterfactual"] > 1e-4
+    _, off = phase1_loss(net, x, y, {"task": 1.0, "recon": 1.0}, counterfactuals=(a, b))
+    assert "counterfactual" not in off
+    _, same = phase1_loss(net.double(), x.double(), y.double(), w, counterfactuals=(a.double(), a.double()))
+    assert same["counterfactual"] < 1e-20  # a pair of one face: G^-1(G(a)) = a
+    with pytest.raises(ValueError, match="counterfactual must be a number >= 0"):
+        SPNNTrainConfig(counterfactual=-1.0)
+    with pytest.raises(ValueError, match="counterfactual_batch must be an integer >= 1"):
+        SPNNTrainConfig(counterfactual=1.0, counterfactual_batch=0)

@@ -52,8 +52,8 @@ from spnn.data.common import ArrayDataset, split_of
 from spnn.errors import DataError
 from spnn.io import atomic_write
 
-__all__ = ["AVATAR_ATTRIBUTES", "AvatarFaces", "render_avatar", "sample_parts", "sample_nuisance", "generate",
-           "VERSIONS"]
+__all__ = ["AVATAR_ATTRIBUTES", "AvatarFaces", "render_avatar", "render_parts", "sample_parts", "sample_nuisance",
+           "labels_of", "generate", "VERSIONS", "PART_TABLES"]
 
 AVATAR_ATTRIBUTES = [
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Bald", "Bangs", "Black_Hair", "Blond_Hair", "Brown_Hair",
@@ -126,24 +126,47 @@ def _pick(rng: np.random.Generator, table) -> tuple[set, str]:
     return row[1], row[2][rng.integers(len(row[2]))]
 
 
+# the attribute-bearing part groups, in the order `sample_parts` draws them
+PART_TABLES = {"top": HAIR, "hair_color": HAIR_COLOR, "facial_hair": FACIAL_HAIR, "accessory": ACCESSORY,
+               "mouth": MOUTH, "eyes": EYES, "eyebrows": EYEBROWS, "skin_color": SKIN}
+HIDES_HAIR_COLOUR = {"Bald", "Wearing_Hat"}
+
+
+def attributes_of_part(group: str, part: str) -> set[str]:
+    """The attributes that part ``part`` of ``group`` sets (its row of the group's table)."""
+    for _, attrs, names in PART_TABLES[group]:
+        if part in names:
+            return attrs
+    raise DataError(f"unknown {group} part {part!r}")
+
+
+def labels_of(parts: dict) -> np.ndarray:
+    """The 22 labels of a set of parts; hair colour counts only with head hair (not bald, no hat).
+
+    >>> parts, labels, _ = sample_parts(0, 5)
+    >>> bool((labels_of(parts) == labels).all())
+    True
+    """
+    attrs: set[str] = set()
+    for group in PART_TABLES:
+        a = attributes_of_part(group, parts[group])
+        if group == "hair_color" and attrs & HIDES_HAIR_COLOUR:
+            a = set()
+        attrs |= a
+    return np.array([a in attrs for a in AVATAR_ATTRIBUTES], dtype=np.uint8)
+
+
 def sample_parts(seed: int, index: int) -> tuple[dict, np.ndarray, np.ndarray]:
     """Parts of image ``index`` of ``seed``, its attribute vector, and its background colour."""
     rng = np.random.default_rng([seed, index])
-    attrs: set[str] = set()
     parts: dict[str, str] = {}
-    for key, table in [("top", HAIR), ("hair_color", HAIR_COLOR), ("facial_hair", FACIAL_HAIR),
-                       ("accessory", ACCESSORY), ("mouth", MOUTH), ("eyes", EYES),
-                       ("eyebrows", EYEBROWS), ("skin_color", SKIN)]:
-        a, parts[key] = _pick(rng, table)
-        if key == "hair_color" and attrs & {"Bald", "Wearing_Hat"}:
-            a = set()  # hair colour is only visible with head hair
-        attrs |= a
+    for key, table in PART_TABLES.items():
+        _, parts[key] = _pick(rng, table)
     parts["clothing"] = CLOTHING[rng.integers(len(CLOTHING))]
     parts["clothing_color"] = CLOTHING_COLOR[rng.integers(len(CLOTHING_COLOR))]
     parts["nose"] = NOSE[rng.integers(len(NOSE))]
     background = rng.uniform(0.25, 0.95, size=3)
-    labels = np.array([a in attrs for a in AVATAR_ATTRIBUTES], dtype=np.uint8)
-    return parts, labels, background
+    return parts, labels_of(parts), background
 
 
 def check_version(version: int) -> None:
@@ -252,12 +275,17 @@ def render_avatar(seed: int, index: int, size: int = 32, version: int = 1) -> tu
     >>> a.shape, bool((la == lb).all()), bool((a != b).any())
     ((16, 16, 3), True, True)
     """
+    check_version(version)
+    parts, labels, background = sample_parts(seed, index)
+    return render_parts(parts, background, sample_nuisance(seed, index, parts) if version == 2 else None, size), labels
+
+
+def render_parts(parts: dict, background, nuisance: dict | None, size: int = 32) -> np.ndarray:
+    """uint8 image (size, size, 3) of a set of parts on ``background`` (RGB in [0, 1]), with version-2
+    ``nuisance`` (`sample_nuisance`) or none (version 1)."""
     import resvg_py
     from PIL import Image
 
-    check_version(version)
-    parts, labels, background = sample_parts(seed, index)
-    nuisance = sample_nuisance(seed, index, parts) if version == 2 else None
     view_box = _view_box(nuisance)
     svg = _avatar(parts, nuisance).render().replace(
         'width="264px" height="280px" viewBox="0 0 264 280"',
@@ -271,7 +299,7 @@ def render_avatar(seed: int, index: int, size: int = 32, version: int = 1) -> tu
     png = resvg_py.svg_to_bytes(svg_string=svg, width=size, height=size)
     rgba = np.asarray(Image.open(io.BytesIO(bytes(png))).convert("RGBA"), dtype=np.float64) / 255.0
     rgb = _light_and_background(rgba, background, nuisance)
-    return np.round(rgb * 255.0).astype(np.uint8), labels
+    return np.round(rgb * 255.0).astype(np.uint8)
 
 
 def _render_range(args: tuple[int, int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -329,8 +357,7 @@ class AvatarFaces(ArrayDataset):
             images, labels, index = images[keep], labels[keep], index[keep]
         super().__init__(images, labels, AVATAR_ATTRIBUTES)
         self.index = index
-        self.size = size
-        self.version = version
+        self.size, self.version, self.seed, self.n = size, version, seed, n
 
     @classmethod
     def head(cls, split: str, count: int, size: int = 32, seed: int = 0, n: int = 30000,
@@ -354,7 +381,7 @@ class AvatarFaces(ArrayDataset):
             images, labels = np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
         obj = cls.__new__(cls)
         ArrayDataset.__init__(obj, images, labels, AVATAR_ATTRIBUTES)
-        obj.index, obj.size, obj.version = index, size, version
+        obj.index, obj.size, obj.version, obj.seed, obj.n = index, size, version, seed, n
         return obj
 
 

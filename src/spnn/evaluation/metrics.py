@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 __all__ = ["attribute_agreement", "consistency_error", "psnr", "rmse", "nearest_is_own", "nearest_same_label_rmse",
-           "high_frequency_ratio"]
+           "high_frequency_ratio", "same_label_draw"]
 
 
 def attribute_agreement(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
@@ -40,17 +40,36 @@ def rmse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).flatten(1).pow(2).mean(1).sqrt()
 
 
-def nearest_is_own(recon: torch.Tensor, originals: torch.Tensor) -> float:
-    """Rate at which reconstruction i's nearest original (Euclidean, in pixels or any features) is original i:
-    1 means each reconstruction identifies its source among all of them; chance is 1 / len(originals).
-    ``originals`` may hold more faces than ``recon`` (distractors after the sources, which come first).
+def nearest_is_own(recon: torch.Tensor, originals: torch.Tensor, sources: torch.Tensor | None = None) -> float:
+    """Rate at which reconstruction i's nearest original (Euclidean, in pixels or any features) is its source,
+    original ``sources[i]`` (default: original i): 1 means each reconstruction identifies its source among all of
+    them; chance is 1 / len(originals). ``originals`` may hold more faces than ``recon`` (distractors).
 
     >>> x = torch.eye(4)
-    >>> nearest_is_own(x + 0.1, x), nearest_is_own(x.flip(0), x)
-    (1.0, 0.0)
+    >>> nearest_is_own(x + 0.1, x), nearest_is_own(x.flip(0), x), nearest_is_own(x[2:], x, torch.tensor([2, 0]))
+    (1.0, 0.0, 0.5)
     """
     d = torch.cdist(recon.flatten(1).double(), originals.flatten(1).double())
-    return float((d.argmin(1) == torch.arange(len(recon), device=d.device)).double().mean())
+    own = torch.arange(len(recon)) if sources is None else sources
+    return float((d.argmin(1) == own.to(d.device)).double().mean())
+
+
+def same_label_draw(labels: torch.Tensor, pool_labels: torch.Tensor, generator: torch.Generator | None = None,
+                    exclude: torch.Tensor | None = None) -> torch.Tensor:
+    """Per row of ``labels``, the index of a random ``pool`` entry with exactly that label vector (another person
+    with the same attributes), -1 where the pool has none; ``exclude`` (per row, a pool index or -1) is never drawn.
+
+    >>> same_label_draw(torch.tensor([[0, 1], [1, 1]]), torch.tensor([[1, 0], [0, 1], [0, 1]])).tolist()[1]
+    -1
+    """
+    out = torch.full((len(labels),), -1, dtype=torch.long)
+    for i in range(len(labels)):
+        same = (pool_labels == labels[i]).all(1).nonzero().flatten()
+        if exclude is not None:
+            same = same[same != exclude[i]]
+        if len(same):
+            out[i] = same[torch.randint(len(same), (1,), generator=generator)]
+    return out
 
 
 def nearest_same_label_rmse(images: torch.Tensor, labels: torch.Tensor, pool: torch.Tensor,

@@ -69,14 +69,19 @@ class SPNNTrainConfig:
     anchor: float = 0.0  # phase 1: weight of MSE(g(x), anchor_logit (2 labels - 1)) (binary attributes)
     anchor_logit: float = 3.0
     swap: float = 0.0  # phase 1: weight of MSE(G^-1(g(x'), q(x)), x) over same-label pairs (x' a partner)
+    counterfactual: float = 0.0  # phase 1: weight of MSE(G^-1(g(x_cf), q(x)), x_cf), x_cf x with one part changed
+    counterfactual_batch: int = 64  # counterfactual pairs per step
 
     def __post_init__(self):
-        for name in ("label_smoothing", "noise_augment", "adversarial", "recon_noise", "invariance", "anchor", "swap"):
+        for name in ("label_smoothing", "noise_augment", "adversarial", "recon_noise", "invariance", "anchor", "swap",
+                     "counterfactual"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value >= 0:
                 raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
         if not isinstance(self.anchor_logit, (int, float)) or not self.anchor_logit > 0:
             raise ConfigError(f"anchor_logit must be a number > 0, got {self.anchor_logit!r}")
+        if not isinstance(self.counterfactual_batch, int) or self.counterfactual_batch < 1:
+            raise ConfigError(f"counterfactual_batch must be an integer >= 1, got {self.counterfactual_batch!r}")
         if self.recon_target not in ("self", "partner"):
             raise ConfigError(f"recon_target must be 'self' or 'partner', got {self.recon_target!r}")
 
@@ -170,9 +175,12 @@ class SameLabelPartners:
 
 def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float = 0.0, noise: float = 0.0,
                 adversarial: float = 0.0, adversarial_steps: int = 2, recon_noise: float = 0.0,
-                partners: torch.Tensor | None = None, recon_target: str = "self", anchor_logit: float = 3.0):
+                partners: torch.Tensor | None = None, recon_target: str = "self", anchor_logit: float = 3.0,
+                counterfactuals: tuple[torch.Tensor, torch.Tensor] | None = None):
     """Phase-1 loss and its terms; ``partners`` (same-label images, one per row) feed the invariance term and, with
-    ``recon_target="partner"``, the reconstruction target."""
+    ``recon_target="partner"``, the reconstruction target; ``counterfactuals`` (originals, counterfactuals: the
+    same faces with one part changed, `spnn.data.counterfactual`) feed the counterfactual term, each one's logits
+    decoded with the other's latents: 0.5 [MSE(G^-1(g(b), q(a)), b) + MSE(G^-1(g(a), q(b)), a)]."""
     def noised(t):
         return t + noise * torch.rand(len(t), 1, 1, 1, device=t.device, dtype=t.dtype) * torch.randn_like(t)
 
@@ -200,6 +208,10 @@ def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float =
             terms["swap"] = F.mse_loss(net.inverse(partner_logits, latents), x)
         if w.get("invariance"):
             terms["invariance"] = F.mse_loss(logits, partner_logits)
+    if counterfactuals is not None and w.get("counterfactual"):
+        a, b = counterfactuals
+        (ya, qa), (yb, qb) = net.complete(a), net.complete(b)
+        terms["counterfactual"] = 0.5 * (F.mse_loss(net.inverse(yb, qa), b) + F.mse_loss(net.inverse(ya, qb), a))
     loss = sum(w[k] * v for k, v in terms.items())
     return loss, {k: v.detach() for k, v in terms.items()}
 
@@ -250,14 +262,23 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
                     if cfg.adaptive_weights else None)
         params = list(net.parameters())
         w["invariance"], w["anchor"], w["swap"] = cfg.invariance, cfg.anchor, cfg.swap
+        w["counterfactual"] = cfg.counterfactual
+        pairs = None
+        if cfg.counterfactual:
+            from spnn.data.counterfactual import CounterfactualPairs
+
+            pairs = CounterfactualPairs(train_set)
 
         def loss_fn(batch):
             train = net.training
+            cf = None
+            if pairs is not None and train:
+                cf = tuple(t.to(batch[0].device) for t in pairs(cfg.counterfactual_batch))
             return phase1_loss(net, batch[0], batch[1], w, adaptive, cfg.label_smoothing,
                                cfg.noise_augment if train else 0.0, cfg.adversarial if train else 0.0,
                                cfg.adversarial_steps, cfg.recon_noise if train else 0.0,
                                partners(batch[1]) if partners is not None and train else None, cfg.recon_target,
-                               cfg.anchor_logit)
+                               cfg.anchor_logit, cf)
     elif cfg.phase == 2:
         for name, p in net.named_parameters():
             p.requires_grad_(".r." in f".{name}")

@@ -1,0 +1,150 @@
+"""Counterfactual pairs of the built-in faces: the same face with one attribute-bearing part changed.
+
+Image i of seed s and its counterfactual share every part, colour and (version 2) nuisance draw but one part group
+(hair style, hair colour, facial hair, accessory, mouth, eyes, eyebrows or skin), taken from another row of that
+group's table (another attribute set) at the same place in the row, so that the two differ in their attributes and
+in nothing the attributes do not name: which part within a row follows from the original's. The pairs feed
+the SPNN's counterfactual term (`spnn.training.spnn`): a counterfactual's logits decoded with the original's
+latents must give the counterfactual, so that the logits, not the latents, draw the attributes.
+
+The change is a pure function of (seed, i), drawn from its own random stream: the same pairs on every machine.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from spnn.data.avatars import (
+    HIDES_HAIR_COLOUR,
+    PART_TABLES,
+    attributes_of_part,
+    check_version,
+    default_cache_dir,
+    render_parts,
+    sample_nuisance,
+    sample_parts,
+)
+from spnn.data.common import split_of
+from spnn.errors import DataError
+from spnn.io import atomic_write
+
+__all__ = ["counterfactual_parts", "render_counterfactual", "CounterfactualPairs", "GROUP_WEIGHTS"]
+
+# how often each part group is the one changed; hair style and colour, which carry the hardest edits, twice as often
+GROUP_WEIGHTS = {"top": 2.0, "hair_color": 2.0, "facial_hair": 1.0, "accessory": 1.0, "mouth": 1.5, "eyes": 1.0,
+                 "eyebrows": 1.0, "skin_color": 1.0}
+
+
+def counterfactual_parts(seed: int, index: int) -> tuple[dict, str]:
+    """The parts of image ``index`` of ``seed`` with one group redrawn from another row of its table (another
+    attribute set), and the group's name. Hair colour is changed only where head hair shows.
+
+    >>> from spnn.data.avatars import labels_of
+    >>> parts, _, _ = sample_parts(0, 7)
+    >>> cf, group = counterfactual_parts(0, 7)
+    >>> [k for k in parts if parts[k] != cf[k]] == [group], bool((labels_of(cf) != labels_of(parts)).any())
+    (True, True)
+    """
+    parts, _, _ = sample_parts(seed, index)
+    rng = np.random.default_rng([seed, index, 3])
+    hair_shows = not attributes_of_part("top", parts["top"]) & HIDES_HAIR_COLOUR
+    groups = [g for g in GROUP_WEIGHTS if g != "hair_color" or hair_shows]
+    weights = np.array([GROUP_WEIGHTS[g] for g in groups])
+    group = groups[rng.choice(len(groups), p=weights / weights.sum())]
+    table = PART_TABLES[group]
+    current = attributes_of_part(group, parts[group])
+    (position,) = [row[2].index(parts[group]) for row in table if parts[group] in row[2]]
+    rows = [row for row in table if row[1] != current]
+    probs = np.array([row[0] for row in rows])
+    _, _, names = rows[rng.choice(len(rows), p=probs / probs.sum())]
+    # the part at the same place in the new row: which part within a row (no attribute names it) follows from the
+    # original, so the counterfactual's logits need to say only the new attributes
+    return {**parts, group: names[position % len(names)]}, group
+
+
+def render_counterfactual(seed: int, index: int, size: int = 32, version: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 image (size, size, 3), uint8 labels (22,)) of the counterfactual of image ``index`` of ``seed``: the
+    original's background and, in version 2, its nuisance draws (colours follow the new parts where they depend
+    on them, e.g. a hair shade within the new colour class)."""
+    from spnn.data.avatars import labels_of
+
+    check_version(version)
+    _, _, background = sample_parts(seed, index)
+    parts, _ = counterfactual_parts(seed, index)
+    nuisance = sample_nuisance(seed, index, parts) if version == 2 else None
+    return render_parts(parts, background, nuisance, size), labels_of(parts)
+
+
+def _render_many(args: tuple[int, list[int], int, int]) -> tuple[np.ndarray, np.ndarray]:
+    seed, indices, size, version = args
+    out = [render_counterfactual(seed, i, size, version) for i in indices]
+    return np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
+
+
+class CounterfactualPairs:
+    """The counterfactuals of a built-in face dataset (`AvatarFaces`), aligned with its images, cached on disk.
+
+    ``pairs(k)`` draws k random (original, counterfactual) image pairs as [-1, 1] tensors, with torch's global
+    random state (which training checkpoints and restores).
+
+    >>> from spnn.data.avatars import AvatarFaces
+    >>> ds = AvatarFaces(n=20, split="test", root=None, progress=False)
+    >>> pairs = CounterfactualPairs(ds, root=None)
+    >>> a, b = pairs(3)
+    >>> a.shape == b.shape == (3, 3, 32, 32), bool((pairs.labels != ds.labels).any(1).all())
+    (True, True)
+    """
+
+    def __init__(self, dataset, root: str | os.PathLike | None = "default", workers: int | None = None):
+        for name in ("index", "seed", "size", "version", "n"):
+            if not hasattr(dataset, name):
+                raise DataError("counterfactual pairs need the built-in faces (AvatarFaces); this dataset has no "
+                                f"{name!r}: drop the counterfactual term or train on the built-in faces")
+        self.dataset = dataset
+        self.images, self.labels = self._load(root, workers)
+
+    def _load(self, root, workers) -> tuple[np.ndarray, np.ndarray]:
+        ds = self.dataset
+        path = None
+        if root is not None:
+            root = default_cache_dir() if root == "default" else Path(root)
+            split = int(split_of(np.asarray(ds.index[:1]))[0]) if len(ds.index) else 0
+            name = f"counterfactuals-v{ds.version}-s{ds.seed}-{ds.size}px-n{ds.n}-split{split}-k{len(ds.index)}.npz"
+            path = root / name
+            if path.exists():
+                try:
+                    with np.load(path) as f:
+                        return f["images"], f["labels"]
+                except Exception as e:  # noqa: BLE001 - any failure to read means a corrupt cache
+                    raise DataError(f"{path}: corrupt counterfactual cache ({type(e).__name__}: {e}); delete it "
+                                    "to regenerate") from None
+        indices = [int(i) for i in ds.index]
+        chunks = [indices[s:s + 250] for s in range(0, len(indices), 250)]
+        jobs = [(ds.seed, c, ds.size, ds.version) for c in chunks]
+        workers = workers or min(len(jobs), os.cpu_count() or 1)
+        if workers <= 1:
+            results = [_render_many(j) for j in jobs]
+        else:
+            with ProcessPoolExecutor(workers) as pool:
+                results = list(pool.map(_render_many, jobs))
+        images, labels = np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
+        if path is not None:
+            def write(tmp: str) -> None:
+                with open(tmp, "wb") as f:
+                    np.savez_compressed(f, images=images, labels=labels)
+
+            atomic_write(path, write)
+        return images, labels
+
+    def __call__(self, k: int):
+        import torch
+
+        from spnn.data.common import to_tensor_images
+
+        picks = (torch.rand(k, dtype=torch.float64).numpy() * len(self.images)).astype(np.int64)
+        picks = np.minimum(picks, len(self.images) - 1)
+        return to_tensor_images(self.dataset.images[picks]), to_tensor_images(self.images[picks])
