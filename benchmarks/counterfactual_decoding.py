@@ -3,8 +3,8 @@
 For test faces a and their counterfactuals b (the same face with one part changed, `spnn.data.counterfactual`):
 G^-1(g(b), q(a)) should be b if the logits carry the attributes and the latents only what no attribute names, and
 stays a if the latents carry the attributes. Reports, per changed part group, MSE(G^-1(g(b), q(a)), b) against
-MSE(a, b) (ratio 1: the logits draw nothing; 0: the counterfactual exactly), and the evaluator's agreement with
-b's labels on the decoded image; writes benchmarks/results/NAME.json and a grid (rows: a, b, then one decoded row
+MSE(a, b) (ratio 1: the logits draw nothing; 0: the counterfactual exactly), the evaluator's agreement with b's
+labels on the decoded image, and the share of the attributes the change flips that the evaluator sees flipped; writes benchmarks/results/NAME.json and a grid (rows: a, b, then one decoded row
 per SPNN).
 
     python benchmarks/counterfactual_decoding.py [--spnn shipped runs/x.safetensors ...] [--n 200]
@@ -23,6 +23,12 @@ from spnn.models import load_evaluator, load_spnn
 from spnn.viz import image_grid
 
 
+def short(path: str) -> str:
+    """A model's name for the grid: the file's stem, or its run folder for a generic stem."""
+    p = Path(path)
+    return p.parent.name if p.stem in ("calibrated", "phase1", "phase2") else p.stem
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--spnn", nargs="+", default=["shipped"], help="SPNN files ('shipped': the packaged one)")
@@ -37,6 +43,7 @@ def main() -> None:
     pairs = CounterfactualPairs(faces)
     a, b = to_tensor_images(faces.images[:args.n]), to_tensor_images(pairs.images[:args.n])
     b_labels = torch.as_tensor(pairs.labels[:args.n]).bool()
+    changed = b_labels != torch.as_tensor(faces.labels[:args.n]).bool()  # the attributes the part change flips
     groups = [counterfactual_parts(faces.seed, int(i))[1] for i in faces.index[:args.n]]
     base = (a - b).pow(2).flatten(1).mean(1)
     rows, decoded = [], []
@@ -47,17 +54,19 @@ def main() -> None:
             d = net.inverse(yb, qa)
         err = (d - b).pow(2).flatten(1).mean(1)
         agree = ((ev.predict(d) > 0) == b_labels).float()
+        flipped = (agree * changed).sum(1) / changed.sum(1)  # per face: the flipped attributes the decoding shows
         for group in ["all", *sorted(set(groups))]:
             m = torch.ones(len(groups), dtype=torch.bool) if group == "all" else torch.tensor([g == group for g in groups])
             rows.append({"spnn": path, "changed": group, "n": int(m.sum()), "mse_decoded": float(err[m].mean()),
                          "mse_original": float(base[m].mean()), "ratio": float(err[m].mean() / base[m].mean()),
-                         "evaluator_agrees_with_b": float(agree[m].mean()), "max_abs": float(d[m].abs().max())})
+                         "evaluator_agrees_with_b": float(agree[m].mean()),
+                         "flipped_attributes_shown": float(flipped[m].mean()), "max_abs": float(d[m].abs().max())})
         decoded.append(d[:args.columns].clamp(-1, 1))
     print(table(rows, list(rows[0])))
     k = args.columns
     out = args.grid or str(Path(__file__).parent.parent / "docs" / "results" / f"{args.name}.png")
     image_grid([a[:k], b[:k], *decoded], out, scale=3,
-               row_labels=["original a", "counterfactual b", *[f"G^-1(g(b), q(a)): {Path(p).stem}" for p in args.spnn]])
+               row_labels=["original a", "counterfactual b", *[f"G^-1(g(b), q(a)): {short(p)}" for p in args.spnn]])
     print("wrote", write(args.name, {"n": args.n, "spnn": args.spnn, "rows": rows, "grid": out}))
 
 

@@ -11,6 +11,7 @@ benchmarks/results/NAME.json and a plot (PIL).
 """
 
 import argparse
+import time
 from pathlib import Path
 
 import torch
@@ -30,8 +31,9 @@ def plot(rows: list[dict], path: str, where: str, target: tuple[float, float] | 
     target region (own_nearest <= x, agreement >= y) shaded."""
     from PIL import Image, ImageDraw
 
-    w, h, pad = 560, 380, 50
-    img = Image.new("RGB", (w, h + 30 + 16 * 8), "white")
+    spnns = list(dict.fromkeys(r["spnn"] for r in rows if r["method"] != REFERENCE))
+    w, h, pad = 640, 380, 50
+    img = Image.new("RGB", (w, h + 24 + 16 * len(spnns)), "white")
     d = ImageDraw.Draw(img)
     pts = [r for r in rows if r.get("agreement") is not None]
     x0, x1 = 0.0, max(0.6, max(r["own_nearest_pixels"] for r in pts) + 0.05)
@@ -50,7 +52,6 @@ def plot(rows: list[dict], path: str, where: str, target: tuple[float, float] | 
         d.text((at(v, y0)[0] - 10, h - 26), f"{v:.2f}", fill="black")
     for v in (y0, (y0 + y1) / 2, y1):
         d.text((4, at(x0, v)[1] - 6), f"{v:.3f}", fill="black")
-    spnns = list(dict.fromkeys(r["spnn"] for r in rows if r["method"] != REFERENCE))
     for k, name in enumerate(spnns):
         c = COLOURS[k % len(COLOURS)]
         line = [r for r in pts if r["spnn"] == name]
@@ -59,7 +60,8 @@ def plot(rows: list[dict], path: str, where: str, target: tuple[float, float] | 
             d.line(xy, fill=c, width=2)
         for r, (cx, cy) in zip(line, xy):
             d.ellipse([cx - 4, cy - 4, cx + 4, cy + 4], fill=c)
-            d.text((cx + 6, cy - 12), r["method"].replace("nlbp-", ""), fill=c)
+            label = r["method"].replace("nlbp-", "")
+            d.text((cx - 8 - 6 * len(label) if cx > w - 120 else cx + 6, cy - 12), label, fill=c)
         d.ellipse([10, h + 4 + 16 * k, 18, h + 12 + 16 * k], fill=c)
         d.text((24, h + 2 + 16 * k), name, fill="black")
     for r in rows:
@@ -83,7 +85,16 @@ def main() -> None:
     ap.add_argument("--data-n", type=int, default=30000, help="size of the built-in dataset the faces come from")
     ap.add_argument("--plot", default=None, help="PNG path (default: docs/results/NAME.png)")
     ap.add_argument("--name", default="identity-tradeoff")
+    ap.add_argument("--replot", action="store_true", help="redraw the plot from benchmarks/results/NAME.json")
     args = ap.parse_args()
+    if args.replot:
+        import json
+
+        from common import RESULTS
+        saved = json.loads((RESULTS / f"{args.name}.json").read_text())
+        where = f"{saved['n']} test faces, {saved['steps']} steps, {saved['machine']}, {saved['date']}"
+        plot(saved["rows"], args.plot or saved["plot"], where, tuple(saved["target"]))
+        return
     prior, ev = load_prior(None, "cpu"), load_evaluator(None, "cpu")
     x, labels = AvatarFaces(n=args.data_n, split="test").tensors(limit=args.n)
     pool, pool_labels = AvatarFaces(n=args.data_n, split="train").tensors()
@@ -108,7 +119,7 @@ def main() -> None:
     columns = ["spnn", "method", "agreement", "own_nearest_pixels", "own_nearest_features", "rmse_to_original",
                "rmse_same_attributes_real", "rmse_between_seeds"]
     print(table(rows, columns))
-    where = f"{args.n} test faces, {args.steps} steps, {machine('cpu')}"
+    where = f"{args.n} test faces, {args.steps} steps, {machine('cpu')}, {time.strftime('%Y-%m-%d')}"
     out = args.plot or str(Path(__file__).parent.parent / "docs" / "results" / f"{args.name}.png")
     plot(rows, out, where, tuple(args.target))
     print("wrote", write(args.name, {"n": args.n, "steps": args.steps, "latent_steps": args.latent_steps,

@@ -22,6 +22,8 @@ def variant_row(q: dict, name: str) -> dict:
     rec = next(r for r in q["reconstruction"] if r["method"] == "nlbp-learned")
     edits = [e for e in q["editing"] if e["attribute"] != "(no edit)"]
     identity = next((r for r in q.get("identity", []) if r["method"] == "nlbp-learned"), {})
+    natural = next((r for r in q["reconstruction"] if r["method"] == "nlbp-natural"), {})
+    natural_identity = next((r for r in q.get("identity", []) if r["method"] == "nlbp-natural"), {})
     return {"variant": name, "agreement": rec["agreement"], "all_correct": rec["all_correct"],
             "consistency": rec.get("consistency_mae", ""),
             "edits_met": f"{sum(round(e['success'], 6) >= 0.9 and round(e['others_kept'], 6) >= 0.9 for e in edits)}/{len(edits)}",
@@ -29,6 +31,8 @@ def variant_row(q: dict, name: str) -> dict:
             "kept_mean": sum(e["others_kept"] for e in edits) / len(edits),
             "multi_all_set": q["multi_attribute"][0]["all_set"] if q["multi_attribute"] else "",
             "own_nearest": identity.get("own_nearest_pixels", ""), "hf_ratio": identity.get("high_frequency_ratio", ""),
+            "natural_agreement": natural.get("agreement", ""),
+            "natural_own_nearest": natural_identity.get("own_nearest_pixels", ""),
             "n_edit": q.get("n_edit", ""), "max_abs": q.get("edit_max_abs", 1.2)}
 
 
@@ -124,8 +128,10 @@ def main() -> None:
                 for v in variants]
         print("(own_nearest, where measured with `--identity`: the rate at which a reconstruction's nearest original "
               "among the 200 test faces is its own, in pixels; 1 means the reconstruction returns the original; hf_ratio: "
-              "the reconstructions' mean squared Laplacian over the real faces', above 1 for speckle.)\n")
-        print(table(rows, ["variant", "agreement", "all_correct", "consistency", "own_nearest", "hf_ratio", "edits_met", "success_mean",
+              "the reconstructions' mean squared Laplacian over the real faces', above 1 for speckle; natural_: the same "
+              "with the natural pseudo-inverse, where measured.)\n")
+        print(table(rows, ["variant", "agreement", "all_correct", "consistency", "own_nearest", "hf_ratio",
+                           "natural_agreement", "natural_own_nearest", "edits_met", "success_mean",
                            "kept_mean", "multi_all_set", "n_edit", "max_abs"]))
         print()
     if ls := load("level_sets"):

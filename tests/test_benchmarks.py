@@ -65,7 +65,7 @@ def test_counterfactual_decoding_benchmark(tmp_path):
     rows = {r["changed"]: r for r in result["rows"]}
     assert rows["all"]["n"] == 6 == sum(r["n"] for k, r in rows.items() if k != "all")
     assert all(r["mse_original"] > 0 and r["ratio"] >= 0 and 0 <= r["evaluator_agrees_with_b"] <= 1
-               for r in rows.values())
+               and 0 <= r["flipped_attributes_shown"] <= 1 for r in rows.values())
     assert (tmp_path / "grid.png").stat().st_size > 1000
 
 
