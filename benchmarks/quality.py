@@ -14,8 +14,10 @@
     python benchmarks/quality.py [--n 200] [--steps 50] [--methods ...] [--edits ...] [--multi A B C ...]
 
 Methods: nlbp-learned, nlbp-natural, dps, cg, none; a suffix +skip applies the paper's skip rule (0.11),
-+travel adds RePaint time travel (5, 2); nlbp-learned@B moves the latents by B times the learned step
-(`SPNNOperator(latent_step=B)`, 0 <= B <= 1).
++travel adds RePaint time travel (5, 2), +labels takes the learned latents at the labels the logits stand
+for (`SPNNOperator(latents_from="labels")`); nlbp-learned@B moves the latents by B times the learned step
+(`SPNNOperator(latent_step=B)`, 0 <= B <= 1). ``--latents-from`` chooses the same for the edits and the
+multi-attribute generation.
 """
 
 import argparse
@@ -65,7 +67,7 @@ def batched(fn, n, batch):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)
-    ap.add_argument("--n-edit", type=int, default=100)
+    ap.add_argument("--n-edit", type=int, default=100, help="faces per edit and samples per set (0: skip both)")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--methods", nargs="*", default=["nlbp-learned", "nlbp-learned+skip", "nlbp-learned+travel",
@@ -87,6 +89,9 @@ def main() -> None:
                     help="also measure whether reconstructions return their original: nearest-original rates (pixels, "
                          "evaluator features), RMSE to the original and to the nearest same-attribute real face, "
                          "RMSE between two seeds (costs a second reconstruction per method)")
+    ap.add_argument("--latents-from", default="logits", choices=["logits", "labels"],
+                    help="edits and multi-attribute generation: the learned latents from the logits (the paper) or "
+                         "from the labels they stand for (SPNNOperator latents_from)")
     ap.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
                     help="the prior UNet's precision (spnn.diffusion.prior.resolve_precision)")
     ap.add_argument("--name", default="quality", help="results file benchmarks/results/NAME.json")
@@ -110,11 +115,17 @@ def main() -> None:
         same_label = nearest_same_label_rmse(x.cpu(), x_labels.cpu(), pool, pool_labels)
     rows, per_attribute, fidelity, identity_rows = [], {}, [], []
     for method in args.methods:
-        base, _, extra = method.partition("+")  # nlbp-learned+skip: the paper's skip rule; +travel: time travel
+        # nlbp-learned+skip: the paper's skip rule; +travel: time travel; +labels: latents from the labels
+        base, *extras = method.split("+")
+        if set(extras) - {"skip", "travel", "labels"}:
+            raise SystemExit(f"unknown suffix in {method!r}; use +skip, +travel or +labels")
         name, _, mode = base.partition("-")
         mode, _, step = mode.partition("@")  # nlbp-learned@0.5: latents moved by half the learned step
-        op = SPNNOperator(net, mode=mode or "learned", latent_step=float(step or 1.0))
-        options = {"skip_tol": 0.11} if extra == "skip" else {"travel": (5, 2)} if extra == "travel" else {}
+        op = SPNNOperator(net, mode=mode or "learned", latent_step=float(step or 1.0),
+                          latents_from="labels" if "labels" in extras else "logits")
+        options = {"skip_tol": 0.11} if "skip" in extras else {}
+        if "travel" in extras:
+            options["travel"] = (5, 2)
         if args.recon_max_abs and name == "nlbp":
             options["max_abs"] = args.recon_max_abs
         with Timer() as t:
@@ -162,61 +173,61 @@ def main() -> None:
         print(table(largest_fidelity_gaps(fidelity, 8), ["attribute", "real_evaluator", "samples_evaluator",
                                                           "samples_spnn"]))
 
-    op = SPNNOperator(net, mode="learned")
+    op = SPNNOperator(net, mode="learned", latents_from=args.latents_from)
     args.logit = calibration_of(op).logit if args.logit is None else args.logit
-    xe = x[:args.n_edit]
-    before = judged[:args.n_edit] > 0
-    edit_rows = []
-    for attr in args.edits:
-        i = names.index(attr)
-        results = []
-        for value in (1.0, 0.0):
-            sel = (before[:, i] == (value == 0.0)).nonzero().flatten()  # flip the attribute
-            if len(sel) == 0:
-                continue
-            res = edit(prior, op, xe[sel], {attr: value}, steps=args.steps, seeds=sel.tolist(), t_start=args.t_start,
-                       logit=args.logit, eta=args.eta, invert=args.invert, max_abs=args.max_abs,
-                       max_move=args.max_move or None, precision=args.precision, progress=False)
-            pred = ev.predict(res.images) > 0
-            with torch.no_grad():
-                met = res.violation(net(res.images)) <= BOUND_TOL
-            others = [j for j in range(len(names)) if j != i]
-            edited = res.info.get("edited", torch.ones_like(met))
-            results.append((len(sel), {"success": (pred[:, i] == (value > 0)).float().mean(),
-                                       "others_kept": (pred[:, others] == before[sel][:, others]).float().mean(),
-                                       "bound_met": met.float().mean(),
-                                       "within_reach": (res.info["reach"] <= calibration_of(op).reach_limit).float().mean(),
-                                       "unedited": (~edited).float().mean()}))
-        n = sum(k for k, _ in results)  # both directions, weighted by their number of faces
-        edit_rows.append({"attribute": attr, "images": n,
-                          **{c: float(sum(k * m[c] for k, m in results)) / n for c in EDIT_COLUMNS[2:]}})
-    # baseline: the same start and sampler without guidance -- how much of a face the sampler alone keeps
-    plain = sample(prior, len(xe), steps=args.steps, seeds=range(len(xe)), x_start=xe, t_start=args.t_start,
-                   eta=args.eta, invert=args.invert, precision=args.precision, progress=False).images
-    edit_rows.append({"attribute": "(no edit)", "images": len(xe), "success": "",
-                      "others_kept": float(((ev.predict(plain) > 0) == before).float().mean()), "bound_met": "",
-                      "within_reach": "", "unedited": ""})
-    print(f"editing (flip one attribute of a real face; bound_met: SPNN logit within {BOUND_TOL} of its bound; "
-          f"within_reach: one NLBP step from the face stays within |x| <= {calibration_of(op).reach_limit:g}; unedited: returned "
-          f"as given, out of reach):")
-    print(table(edit_rows, EDIT_COLUMNS))
+    edit_rows, multi_rows = [], []
+    if args.n_edit > 0:  # --n-edit 0: reconstruction only
+        xe = x[:args.n_edit]
+        before = judged[:args.n_edit] > 0
+        for attr in args.edits:
+            i = names.index(attr)
+            results = []
+            for value in (1.0, 0.0):
+                sel = (before[:, i] == (value == 0.0)).nonzero().flatten()  # flip the attribute
+                if len(sel) == 0:
+                    continue
+                res = edit(prior, op, xe[sel], {attr: value}, steps=args.steps, seeds=sel.tolist(), t_start=args.t_start,
+                           logit=args.logit, eta=args.eta, invert=args.invert, max_abs=args.max_abs,
+                           max_move=args.max_move or None, precision=args.precision, progress=False)
+                pred = ev.predict(res.images) > 0
+                with torch.no_grad():
+                    met = res.violation(net(res.images)) <= BOUND_TOL
+                others = [j for j in range(len(names)) if j != i]
+                edited = res.info.get("edited", torch.ones_like(met))
+                results.append((len(sel), {"success": (pred[:, i] == (value > 0)).float().mean(),
+                                           "others_kept": (pred[:, others] == before[sel][:, others]).float().mean(),
+                                           "bound_met": met.float().mean(),
+                                           "within_reach": (res.info["reach"] <= calibration_of(op).reach_limit).float().mean(),
+                                           "unedited": (~edited).float().mean()}))
+            n = sum(k for k, _ in results)  # both directions, weighted by their number of faces
+            edit_rows.append({"attribute": attr, "images": n,
+                              **{c: float(sum(k * m[c] for k, m in results)) / n for c in EDIT_COLUMNS[2:]}})
+        # baseline: the same start and sampler without guidance -- how much of a face the sampler alone keeps
+        plain = sample(prior, len(xe), steps=args.steps, seeds=range(len(xe)), x_start=xe, t_start=args.t_start,
+                       eta=args.eta, invert=args.invert, precision=args.precision, progress=False).images
+        edit_rows.append({"attribute": "(no edit)", "images": len(xe), "success": "",
+                          "others_kept": float(((ev.predict(plain) > 0) == before).float().mean()), "bound_met": "",
+                          "within_reach": "", "unedited": ""})
+        print(f"editing (flip one attribute of a real face; bound_met: SPNN logit within {BOUND_TOL} of its bound; "
+              f"within_reach: one NLBP step from the face stays within |x| <= {calibration_of(op).reach_limit:g}; unedited: returned "
+              f"as given, out of reach):")
+        print(table(edit_rows, EDIT_COLUMNS))
 
-    multi_rows = []
-    for combo in args.multi or MULTI:
-        gen = generate(prior, op, dict.fromkeys(combo, 1.0), args.n_edit, steps=args.steps,
-                       seeds=range(10_000, 10_000 + args.n_edit), logit=args.logit, max_abs=args.max_abs,
-                       max_move=args.max_move or None, precision=args.precision, progress=False)
-        pred = ev.predict(gen.images)[:, gen.mask] > 0
-        multi_rows.append({"attributes": " + ".join(combo), "n": args.n_edit, "all_set": float(pred.all(1).float().mean()),
-                           "each_set": float(pred.float().mean())})
-    print("multi-attribute generation:")
-    print(table(multi_rows, ["attributes", "n", "all_set", "each_set"]))
+        for combo in args.multi or MULTI:
+            gen = generate(prior, op, dict.fromkeys(combo, 1.0), args.n_edit, steps=args.steps,
+                           seeds=range(10_000, 10_000 + args.n_edit), logit=args.logit, max_abs=args.max_abs,
+                           max_move=args.max_move or None, precision=args.precision, progress=False)
+            pred = ev.predict(gen.images)[:, gen.mask] > 0
+            multi_rows.append({"attributes": " + ".join(combo), "n": args.n_edit, "all_set": float(pred.all(1).float().mean()),
+                               "each_set": float(pred.float().mean())})
+        print("multi-attribute generation:")
+        print(table(multi_rows, ["attributes", "n", "all_set", "each_set"]))
     models = {k: getattr(args, k) or "shipped" for k in ("spnn", "prior", "evaluator")}
     settings = {"device": args.device, "split": args.split, "n": args.n, "n_edit": args.n_edit, "steps": args.steps,
                 "data_version": args.data_version,
                 "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_logit": args.logit, "edit_max_abs": args.max_abs,
                 "precision": args.precision, "recon_max_abs": args.recon_max_abs,
-                "edit_max_move": args.max_move, "edit_invert": args.invert,
+                "edit_max_move": args.max_move, "edit_invert": args.invert, "edit_latents_from": args.latents_from,
                 "edit_calibration": calibration_of(op).to_dict()}
     print("wrote", write(args.name, {**models, **settings, "reconstruction": rows,
                                      "reconstruction_per_attribute": per_attribute, "identity": identity_rows, "prior_fidelity": fidelity,

@@ -63,6 +63,8 @@ def test_edit_endpoint(client):
 def test_reconstruct_generate_restore_endpoints(client):
     orig, samples, report = client.predict(1, None, 2, "learned", "spnn", api_name="/reconstruct")
     assert len(samples) == 3 and report["max_abs_g_minus_y"] < 1e-3  # g(x) = g(face) to float32
+    _, samples, report = client.predict(1, None, 2, "learned+labels", "spnn", api_name="/reconstruct")
+    assert len(samples) == 3 and report["max_abs_g_minus_y"] < 1e-3  # latents from the labels: g(x) = y still
     images, report = client.predict({"Bald": "on"}, 2, 2, "spnn", api_name="/generate")
     assert len(images) == 2 and len(report["bounds_met"]) == 2
     orig, shown, restored, report = client.predict(0, None, "sr4", 2, "spnn", api_name="/restore")
@@ -93,6 +95,10 @@ def test_uploads(client, tmp_path, make, words):
 def test_bad_settings_are_a_message_not_a_traceback(client):
     from gradio_client.exceptions import AppError
 
+    with pytest.raises(AppError, match="unknown pseudo-inverse 'bogus'"):
+        client.predict(0, None, {"Bald": "on"}, 2, 300, 0.3, "bogus", "spnn", api_name="/edit")
+    with pytest.raises(AppError, match="paper.s update form"):
+        client.predict(1, None, 2, "learned+labels", "paper", api_name="/reconstruct")
     with pytest.raises(AppError, match="at least one attribute"):
         client.predict(0, None, {}, 2, 300, 0.3, "learned", "spnn", api_name="/edit")
     with pytest.raises(AppError, match="unknown attribute"):

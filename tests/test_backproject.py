@@ -91,6 +91,68 @@ def test_latent_step_with_the_natural_mode_is_refused():
         SPNNOperator(_net(), mode="natural", latent_step=0.5)
 
 
+def _attribute_net():
+    from spnn.calibration import EditCalibration
+
+    net = _net(attribute_names=[f"a{i}" for i in range(5)])
+    net.edit_calibration = EditCalibration(logit=3.0, label_temperature=0.5).to_dict()
+    return net
+
+
+@pytest.mark.parametrize("lam,step", [(1.0, 1.0), (0.3, 1.0), (1.0, 0.5)])
+def test_labels_latents_move_by_the_labels_difference_and_keep_the_constraint(lam, step):
+    net = _attribute_net()
+    op = SPNNOperator(net, mode="learned", latents_from="labels", latent_step=step)
+    x = torch.rand(3, 3, 8, 8, dtype=torch.float64) * 2 - 1
+    y = 4 * torch.randn(3, 5, dtype=torch.float64)
+    xp = op.back_project(x, y, lam)
+    gx, q = net.complete(x)
+    _, qp = net.complete(xp)
+    level = lambda v: 3.0 * torch.tanh(v / 0.5)  # noqa: E731 - l(v) = c tanh(v / tau)
+    assert rel(op.labels_of(y), level(y)) < 1e-12
+    zy, zg = net.learned_latents(level(y)), net.learned_latents(level(gx))
+    for a, b, c, d in zip(qp, q, zy, zg):
+        assert rel(a, b + lam * step * (c - d)) < 1e-9
+    assert rel(net(xp), gx + lam * (y - gx)) < 1e-10
+
+
+def test_labels_latents_keep_the_latents_of_a_sample_with_the_target_labels():
+    # tau -> 0: l(v) = c sign(v), so a target with the signs of g(x) moves the logits and keeps the latents
+    net = _attribute_net()
+    x = torch.rand(2, 3, 8, 8, dtype=torch.float64) * 2 - 1
+    gx, q = net.complete(x)
+    y = 1.7 * gx
+    xp = SPNNOperator(net, latents_from="labels", label_temperature=1e-9).back_project(x, y)
+    _, qp = net.complete(xp)
+    assert all(rel(a, b) < 1e-9 for a, b in zip(qp, q))
+    assert rel(net(xp), y) < 1e-10
+    _, q_logits = net.complete(SPNNOperator(net).back_project(x, y))  # the paper's move does change them
+    assert max(rel(a, b) for a, b in zip(q_logits, q)) > 1e-3
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"latents_from": "bogus"}, "unknown latents_from 'bogus'"),
+    ({"latents_from": "labels", "mode": "natural"}, "natural mode keeps the latents"),
+    ({"latents_from": "labels", "label_temperature": 0.0}, "label_temperature must be a positive number"),
+])
+def test_labels_latents_bad_settings_are_refused(kw, match):
+    with pytest.raises(ConfigError, match=match):
+        SPNNOperator(_attribute_net(), **kw)
+
+
+def test_labels_latents_need_attribute_logits_and_the_completion_form():
+    with pytest.raises(ConfigError, match="no attribute names"):
+        SPNNOperator(_net(), latents_from="labels")
+    op = SPNNOperator(_attribute_net(), latents_from="labels")
+    x, y = torch.rand(1, 3, 8, 8, dtype=torch.float64), torch.randn(1, 5, dtype=torch.float64)
+    with pytest.raises(ConfigError, match="form='completion' with latents_from='labels'"):
+        op.back_project(x, y, form="paper")
+    from spnn.diffusion.guidance import BackProjection
+
+    with pytest.raises(ConfigError, match="paper's update form"):
+        BackProjection(op, y, form="paper")
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_fresh_network_reduces_to_linear_back_projection(mode):
     net = SPNN.build((2, 4, 4), (6,), hidden=4).double()

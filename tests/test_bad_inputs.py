@@ -134,6 +134,9 @@ CLI_CASES = [
     (REC + ["--pinv", "bogus"], ["--pinv", "invalid choice"]),
     (REC + ["--latent-step", "1.5"], ["--latent-step", "[0, 1]"]),
     (REC + ["--pinv", "natural", "--latent-step", "0.5"], ["--latent-step", "--pinv natural"]),
+    (REC + ["--latents-from", "bogus"], ["--latents-from", "invalid choice"]),
+    (REC + ["--pinv", "natural", "--latents-from", "labels"], ["--latents-from labels", "--pinv natural"]),
+    (REC + ["--preset", "paper", "--latents-from", "labels"], ["--preset paper", "--preset spnn"]),
     # model paths
     (EDIT + ["--evaluator", "{d}/missing.safetensors"], ["--evaluator", "no such file"]),
     (EDIT + ["--spnn", ""], ["--spnn", "empty path"]),

@@ -19,11 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spnn.errors import ConfigError
+
 __all__ = ["EditorModels", "build_app", "launch"]
 
 CHOICES = ("free", "on", "off")
 RESTORE_TASKS = ("sr4", "sr2", "inpaint", "colorize", "tone-sr4", "tone-inpaint", "tone-gray", "log-sr4")
 N_FACES = 16
+PINV_CHOICES = ("learned", "learned+labels", "natural")
 CSS = ".pixels img { image-rendering: pixelated; }"  # 32x32 images shown large, not blurred
 
 
@@ -46,9 +49,13 @@ class EditorModels:
         self.faces = AvatarFaces.head("test", N_FACES, size=self.prior.image_shape[1], n=data_n).tensors()[0]
 
     def operator(self, pinv: str = "learned"):
+        """``pinv``: "learned", "natural" or "learned+labels" (learned latents from the labels, `SPNNOperator`)."""
         from spnn.operators import SPNNOperator
 
-        return SPNNOperator(self.net, mode=pinv)
+        if pinv not in PINV_CHOICES:
+            raise ConfigError(f"unknown pseudo-inverse {pinv!r}; choose one of {PINV_CHOICES}")
+        mode, _, labels = pinv.partition("+")
+        return SPNNOperator(self.net, mode=mode, latents_from="labels" if labels else "logits")
 
     def image(self, face, upload) -> torch.Tensor:
         """(1, C, H, W) in [-1, 1]: the uploaded file if any, else built-in face number ``face``."""
@@ -146,7 +153,7 @@ class Editor:
                                            "now_off": sorted(set(before) - set(after))}
         return _png(x), _png(res.images), report
 
-    def reconstruct(self, face: int = 0, upload: str | None = None, steps: int = 100, pinv: str = "learned",
+    def reconstruct(self, face: int = 0, upload: str | None = None, steps: int = 100, pinv: str = "learned+labels",
                     preset: str = "spnn"):
         from spnn.tasks import reconstruct
 
@@ -226,13 +233,14 @@ def build_app(models: EditorModels, steps: int = 100):
         return [gr.Radio(CHOICES, value="free", label=name, min_width=150, elem_classes="attribute")
                 for name in names]
 
-    def advanced(with_t_start: bool = False):
+    def advanced(with_t_start: bool = False, pinv: str = "learned"):
         with gr.Accordion("advanced", open=False):
             out = [gr.Slider(1, 1000, value=steps, step=1, label="steps")]
             if with_t_start:
                 out += [gr.Slider(1, 999, value=500, step=1, label="t-start"),
                         gr.Slider(0, 1, value=0.3, step=0.05, label="eta")]
-            out += [gr.Radio(["learned", "natural"], value="learned", label="pseudo-inverse"),
+            out += [gr.Radio(list(PINV_CHOICES), value=pinv, label="pseudo-inverse (learned+labels: other faces "
+                             "with the attributes)"),
                     gr.Radio(["spnn", "paper"], value="spnn", label="preset")]
         return out
 
@@ -276,7 +284,7 @@ def build_app(models: EditorModels, steps: int = 100):
             with gr.Row():
                 rface = gr.Dropdown(faces, value="0", label="built-in face")
                 rupload = gr.Image(type="filepath", label="or upload an image", sources=["upload"])
-            ropts = advanced()
+            ropts = advanced(pinv="learned+labels")
             rgo = gr.Button("Reconstruct from its attributes", variant="primary")
             rorig = gr.Image(label="original")
             rgal = gr.Gallery(label="three samples with the same attributes", columns=3)

@@ -31,17 +31,20 @@ __all__ = ["EditCalibration", "UNCALIBRATED", "calibration_of", "calibrate_edits
 class EditCalibration:
     """``logit``: NAME=1 means logit >= +logit, NAME=0 logit <= -logit. Range safeguard of ``max_abs="auto"``
     edits: M = ``max_abs_reachable`` for images whose edit reach is <= ``reach_limit``, ``max_abs`` up to
-    ``reach_max``, unedited beyond; generation (no image to measure) uses ``max_abs``."""
+    ``reach_max``, unedited beyond; generation (no image to measure) uses ``max_abs``. ``label_temperature``
+    tau: the labels mode of NLBP's latents (`spnn.operators.SPNNOperator`) reads a logit v as logit tanh(v / tau).
+    """
 
     logit: float = 4.0
     reach_limit: float = 2.0
     reach_max: float = 4.0
     max_abs_reachable: float = 1.5
     max_abs: float = 1.2
+    label_temperature: float = 1.0
     source: str = ""
 
     def __post_init__(self):
-        for name in ("logit", "reach_limit", "reach_max", "max_abs_reachable", "max_abs"):
+        for name in ("logit", "reach_limit", "reach_max", "max_abs_reachable", "max_abs", "label_temperature"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and v > 0 and not math.isnan(v)):
                 raise ConfigError(f"edit calibration: {name} must be a positive number, got {v!r}")

@@ -16,13 +16,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spnn.calibration import calibration_of
 from spnn.data.common import attribute_index
 from spnn.errors import ConfigError
 from spnn.network import PINV_MODES, SPNN
 
 __all__ = ["Operator", "SPNNOperator", "FeedbackEmulator", "LinearOperator", "AveragePool", "Inpainting",
            "Colorization", "Identity", "MatrixOperator", "Composed", "Chain", "as_operator", "edit_target",
-           "edit_bounds", "check_changes"]
+           "edit_bounds", "check_changes", "LATENT_SOURCES"]
+
+LATENT_SOURCES = ("logits", "labels")  # what NLBP's learned-mode target latents are computed from
 
 
 def _lam(lam, x: torch.Tensor) -> torch.Tensor | float:
@@ -74,9 +77,16 @@ class SPNNOperator(Operator):
 
     ``latent_step`` B (learned mode) in [0, 1] scales the latents' move: q(x) + lam B (Z(y) - Z(g(x))); 1 is the
     paper's NLBP, 0 keeps q(x) as the natural mode does; g(x') = y holds for every B (lam = 1).
+
+    ``latents_from`` (learned mode): ``"logits"`` (the paper) takes Z at the logits themselves; ``"labels"`` at
+    the labels they stand for, l(v) = c tanh(v / tau) with c the SPNN's "attribute on" logit and tau its
+    ``label_temperature`` (`spnn.calibration`): the latents move as q(x) + lam B (Z(l(y)) - Z(l(g(x)))), so
+    a sample whose attributes already match y keeps its own latents instead of being pulled to the latents that
+    encode the original image; g(x') = y is unchanged. Attribute SPNNs only.
     """
 
-    def __init__(self, net: SPNN, mode: str = "learned", origin: str = "zero", latent_step: float = 1.0):
+    def __init__(self, net: SPNN, mode: str = "learned", origin: str = "zero", latent_step: float = 1.0,
+                 latents_from: str = "logits", label_temperature: float | None = None):
         super().__init__()
         if mode not in PINV_MODES:
             raise ConfigError(f"unknown pseudo-inverse mode {mode!r}; choose one of {PINV_MODES}")
@@ -86,7 +96,18 @@ class SPNNOperator(Operator):
         if mode == "natural" and float(latent_step) != 1.0:
             raise ConfigError("latent_step scales the learned mode's latent move; the natural mode keeps the latents "
                               "of x already; use mode='learned' or drop latent_step")
+        if latents_from not in LATENT_SOURCES:
+            raise ConfigError(f"unknown latents_from {latents_from!r}; choose one of {LATENT_SOURCES}")
+        if latents_from == "labels" and mode == "natural":
+            raise ConfigError("latents_from='labels' chooses the learned mode's target latents; the natural mode "
+                              "keeps the latents of x; use mode='learned' or drop latents_from")
+        if latents_from == "labels" and not net.attribute_names:
+            raise ConfigError("latents_from='labels' needs an SPNN whose outputs are attribute logits (it has no "
+                              "attribute names); use latents_from='logits'")
+        if label_temperature is not None and not float(label_temperature) > 0:
+            raise ConfigError(f"label_temperature must be a positive number, got {label_temperature!r}")
         self.net, self.mode, self.origin, self.latent_step = net, mode, origin, float(latent_step)
+        self.latents_from, self.label_temperature = latents_from, label_temperature
         self.input_shape, self.output_shape = net.input_shape, net.output_shape
         self.attribute_names = net.attribute_names
         self._cache: tuple | None = None
@@ -104,15 +125,22 @@ class SPNNOperator(Operator):
     def pinv(self, y):
         return self.net.pinv(y, mode=self.mode, origin=self.origin)
 
+    def labels_of(self, y: torch.Tensor) -> torch.Tensor:
+        """l(y) = c tanh(y / tau): the logits read as the labels they stand for (``latents_from="labels"``)."""
+        calibration = calibration_of(self.net)
+        tau = self.label_temperature if self.label_temperature is not None else calibration.label_temperature
+        return calibration.logit * torch.tanh(y / tau)
+
     def pinv_latents(self, y: torch.Tensor) -> list[torch.Tensor]:
-        """Z(y): latents of G(g+(y))."""
+        """Z(y): latents of G(g+(y)); Z(l(y)) with ``latents_from="labels"``."""
         if self.mode == "learned":
-            return self.net.learned_latents(y)
+            return self.net.learned_latents(self.labels_of(y) if self.latents_from == "labels" else y)
         return self.net.pinv(y, mode=self.mode, origin=self.origin, return_latents=True)[1]
 
     def target_latents(self, y: torch.Tensor) -> list[torch.Tensor]:
         """Z(y), cached while the same target tensor (same object, unmodified) is passed again."""
-        key = (y._version, y.shape, y.dtype, y.device, self.mode, self.origin)
+        key = (y._version, y.shape, y.dtype, y.device, self.mode, self.origin, self.latents_from,
+               self.label_temperature)
         if self._cache is not None:
             ref, cached_key, value = self._cache
             if ref() is y and cached_key == key:
@@ -129,6 +157,9 @@ class SPNNOperator(Operator):
             completion = self.complete(x)
         gx, qx = completion
         if form == "paper":
+            if self.latents_from != "logits":
+                raise ConfigError("form='paper' is the authors' arithmetic, with latents from the logits; use "
+                                  "form='completion' with latents_from='labels'")
             y_tar, z_tar = self.net.complete(self.pinv(y))
             y_proj, z_proj = self.net.complete(self.pinv(gx))
             latents = [q + _lam(lam, q) * self.latent_step * (a - b) for q, a, b in zip(qx, z_tar, z_proj)]

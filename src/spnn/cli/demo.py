@@ -35,6 +35,9 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
     pr = load_prior(prior, device)
     ev = load_evaluator(evaluator, device)
     op = SPNNOperator(net, mode="learned")
+    # reconstruction from semantics takes the target latents at the labels the logits stand for: samples whose
+    # attributes match keep their own latents, so they are other faces rather than the original again
+    rec_op = SPNNOperator(net, mode="learned", latents_from="labels")
     names = net.attribute_names
     # only the faces used are rendered (the full cache is built when training asks for it)
     faces = AvatarFaces.head("test", max(16 * n, 64), size=pr.image_shape[1], n=data_n, version=data_version)
@@ -46,14 +49,14 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
 
     # 1. reconstruction from semantics, three seeds per face: other faces with the original's attributes, or the
     # original again (identified: its nearest face among the demo's pool is the original itself)
-    recs = [reconstruct(pr, op, x, steps=steps, seeds=[o + s for s in seeds], progress=progress)
+    recs = [reconstruct(pr, rec_op, x, steps=steps, seeds=[o + s for s in seeds], progress=progress)
             for o in SEED_OFFSETS]
     images = torch.cat([r.images for r in recs])
     targets = torch.cat([r.targets for r in recs])
     agree = attribute_agreement(ev.predict(images), targets)
     own = sum(nearest_is_own(r.images, pool) for r in recs) / len(recs)  # x is pool[:n]
     summary["reconstruction"] = {
-        "evaluator_agreement": agree["mean"], "all_correct": agree["all_correct"],
+        "latents_from": rec_op.latents_from, "evaluator_agreement": agree["mean"], "all_correct": agree["all_correct"],
         "consistency_max_abs": float((net(images) - targets).abs().max().detach()),
         "nearest_is_own": float(own), "nearest_is_own_pool": len(pool),
         "rmse_to_original": float(rmse(images, x.repeat(len(recs), 1, 1, 1)).mean()),

@@ -96,7 +96,14 @@ def _models(args):
         if args.pinv == "natural" and args.latent_step != 1.0:
             raise ConfigError("--latent-step scales the learned pseudo-inverse's latent move; --pinv natural keeps "
                               "the latents as they are (latent step 0); drop one of them")
-        op = SPNNOperator(load_spnn(args.spnn, device), mode=args.pinv, latent_step=args.latent_step)
+        if args.latents_from == "labels" and args.pinv == "natural":
+            raise ConfigError("--latents-from labels chooses the learned pseudo-inverse's target latents; --pinv "
+                              "natural keeps the latents as they are; drop one of them")
+        if args.latents_from == "labels" and args.preset == "paper":
+            raise ConfigError("--preset paper is the authors' update, with latents from the logits; use --preset "
+                              "spnn with --latents-from labels")
+        op = SPNNOperator(load_spnn(args.spnn, device), mode=args.pinv, latent_step=args.latent_step,
+                          latents_from=args.latents_from)
     # a DDPM/DDIM-repository checkpoint does not record its image size: take the SPNN's
     prior = load_prior(args.prior, device, image_size=op.input_shape[1] if op is not None else None)
     if op is not None:
@@ -392,6 +399,9 @@ def _common(p, spnn: bool = True, images: bool = True) -> None:
         p.add_argument("--latent-step", type=unit_float, default=1.0,
                        help="learned mode: move the latents by this share of the learned step (1: the paper's NLBP; "
                             "lower keeps more of the sampled face: other faces, fewer attributes kept; docs: sampling)")
+        p.add_argument("--latents-from", default="logits", choices=["logits", "labels"],
+                       help="learned mode: target latents from the logits (the paper) or from the labels they stand "
+                            "for (reconstruction from semantics: other faces with the attributes; docs: sampling)")
     p.add_argument("--evaluator", type=_evaluator_path,
                    help="evaluator .safetensors (default: shipped; 'none' to skip)")
     p.add_argument("--method", default="nlbp", choices=list(METHODS),

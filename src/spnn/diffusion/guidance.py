@@ -83,6 +83,9 @@ class BackProjection(Guidance):
         self.form = form
         self.skipped: torch.Tensor | None = None
         self.op: Operator = as_operator(op, mode)
+        if form == "paper" and getattr(self.op, "latents_from", "logits") != "logits":
+            raise ConfigError("the paper's update form takes the learned latents from the logits; use the spnn "
+                              "preset (form 'completion') with latents_from='labels'")
         self.y, self.lam, self.skip_tol = y, _schedule(lam), skip_tol
         self.bounds = bounds
         self.exact_at_end, self.max_abs, self.backtrack = exact_at_end, max_abs, backtrack
