@@ -65,10 +65,11 @@ def plot(rows: list[dict], path: str, where: str, target: tuple[float, float] | 
         xy = [at(r["own_nearest_pixels"], r["agreement"]) for r in line]
         if len(xy) > 1:
             d.line(xy, fill=c, width=2)
-        for r, (cx, cy) in zip(line, xy):
+        for j, (r, (cx, cy)) in enumerate(zip(line, xy)):
             d.ellipse([cx - 4, cy - 4, cx + 4, cy + 4], fill=c)
-            label = r["method"].replace("nlbp-", "").replace("learned+labels", "labels")
-            d.text((cx - 8 - 6 * len(label) if cx > w - 120 else cx + 6, cy - 12), label, fill=c)
+            label = r["method"].replace("nlbp-", "").replace("learned+labels ", "")
+            dy = -12 if j % 2 == 0 else 4  # neighbours' labels above and below their points
+            d.text((cx - 8 - 6 * len(label) if cx > w - 120 else cx + 6, cy + dy), label, fill=c)
         d.ellipse([10, h + 4 + 16 * k, 18, h + 12 + 16 * k], fill=c)
         d.text((24, h + 2 + 16 * k), name, fill="black")
     for r in rows:

@@ -168,6 +168,30 @@ def main() -> None:
             print()
             print(table(pe["identity"], list(pe["identity"][0])))
             print()
+    for name in ("quality-labels-20", "quality-labels-100"):
+        if not (ql := load(name)):
+            continue
+        methods = " ".join(r["method"] for r in ql["reconstruction"])
+        latents = ql.get("edit_latents_from", "logits")
+        print(f"**Latents from the labels at {ql['steps']} steps** (`SPNNOperator(latents_from=\"labels\")`, "
+              f"method suffix +labels; {ql['n']} test faces, shipped models, {ql['machine']}, {ql['date']}; "
+              f"`quality.py --methods {methods} --identity --n {ql['n']} --n-edit {ql['n_edit']} --steps {ql['steps']}"
+              f"{' --latents-from labels' if latents == 'labels' else ''} --name {name}`):\n")
+        print(table(ql["reconstruction"], ["method", "agreement", "all_correct", "consistency_max", "s_per_image"]))
+        print()
+        print(table(ql["identity"], list(ql["identity"][0])))
+        print()
+        if ql.get("editing"):
+            edit_section(ql, f"Edits and generation of the same run, latents from the {latents} "
+                         f"({safeguard(ql, 'auto')}):")
+    if it := load("identity-tradeoff-labels"):
+        print(f"**Choosing the label temperature** ({it['n']} {it.get('split', 'test')} faces, {it['steps']} steps, "
+              f"{it['machine']}, {it['date']}; `identity_tradeoff.py --split {it.get('split', 'test')} --latent-steps "
+              f"{' '.join(f'{b:g}' for b in it['latent_steps'])} --label-temperatures "
+              f"{' '.join(f'{t:g}' for t in it['label_temperatures'])} --name identity-tradeoff-labels`):\n")
+        print(table(it["rows"], ["method", "agreement", "own_nearest_pixels", "own_nearest_features",
+                                 "rmse_to_original", "rmse_same_attributes_real", "rmse_between_seeds"]))
+        print("\n![agreement against identification](results/identity-tradeoff-labels.png)\n")
     runs = [(p, q) for p in ("float32", "bfloat16") if (q := load(f"quality-precision-{p}"))]
     if runs:
         rows = []
