@@ -80,6 +80,9 @@ def main() -> None:
     ap.add_argument("--logit", type=float, help="edit bound: logit >= +LOGIT / <= -LOGIT (default: the SPNN's calibration)")
     ap.add_argument("--recon-max-abs", type=float_in(0, lo_open=True), default=None,
                     help="range safeguard for reconstruction (BackProjection max_abs; default: none)")
+    ap.add_argument("--recon-slack", type=float_in(0), default=None,
+                    help="reconstruction: aim NLBP at the box y +- SLACK before the last step, at y itself at the "
+                         "end (BackProjection slack; default: y at every step)")
     ap.add_argument("--max-abs", type=parse_max_abs, default="auto",
                     help="editing range safeguard: auto (the default of `spnn edit`), a number, or 0 (off)")
     ap.add_argument("--max-move", type=float, default=EDIT_MAX_MOVE or 0.0, help="editing movement budget (0: off)")
@@ -128,6 +131,8 @@ def main() -> None:
             options["travel"] = (5, 2)
         if args.recon_max_abs and name == "nlbp":
             options["max_abs"] = args.recon_max_abs
+        if args.recon_slack is not None and name == "nlbp":
+            options["slack"] = args.recon_slack
         with Timer() as t:
             xh = batched(lambda s, op=op, name=name, options=options: reconstruct(
                 prior, op, x[s], method=name, steps=args.steps, seeds=range(s.start, s.stop), progress=False,
@@ -227,6 +232,7 @@ def main() -> None:
                 "data_version": args.data_version,
                 "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_logit": args.logit, "edit_max_abs": args.max_abs,
                 "precision": args.precision, "recon_max_abs": args.recon_max_abs,
+                "recon_slack": args.recon_slack,
                 "edit_max_move": args.max_move, "edit_invert": args.invert, "edit_latents_from": args.latents_from,
                 "edit_calibration": calibration_of(op).to_dict()}
     print("wrote", write(args.name, {**models, **settings, "reconstruction": rows,

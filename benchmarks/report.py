@@ -192,6 +192,25 @@ def main() -> None:
         print(table(it["rows"], ["method", "agreement", "own_nearest_pixels", "own_nearest_features",
                                  "rmse_to_original", "rmse_same_attributes_real", "rmse_between_seeds"]))
         print("\n![agreement against identification](results/identity-tradeoff-labels.png)\n")
+    for name in ("quality-labels-slack-20", "quality-labels-slack-100"):
+        if not (qs := load(name)):
+            continue
+        print(f"**Latents from the labels with slack {qs['recon_slack']:g} at {qs['steps']} steps** (NLBP aims at "
+              f"y +- slack before the last step, at y at the end; {qs['n']} test faces, {qs['machine']}, {qs['date']}; "
+              f"`quality.py --methods nlbp-learned+labels --identity --n {qs['n']} --n-edit 0 --steps {qs['steps']} "
+              f"--recon-slack {qs['recon_slack']:g} --name {name}`):\n")
+        print(table(qs["identity"], list(qs["identity"][0])))
+        print()
+    if slack_runs := [r for v in ("0", "0.5", "1") if (r := load(f"slack-val-{v}"))]:
+        rows = [{"slack": r["recon_slack"], **{k: v for k, v in r["identity"][0].items() if k != "method"}}
+                for r in slack_runs]
+        r = slack_runs[0]
+        print(f"**Choosing the slack** ({r['n']} val faces, {r['steps']} steps, latents from the labels, {r['machine']}, "
+              f"{r['date']}; `quality.py --split val --methods nlbp-learned+labels --identity --n-edit 0 --steps "
+              f"{r['steps']} --recon-slack S --name slack-val-S`; rule: the highest agreement with own nearest "
+              "<= 0.10, the smaller slack on a tie):\n")
+        print(table(rows, list(rows[0])))
+        print()
     runs = [(p, q) for p in ("float32", "bfloat16") if (q := load(f"quality-precision-{p}"))]
     if runs:
         rows = []

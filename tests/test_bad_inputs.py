@@ -135,6 +135,8 @@ CLI_CASES = [
     (REC + ["--latent-step", "1.5"], ["--latent-step", "[0, 1]"]),
     (REC + ["--pinv", "natural", "--latent-step", "0.5"], ["--latent-step", "--pinv natural"]),
     (REC + ["--latents-from", "bogus"], ["--latents-from", "invalid choice"]),
+    (REC + ["--slack", "-1"], ["--slack"]),
+    (REC + ["--method", "dps", "--slack", "0.5"], ["--slack", "--method nlbp"]),
     (REC + ["--pinv", "natural", "--latents-from", "labels"], ["--latents-from labels", "--pinv natural"]),
     (REC + ["--preset", "paper", "--latents-from", "labels"], ["--preset paper", "--preset spnn"]),
     # model paths

@@ -28,8 +28,8 @@ def _run(models, tmp_path, *argv):
     assert main([*argv, *common]) == 0
 
 
-@pytest.mark.parametrize("method", ["nlbp", "nlbp --latent-step 0.2", "nlbp --latents-from labels", "dps", "cg",
-                                    "none"])
+@pytest.mark.parametrize("method", ["nlbp", "nlbp --latent-step 0.2", "nlbp --latents-from labels --slack 0.5",
+                                    "dps", "cg", "none"])
 def test_reconstruct(models, tmp_path, method):
     _run(models, tmp_path, "reconstruct", str(models / "images"), "--spnn", str(models / "spnn.safetensors"),
          "--method", *method.split())

@@ -62,6 +62,27 @@ def test_box_bounds_are_met_and_inside_points_do_not_move():
         BackProjection(net, y, bounds=(lower, upper))
 
 
+def test_slack_aims_at_the_box_around_y_before_the_last_step_and_at_y_at_the_end():
+    prior, net = tiny_prior(), tiny_net()
+    x = torch.rand(3, 3, 8, 8) * 2 - 1
+    y = net(x).detach()
+    near = y + 0.3 * torch.sign(torch.randn_like(y))  # within the slack of every coordinate
+    g = BackProjection(net, near, lam=1.0, mode="natural", slack=0.5)
+    with torch.no_grad():
+        assert float((g.project(x, 50) - x).abs().max()) < 1e-5  # inside the box: a fixed point before t = 0
+        assert float((net(g.project(x, 0)) - near).abs().max()) < 1e-4  # the point target at t = 0
+    far = y + 2.0
+    with torch.no_grad():
+        ax = net(BackProjection(net, far, lam=1.0, mode="natural", slack=0.5).project(x, 50))
+    assert float((ax - (far - 0.5)).abs().max()) < 1e-4  # the nearest point of the box
+    out = sample(prior, 3, steps=10, guidance=BackProjection(net, far, mode="learned", slack=0.5),
+                 progress=False).images
+    assert float((net(out) - far).abs().max().detach()) < 1e-4
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="slack .* non-negative"):
+            BackProjection(net, y, slack=bad)
+
+
 def test_range_safeguard_halves_the_step_then_keeps_x0():
     net = tiny_net().double()
     x = (torch.rand(4, 3, 8, 8, dtype=torch.float64) * 2 - 1) * 0.5

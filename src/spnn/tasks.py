@@ -100,20 +100,24 @@ def check_pair(prior: Prior, op: Operator) -> None:
 
 def make_guidance(method: str, op: Operator, y: torch.Tensor, *, mask=None, lam=paper_lam, skip_tol="preset",
                   zeta: float = 0.5, cg_scale: float = 1.0, bounds=None, max_abs: float | None = None,
-                  max_move: float | None = None, preset: str | SamplerPreset = "spnn") -> Guidance:
+                  max_move: float | None = None, preset: str | SamplerPreset = "spnn",
+                  slack: float | None = None) -> Guidance:
     """Guidance by name: nlbp (back-projection; DDNM for linear operators), dps (Chung et al.), dps-paper (the
     authors' variant, `PaperDPS`), cg (classifier guidance), none.
 
-    ``bounds`` (lower, upper), ``max_abs`` and ``max_move`` apply to nlbp (see `BackProjection`); the gradient
+    ``bounds`` (lower, upper), ``max_abs``, ``max_move``, ``slack`` apply to nlbp (see `BackProjection`); the gradient
     methods use the point target y with ``mask``. ``skip_tol``: "preset" (the preset's skip rule: off for
     ours, 0.11 for the paper's), None (never skip) or a tolerance. ``preset`` also sets NLBP's last-step rule and
     update form (`spnn.diffusion.presets`)."""
     pr = get_preset(preset)
+    if slack is not None and method != "nlbp":
+        raise ConfigError(f"slack loosens NLBP's target before the last step; {method} has no such target: use "
+                          "method='nlbp' or drop slack")
     if method == "nlbp":
         skip_tol = pr.skip_tol if isinstance(skip_tol, str) and skip_tol == "preset" else skip_tol
         return BackProjection(op, None if bounds is not None else y, lam=lam, mask=mask, skip_tol=skip_tol,
                               bounds=bounds, max_abs=max_abs, max_move=max_move, exact_at_end=pr.exact_at_end,
-                              form=pr.update)
+                              form=pr.update, slack=slack)
     if method == "dps":
         return DPS(op, y, zeta=zeta, mask=mask)
     if method == "dps-paper":
@@ -140,6 +144,9 @@ def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method:
     time travel (length, repeats), see `spnn.diffusion.sample`."""
     check_images(images)
     check_pair(prior, op)
+    if method in SOLVERS and guidance_options.get("slack") is not None:
+        raise ConfigError(f"slack loosens NLBP's target before the last step; {method} has no such target: use "
+                          "method='nlbp' or drop slack")
     with torch.no_grad():
         y = op.A(images.to(next(prior.parameters())))
     if method in SOLVERS:

@@ -63,6 +63,8 @@ class BackProjection(Guidance):
     [-max_abs, max_abs] retries with half the step (up to ``backtrack`` times), then keeps x0 (a float, or
     one value per sample).
     ``form``: "completion" (ours) or "paper" (the authors' recomputed arithmetic, `SPNNOperator.back_project`).
+    ``slack`` d (a point target y only): before the last step aim at the nearest point of the box [y - d, y + d],
+    at t = 0 at y itself, so g(x) = y still holds at the end while the steps before leave the logits some room.
     ``max_move``: a per-sample budget on the summed RMS pixel change of the projections over one trajectory;
     a sample past it is no longer projected (its bound then stays unmet and is reported): edits the network
     can realise move little (0.1-0.4 for Smiling, Eyeglasses, Pale_Skin with the shipped models), the
@@ -75,12 +77,14 @@ class BackProjection(Guidance):
                  mask: torch.Tensor | None = None, skip_tol: float | None = None, mode: str = "learned",
                  exact_at_end: bool = True, bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
                  max_abs: float | torch.Tensor | None = None, backtrack: int = 5, max_move: float | None = None,
-                 form: str = "completion"):
+                 form: str = "completion", slack: float | None = None):
         if (y is None) == (bounds is None):
             raise ConfigError("give either a target y or bounds=(lower, upper)")
         if skip_tol is not None and not (0 <= skip_tol <= 1):
             raise ConfigError(f"skip_tol = {skip_tol!r}: a mean sigmoid difference, in [0, 1]")
-        self.form = form
+        if slack is not None and (y is None or not float(slack) >= 0):
+            raise ConfigError(f"slack = {slack!r}: a non-negative logit distance around a point target y")
+        self.form, self.slack = form, slack
         self.skipped: torch.Tensor | None = None
         self.op: Operator = as_operator(op, mode)
         if form == "paper" and getattr(self.op, "latents_from", "logits") != "logits":
@@ -92,8 +96,12 @@ class BackProjection(Guidance):
         self.max_move, self.moved = max_move, None
         self.mask = None if mask is None else mask.to((y if y is not None else bounds[0]).device).bool()
 
-    def target(self, ax: torch.Tensor) -> torch.Tensor:
-        """The point of the constraint set that the step aims at, given A(x0)."""
+    def target(self, ax: torch.Tensor, t: int = 0) -> torch.Tensor:
+        """The point of the constraint set that the step aims at, given A(x0); with ``slack`` d, the box
+        [y - d, y + d] before the last step (t > 0) and y itself at t = 0."""
+        if self.slack is not None and t > 0:
+            y = self.y.to(ax) if self.mask is None else torch.where(self.mask, self.y.to(ax), ax)
+            return ax.clamp(y - self.slack, y + self.slack)
         if self.bounds is not None:
             lower, upper = (b.to(ax) for b in self.bounds)
             return ax.clamp(lower, upper)
@@ -117,7 +125,7 @@ class BackProjection(Guidance):
         lam = self.lam(t)
         completion = self.op.complete(x0) if hasattr(self.op, "complete") else None
         ax = completion[0] if completion is not None else self.op.A(x0)
-        y = self.target(ax)
+        y = self.target(ax, t)
         lam_b: float | torch.Tensor = lam
         done = None
         if self.skip_tol is not None and not (self.exact_at_end and t == 0):
