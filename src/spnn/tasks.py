@@ -98,6 +98,12 @@ def check_pair(prior: Prior, op: Operator) -> None:
                           "give an SPNN (or operator) and a prior for the same image size")
 
 
+def _check_slack(method: str, slack: float | None) -> None:
+    if slack is not None and method != "nlbp":
+        raise ConfigError(f"slack loosens NLBP's target before the last step; {method} has no such target: use "
+                          "method='nlbp' or drop slack")
+
+
 def make_guidance(method: str, op: Operator, y: torch.Tensor, *, mask=None, lam=paper_lam, skip_tol="preset",
                   zeta: float = 0.5, cg_scale: float = 1.0, bounds=None, max_abs: float | None = None,
                   max_move: float | None = None, preset: str | SamplerPreset = "spnn",
@@ -110,9 +116,7 @@ def make_guidance(method: str, op: Operator, y: torch.Tensor, *, mask=None, lam=
     ours, 0.11 for the paper's), None (never skip) or a tolerance. ``preset`` also sets NLBP's last-step rule and
     update form (`spnn.diffusion.presets`)."""
     pr = get_preset(preset)
-    if slack is not None and method != "nlbp":
-        raise ConfigError(f"slack loosens NLBP's target before the last step; {method} has no such target: use "
-                          "method='nlbp' or drop slack")
+    _check_slack(method, slack)
     if method == "nlbp":
         skip_tol = pr.skip_tol if isinstance(skip_tol, str) and skip_tol == "preset" else skip_tol
         return BackProjection(op, None if bounds is not None else y, lam=lam, mask=mask, skip_tol=skip_tol,
@@ -135,23 +139,22 @@ def make_guidance(method: str, op: Operator, y: torch.Tensor, *, mask=None, lam=
 def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method: str = "nlbp",
                 steps: int = 100, seeds=None, skip_tol: float | None | str = "preset", travel: tuple | None = None,
                 preset: str | SamplerPreset = "spnn", precision: str = "auto", progress: bool = True,
-                **guidance_options) -> TaskResult:
+                slack: float | None = None, **guidance_options) -> TaskResult:
     """Reconstruction from semantics: y = g(image); sample images x with g(x) = y.
 
     ``preset``: "spnn" (ours) or "paper" (the authors' loop step for step: `spnn.diffusion.presets`).
     ``skip_tol``: the paper's rule (0.11) stops projecting a sample once its attributes are about right; the
     preset's by default ("preset": off for ours, 0.11 for the paper's), None never skips. ``travel``: RePaint
-    time travel (length, repeats), see `spnn.diffusion.sample`."""
+    time travel (length, repeats), see `spnn.diffusion.sample`. ``slack`` (nlbp): the target's box before the
+    last step (`BackProjection`)."""
     check_images(images)
     check_pair(prior, op)
-    if method in SOLVERS and guidance_options.get("slack") is not None:
-        raise ConfigError(f"slack loosens NLBP's target before the last step; {method} has no such target: use "
-                          "method='nlbp' or drop slack")
+    _check_slack(method, slack)
     with torch.no_grad():
         y = op.A(images.to(next(prior.parameters())))
     if method in SOLVERS:
         return TaskResult(solve(method, prior, op, y, steps, seeds, precision, progress, guidance_options), y)
-    guidance = make_guidance(method, op, y, skip_tol=skip_tol, preset=preset, **guidance_options)
+    guidance = make_guidance(method, op, y, skip_tol=skip_tol, preset=preset, slack=slack, **guidance_options)
     out = sample(prior, len(y), steps=steps, guidance=guidance, seeds=seeds, travel=travel, preset=preset,
                  precision=precision, progress=progress).images
     return TaskResult(out, y)

@@ -225,9 +225,8 @@ def _reconstruct_all(args, prior, op) -> int:
         idx = todo[start:start + args.batch]
         x = torch.stack([ds[i][0] for i in idx])
         seeds = idx if args.seed is not None or args.preset != "paper" else None  # theirs: 1234 for all
-        extra = {} if args.slack is None else {"slack": args.slack}
         res = reconstruct(prior, op, x, method=args.method, steps=args.steps, seeds=seeds, progress=False,
-                          skip_tol=_skip_tol(args), preset=args.preset, precision=args.precision, **extra)
+                          skip_tol=_skip_tol(args), preset=args.preset, precision=args.precision, slack=args.slack)
         for i, img in zip(idx, to_uint8(res.images)):
             save_png(Image.fromarray(img), out / f"{i:05d}.png")  # seed = index: independent of sharding
     return 0
@@ -244,9 +243,8 @@ def cmd_reconstruct(args) -> int:
     if args.all:
         return _reconstruct_all(args, prior, op)
     x = _inputs(args, prior.image_shape)
-    extra = {} if args.slack is None else {"slack": args.slack}
     res = reconstruct(prior, op, x, method=args.method, steps=args.steps, skip_tol=_skip_tol(args),
-                      seeds=_seeds(args, len(x)), preset=args.preset, precision=args.precision, **extra)
+                      seeds=_seeds(args, len(x)), preset=args.preset, precision=args.precision, slack=args.slack)
     out = Path(args.out)
     caps = _captions(op, res.targets)
     image_grid([x, res.images], out / "reconstruct.png", row_labels=["original", args.method], scale=3,

@@ -99,13 +99,11 @@ class BackProjection(Guidance):
     def target(self, ax: torch.Tensor, t: int = 0) -> torch.Tensor:
         """The point of the constraint set that the step aims at, given A(x0); with ``slack`` d, the box
         [y - d, y + d] before the last step (t > 0) and y itself at t = 0."""
-        if self.slack is not None and t > 0:
-            y = self.y.to(ax) if self.mask is None else torch.where(self.mask, self.y.to(ax), ax)
-            return ax.clamp(y - self.slack, y + self.slack)
         if self.bounds is not None:
             lower, upper = (b.to(ax) for b in self.bounds)
             return ax.clamp(lower, upper)
-        return self.y.to(ax) if self.mask is None else torch.where(self.mask, self.y.to(ax), ax)
+        y = self.y.to(ax) if self.mask is None else torch.where(self.mask, self.y.to(ax), ax)
+        return ax.clamp(y - self.slack, y + self.slack) if self.slack is not None and t > 0 else y
 
     def begin(self, n: int) -> None:
         self.moved = None
