@@ -56,7 +56,8 @@ from spnn.tasks import (
 EDITS = ["Eyeglasses", "Smiling", "Bangs", "Gray_Hair", "Black_Hair", "Blond_Hair", "Bald", "Wearing_Hat"]
 # the paper's multi-attribute sets mapped to the built-in attributes
 MULTI = [["Pale_Skin", "Black_Hair"], ["Blond_Hair", "Smiling"], ["Eyeglasses", "Smiling", "Mustache"]]
-EDIT_COLUMNS = ["attribute", "images", "success", "others_kept", "bound_met", "within_reach", "unedited"]
+EDIT_COLUMNS = ["attribute", "images", "success", "others_kept", "others_kept_free", "implied_set", "bound_met",
+                "within_reach", "unedited"]
 
 
 def batched(fn, n, batch):
@@ -95,6 +96,8 @@ def main() -> None:
     ap.add_argument("--latents-from", default="logits", choices=["logits", "labels"],
                     help="edits and multi-attribute generation: the learned latents from the logits (the paper) or "
                          "from the labels they stand for (SPNNOperator latents_from)")
+    ap.add_argument("--no-implied", dest="implied", action="store_false",
+                    help="edits and generation set only the named attributes, not what they imply (spnn.implications)")
     ap.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
                     help="the prior UNet's precision (spnn.diffusion.prior.resolve_precision)")
     ap.add_argument("--name", default="quality", help="results file benchmarks/results/NAME.json")
@@ -193,26 +196,37 @@ def main() -> None:
                     continue
                 res = edit(prior, op, xe[sel], {attr: value}, steps=args.steps, seeds=sel.tolist(), t_start=args.t_start,
                            logit=args.logit, eta=args.eta, invert=args.invert, max_abs=args.max_abs,
-                           max_move=args.max_move or None, precision=args.precision, progress=False)
+                           max_move=args.max_move or None, precision=args.precision, progress=False,
+                           implied=args.implied)
                 pred = ev.predict(res.images) > 0
+                implied = [names.index(k) for k in res.info["implied"]]
+                free = [j for j in range(len(names)) if j != i and j not in implied]
+                wanted = torch.tensor([res.info["implied"][names[j]] > 0 for j in implied], dtype=torch.bool)
                 with torch.no_grad():
                     met = res.violation(net(res.images)) <= BOUND_TOL
                 others = [j for j in range(len(names)) if j != i]
                 edited = res.info.get("edited", torch.ones_like(met))
                 results.append((len(sel), {"success": (pred[:, i] == (value > 0)).float().mean(),
                                            "others_kept": (pred[:, others] == before[sel][:, others]).float().mean(),
+                                           "others_kept_free": (pred[:, free] == before[sel][:, free]).float().mean(),
+                                           "implied_set": (pred[:, implied] == wanted).float().mean() if implied
+                                           else torch.tensor(float("nan")),
                                            "bound_met": met.float().mean(),
                                            "within_reach": (res.info["reach"] <= calibration_of(op).reach_limit).float().mean(),
                                            "unedited": (~edited).float().mean()}))
             n = sum(k for k, _ in results)  # both directions, weighted by their number of faces
-            edit_rows.append({"attribute": attr, "images": n,
-                              **{c: float(sum(k * m[c] for k, m in results)) / n for c in EDIT_COLUMNS[2:]}})
+
+            def mean_of(c, results=results):  # over the directions where c applies (implied_set: with implications)
+                kept = [(k, float(m[c])) for k, m in results if not torch.isnan(torch.as_tensor(m[c]))]
+                return sum(k * v for k, v in kept) / sum(k for k, _ in kept) if kept else ""
+
+            edit_rows.append({"attribute": attr, "images": n, **{c: mean_of(c) for c in EDIT_COLUMNS[2:]}})
         # baseline: the same start and sampler without guidance -- how much of a face the sampler alone keeps
         plain = sample(prior, len(xe), steps=args.steps, seeds=range(len(xe)), x_start=xe, t_start=args.t_start,
                        eta=args.eta, invert=args.invert, precision=args.precision, progress=False).images
         edit_rows.append({"attribute": "(no edit)", "images": len(xe), "success": "",
-                          "others_kept": float(((ev.predict(plain) > 0) == before).float().mean()), "bound_met": "",
-                          "within_reach": "", "unedited": ""})
+                          "others_kept": float(((ev.predict(plain) > 0) == before).float().mean()),
+                          "others_kept_free": "", "implied_set": "", "bound_met": "", "within_reach": "", "unedited": ""})
         print(f"editing (flip one attribute of a real face; bound_met: SPNN logit within {BOUND_TOL} of its bound; "
               f"within_reach: one NLBP step from the face stays within |x| <= {calibration_of(op).reach_limit:g}; unedited: returned "
               f"as given, out of reach):")
@@ -221,8 +235,9 @@ def main() -> None:
         for combo in args.multi or MULTI:
             gen = generate(prior, op, dict.fromkeys(combo, 1.0), args.n_edit, steps=args.steps,
                            seeds=range(10_000, 10_000 + args.n_edit), logit=args.logit, max_abs=args.max_abs,
-                           max_move=args.max_move or None, precision=args.precision, progress=False)
-            pred = ev.predict(gen.images)[:, gen.mask] > 0
+                           max_move=args.max_move or None, precision=args.precision, progress=False,
+                           implied=args.implied)
+            pred = ev.predict(gen.images)[:, [names.index(a) for a in combo]] > 0
             multi_rows.append({"attributes": " + ".join(combo), "n": args.n_edit, "all_set": float(pred.all(1).float().mean()),
                                "each_set": float(pred.float().mean())})
         print("multi-attribute generation:")
@@ -233,7 +248,7 @@ def main() -> None:
                 "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_logit": args.logit, "edit_max_abs": args.max_abs,
                 "precision": args.precision, "recon_max_abs": args.recon_max_abs,
                 "recon_slack": args.recon_slack,
-                "edit_max_move": args.max_move, "edit_invert": args.invert, "edit_latents_from": args.latents_from,
+                "edit_max_move": args.max_move, "edit_invert": args.invert, "implied": args.implied, "edit_latents_from": args.latents_from,
                 "edit_calibration": calibration_of(op).to_dict()}
     print("wrote", write(args.name, {**models, **settings, "reconstruction": rows,
                                      "reconstruction_per_attribute": per_attribute, "identity": identity_rows, "prior_fidelity": fidelity,

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
 from spnn.checks import check_fields
 from spnn.errors import ConfigError
+from spnn.implications import check_implications, label_implications
 
 __all__ = ["EditCalibration", "UNCALIBRATED", "calibration_of", "calibrate_edits"]
 
@@ -33,6 +34,8 @@ class EditCalibration:
     edits: M = ``max_abs_reachable`` for images whose edit reach is <= ``reach_limit``, ``max_abs`` up to
     ``reach_max``, unedited beyond; generation (no image to measure) uses ``max_abs``. ``label_temperature``
     tau: the labels mode of NLBP's latents (`spnn.operators.SPNNOperator`) reads a logit v as logit tanh(v / tau).
+    ``implications``: ``{"NAME=v": {OTHER: w}}``, what setting an attribute implies for others in the labelled
+    data (`spnn.implications`); edits and generation set them too unless told not to.
     """
 
     logit: float = 4.0
@@ -41,6 +44,7 @@ class EditCalibration:
     max_abs_reachable: float = 1.5
     max_abs: float = 1.2
     label_temperature: float = 1.0
+    implications: dict = field(default_factory=dict)
     source: str = ""
 
     def __post_init__(self):
@@ -50,6 +54,7 @@ class EditCalibration:
                 raise ConfigError(f"edit calibration: {name} must be a positive number, got {v!r}")
         if self.reach_max < self.reach_limit:
             raise ConfigError("edit calibration: reach_max must be >= reach_limit")
+        check_implications(self.implications)
 
     def max_abs_for(self, reach: torch.Tensor) -> torch.Tensor:
         """Per image, the range safeguard M of an "auto" edit."""
@@ -90,13 +95,14 @@ def calibration_of(op) -> EditCalibration:
 
 @torch.no_grad()
 def calibrate_edits(op, images: torch.Tensor, labels: torch.Tensor, attributes: list[str] | None = None,
-                    quantile: float = 0.9) -> EditCalibration:
+                    quantile: float = 0.9, rule_labels: torch.Tensor | None = None) -> EditCalibration:
     """Measure an SPNN's editing numbers on validation images with 0/1 labels.
 
     ``logit``: the median, over attributes, of the median logit of images labelled positive (rounded to 0.5).
     ``reach_limit``: the median, over attributes, of the ``quantile`` of the edit reach of turning the
     attribute on in images that lack it; ``reach_max`` twice that. Safeguards 1.5 and 1.2 as for the shipped
-    SPNN (they are in image units, not network units)."""
+    SPNN (they are in image units, not network units). ``implications`` from ``rule_labels`` (0/1 labels of
+    more images, as rare attributes need them; default ``labels``), `spnn.implications.label_implications`."""
     from spnn.operators import edit_bounds
     from spnn.tasks import edit_reach
 
@@ -121,5 +127,8 @@ def calibrate_edits(op, images: torch.Tensor, labels: torch.Tensor, attributes: 
         raise ConfigError("calibration needs at least 3 positive and 3 negative images of some attribute")
     logit = max(1.0, round(2 * float(torch.tensor(logits).median())) / 2)
     limit = float(torch.tensor(reaches).median())
+    rule_labels = labels if rule_labels is None else rule_labels
+    rules = label_implications(rule_labels.cpu(), names)
     return EditCalibration(logit=logit, reach_limit=round(limit, 2), reach_max=round(2 * limit, 2),
-                           source=f"calibrate_edits on {len(images)} images, quantile {quantile}")
+                           implications=rules, source=f"calibrate_edits on {len(images)} images, quantile {quantile}, "
+                           f"implications from {len(rule_labels)} labels")

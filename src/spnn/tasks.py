@@ -30,11 +30,12 @@ from spnn.diffusion.presets import SamplerPreset, get_preset
 from spnn.diffusion.prior import Prior
 from spnn.diffusion.sampler import sample
 from spnn.errors import ConfigError
-from spnn.operators import Operator, SPNNOperator, edit_bounds, edit_target
+from spnn.implications import check_implications, with_implied
+from spnn.operators import Operator, SPNNOperator, check_changes, edit_bounds, edit_target
 
 __all__ = ["EDIT_T_START", "EDIT_ETA", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "SOLVERS", "check_pair", "edit_reach",
-           "parse_max_abs", "make_guidance", "solve", "reconstruct", "generate", "edit", "restore", "TaskResult",
-           "gentle_lam"]
+           "parse_max_abs", "implied_attributes", "make_guidance", "solve", "reconstruct", "generate", "edit",
+           "restore", "TaskResult", "gentle_lam"]
 
 METHODS = ("nlbp", "dps", "dps-paper", "cg", "none", "daps", "red-diff")
 SOLVERS = ("daps", "red-diff")  # methods with their own loop (spnn.diffusion.solvers): reconstruct and restore
@@ -83,6 +84,18 @@ def parse_max_abs(value) -> float | str | torch.Tensor | None:
     if not (0 <= m < float("inf")):
         raise ConfigError(f"max_abs must be 'auto', a positive finite number or 0 (off), got {value!r}")
     return m or None
+
+
+def implied_attributes(op: SPNNOperator, attributes: dict[str, float], logit: float,
+                       implied: bool = True) -> dict[str, float]:
+    """The attributes to set: the named ones and, with ``implied``, what they imply in the labels the SPNN was
+    calibrated on (`spnn.implications`; none for an SPNN whose calibration has no rules)."""
+    check_changes(attributes, logit)
+    if not implied:
+        return dict(attributes)
+    rules = calibration_of(op).implications
+    check_implications(rules, getattr(op, "attribute_names", None))
+    return with_implied(attributes, rules)
 
 
 def gentle_lam(t: int) -> float:
@@ -175,9 +188,9 @@ def solve(method: str, prior: Prior, op, y: torch.Tensor, steps: int = 200, seed
 def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: int, *, method: str = "nlbp",
              steps: int = 100, seeds=None, logit: float | None = None, max_abs: float | str | None = "auto",
              max_move: float | None = EDIT_MAX_MOVE, preset: str | SamplerPreset = "spnn", precision: str = "auto",
-             progress: bool = True,
-             **guidance_options) -> TaskResult:
-    """Multi-attribute generation: value 1 -> logit >= +logit, 0 -> logit <= -logit; others free.
+             progress: bool = True, implied: bool = True, **guidance_options) -> TaskResult:
+    """Multi-attribute generation: value 1 -> logit >= +logit, 0 -> logit <= -logit; others free (with
+    ``implied``, those the named ones imply are set too: `implied_attributes`; ``info["implied"]`` lists them).
 
     NLBP enforces the one-sided bounds (`edit_bounds`); DPS and classifier guidance aim at +-logit.
     ``logit`` and ``max_abs="auto"``: the SPNN's calibration (`spnn.calibration`; no image to measure the
@@ -190,24 +203,27 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     logit = calib.logit if logit is None else logit
     max_abs = parse_max_abs(max_abs)
     max_abs = calib.max_abs if isinstance(max_abs, str) else max_abs  # "auto"
+    full = implied_attributes(op, attributes, logit, implied)
     p = next(prior.parameters())
     y0 = torch.zeros(n, *op.output_shape, device=p.device, dtype=p.dtype)
-    y, mask = edit_target(op, y0, attributes, logit=logit)
-    bounds = edit_bounds(op, n, attributes, logit, device=p.device, dtype=p.dtype) if method == "nlbp" else None
+    y, mask = edit_target(op, y0, full, logit=logit)
+    bounds = edit_bounds(op, n, full, logit, device=p.device, dtype=p.dtype) if method == "nlbp" else None
     if bounds is not None:
         guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move)
     guidance = make_guidance(method, op, y, mask=mask, preset=preset, **guidance_options)
     out = sample(prior, n, steps=steps, guidance=guidance, seeds=seeds, preset=preset, precision=precision,
                  progress=progress).images
-    return TaskResult(out, y, mask, bounds=bounds)
+    return TaskResult(out, y, mask, {"implied": {k: v for k, v in full.items() if k not in attributes}},
+                      bounds=bounds)
 
 
 def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[str, float], *,
          t_start: int = EDIT_T_START, steps: int = 100, seeds=None, logit: float | None = None, method: str = "nlbp",
          max_abs: float | str | None = "auto", max_move: float | None = EDIT_MAX_MOVE, eta: float = EDIT_ETA,
          invert: bool = True, preset: str | SamplerPreset = "spnn", precision: str = "auto", progress: bool = True,
-         **guidance_options) -> TaskResult:
-    """Edit real images: set the named attributes, keep the rest (see the module docstring). With NLBP,
+         implied: bool = True, **guidance_options) -> TaskResult:
+    """Edit real images: set the named attributes, keep the rest (see the module docstring); with ``implied``
+    also what the named ones imply (`implied_attributes`; ``info["implied"]`` lists them). With NLBP,
     ``info["reach"]`` holds each image's `edit_reach`, and with ``max_abs="auto"`` ``info["edited"]`` says
     which images were edited (the others, out of the SPNN's reach, come back as given)."""
     check_images(images)
@@ -217,13 +233,14 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     max_abs = parse_max_abs(max_abs)
     calib = calibration_of(op)
     logit = calib.logit if logit is None else logit
+    full = implied_attributes(op, attributes, logit, implied)
     with torch.no_grad():
         y0 = op.A(images)
-    y, mask = edit_target(op, y0, attributes, logit=logit)
+    y, mask = edit_target(op, y0, full, logit=logit)
     guidance_options.setdefault("lam", gentle_lam)
-    bounds, info = None, {"original_logits": y0}
+    bounds, info = None, {"original_logits": y0, "implied": {k: v for k, v in full.items() if k not in attributes}}
     if method == "nlbp":
-        bounds = edit_bounds(op, len(images), attributes, logit, device=p.device, dtype=p.dtype)
+        bounds = edit_bounds(op, len(images), full, logit, device=p.device, dtype=p.dtype)
         info["reach"] = reach = edit_reach(op, images, bounds)
         if isinstance(max_abs, str):  # "auto"
             info["edited"] = calib.editable(reach)

@@ -253,6 +253,13 @@ def cmd_reconstruct(args) -> int:
     return 0
 
 
+def _say_implied(res) -> None:
+    if res.info.get("implied"):
+        also = ", ".join(f"{k}={v:g}" for k, v in res.info["implied"].items())
+        print(f"also setting {also} (implied in the SPNN's training labels; --no-implied sets only the named)",
+              file=sys.stderr)
+
+
 def cmd_generate(args) -> int:
     from spnn.tasks import generate
     from spnn.viz import image_grid
@@ -260,12 +267,13 @@ def cmd_generate(args) -> int:
     attrs = _parse_set(args.set)
     prior, op, evaluator = _models(args)
     res = generate(prior, op, attrs, args.n, method=args.method, steps=args.steps, logit=args.logit,
-                   max_abs=args.max_abs, max_move=args.max_move or None,
+                   max_abs=args.max_abs, max_move=args.max_move or None, implied=args.implied,
                    seeds=_seeds(args, args.n), preset=args.preset, precision=args.precision)
+    _say_implied(res)
     out = Path(args.out)
     image_grid([res.images], out / "generate.png", scale=3, row_labels=[" ".join(f"{k}={v:g}" for k, v in
                                                                                 attrs.items())[:40]])
-    _report(res, op, evaluator, out, "generate", {"set": attrs, "method": args.method})
+    _report(res, op, evaluator, out, "generate", {"set": attrs, "implied": res.info["implied"], "method": args.method})
     return 0
 
 
@@ -278,11 +286,12 @@ def cmd_edit(args) -> int:
     x = _inputs(args, prior.image_shape)
     res = edit(prior, op, x, attrs, method=args.method, t_start=args.t_start, steps=args.steps, logit=args.logit,
                max_abs=args.max_abs, max_move=args.max_move or None, eta=args.eta, invert=args.invert,
-               seeds=_seeds(args, len(x)), preset=args.preset, precision=args.precision)
+               seeds=_seeds(args, len(x)), preset=args.preset, precision=args.precision, implied=args.implied)
+    _say_implied(res)
     out = Path(args.out)
     image_grid([x, res.images], out / "edit.png", scale=3, row_labels=["original", "edited"])
-    _report(res, op, evaluator, out, "edit", {"set": attrs, "t_start": args.t_start, "eta": args.eta,
-                                              "invert": args.invert})
+    _report(res, op, evaluator, out, "edit", {"set": attrs, "implied": res.info["implied"], "t_start": args.t_start,
+                                              "eta": args.eta, "invert": args.invert})
     return 0
 
 
@@ -378,14 +387,17 @@ def cmd_calibrate(args) -> int:
     if args.data == "avatars":  # render only the faces measured on
         from spnn.data.avatars import AvatarFaces
 
-        ds = AvatarFaces.head(args.split, args.n, size=net.input_shape[1], n=args.data_n)
+        ds = AvatarFaces.head(args.split, max(args.n, args.rules_n or 0), size=net.input_shape[1], n=args.data_n)
     else:
         ds = open_dataset(args.data, args.split, size=net.input_shape[1], n=args.data_n)
-    x, labels = ds.tensors(limit=args.n)
     if ds.attribute_names != net.attribute_names:
         raise ConfigError(f"the dataset's attributes {ds.attribute_names[:4]}... are not the SPNN's "
                           f"{(net.attribute_names or [])[:4]}...; give the data the SPNN was trained on")
-    calib = calibrate_edits(SPNNOperator(net), x.to(device_of(args)), labels.to(device_of(args)))
+    x, labels = ds.tensors(limit=max(args.n, args.rules_n or 0))
+    rule_labels = labels[:args.rules_n] if args.rules_n else None
+    x, labels = x[:args.n], labels[:args.n]
+    calib = calibrate_edits(SPNNOperator(net), x.to(device_of(args)), labels.to(device_of(args)),
+                            rule_labels=rule_labels)
     net.edit_calibration = calib.to_dict()
     net.save(out, {"calibrated_from": str(args.spnn or "shipped")})
     print(json.dumps(calib.to_dict()))
@@ -445,6 +457,9 @@ def _bounds_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-move", type=float_in(0), default=EDIT_MAX_MOVE or 0.0,
                    help="stop projecting a sample once the summed RMS change of its projections passes this "
                         "(0: no budget)")
+    p.add_argument("--no-implied", dest="implied", action="store_false",
+                   help="set only the named attributes, not what they imply in the SPNN's training labels (for "
+                        "example Gray_Hair=1 implies Black_Hair=0)")
 
 
 def _set_option(p: argparse.ArgumentParser) -> None:
@@ -491,6 +506,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default="avatars", help="labelled dataset (avatars | folder:DIR | celebahq:DIR ...)")
     p.add_argument("--split", default="val", choices=["train", "val", "test"])
     p.add_argument("--n", type=positive_int, default=200, help="images to measure on")
+    p.add_argument("--rules-n", type=positive_int, default=None,
+                   help="labels of the first N images of the split for the label implications of edits (default: "
+                        "the --n measured images; rare attributes need more, e.g. 3000)")
     p.add_argument("--data-n", type=positive_int, default=30000, help=argparse.SUPPRESS)
     p.add_argument("--out", required=True, help="the calibrated SPNN (.safetensors)")
     device_option(p)
