@@ -56,8 +56,14 @@ def spnn_of(result: dict) -> str:
     return "" if spnn == "shipped" else f"; SPNN: {spnn}"
 
 
+def implied_flag(result: dict) -> str:
+    """Runs made before edits set implied attributes (or with --no-implied) reproduce with --no-implied."""
+    return "" if result.get("implied", False) else " --no-implied"
+
+
 def edit_table(rows: list[dict]) -> str:
-    columns = ["attribute", "images", "success", "others_kept", "bound_met", "within_reach", "unedited"]
+    columns = ["attribute", "images", "success", "others_kept", "others_kept_free", "implied_set", "bound_met",
+               "within_reach", "unedited"]
     return table(rows, [c for c in columns if any(c in r for r in rows)])
 
 
@@ -160,7 +166,8 @@ def main() -> None:
                      f"Bangs, Gray_Hair, then the other hair and head attributes; its multi-attribute sets mapped to the "
                      f"built-in attributes; {pe['n_edit']} faces each, shipped models, "
                      f"{safeguard(pe, 'auto')}, {pe['machine']}, {pe['date']}; `quality.py --methods "
-                     f"{methods} --identity --n {pe['n']} --n-edit {pe['n_edit']} --steps {pe['steps']} --name {name}`; "
+                     f"{methods} --identity --n {pe['n']} --n-edit {pe['n_edit']} --steps {pe['steps']}{implied_flag(pe)} "
+                     f"--name {name}`; "
                      "nlbp-learned@B: `--latent-step B`; identity row (real, same labels): a random real training face "
                      "with the original's labels, what returning another person with the same attributes scores):")
         if pe.get("identity"):
@@ -168,6 +175,16 @@ def main() -> None:
             print()
             print(table(pe["identity"], list(pe["identity"][0])))
             print()
+    for name in ("quality-implied-20", "quality-implied-100"):
+        if not (qi := load(name)):
+            continue
+        edit_section(qi, f"**Edits that set what they imply, at {qi['steps']} steps** (`edit(..., implied=True)`, the "
+                     "default: the attributes that the named one excludes or comes with in the SPNN's labels are bound "
+                     "too, `spnn.implications`; others_kept: all other attributes, others_kept_free: those neither "
+                     "named nor implied, implied_set: implied attributes at their implied value; the paper's rows and "
+                     f"sets, the same {qi['n_edit']} test faces and seeds as the tables above, {safeguard(qi, 'auto')}, "
+                     f"{qi['machine']}, {qi['date']}; `quality.py --methods --n {qi['n']} --n-edit {qi['n_edit']} "
+                     f"--steps {qi['steps']} --name {name}`; `--no-implied` gives the tables above):")
     for name in ("quality-labels-20", "quality-labels-100"):
         if not (ql := load(name)):
             continue
@@ -176,7 +193,7 @@ def main() -> None:
         print(f"**Latents from the labels at {ql['steps']} steps** (`SPNNOperator(latents_from=\"labels\")`, "
               f"method suffix +labels; {ql['n']} test faces, shipped models, {ql['machine']}, {ql['date']}; "
               f"`quality.py --methods {methods} --identity --n {ql['n']} --n-edit {ql['n_edit']} --steps {ql['steps']}"
-              f"{' --latents-from labels' if latents == 'labels' else ''} --name {name}`):\n")
+              f"{' --latents-from labels' if latents == 'labels' else ''}{implied_flag(ql)} --name {name}`):\n")
         print(table(ql["reconstruction"], ["method", "agreement", "all_correct", "consistency_max", "s_per_image"]))
         print()
         print(table(ql["identity"], list(ql["identity"][0])))

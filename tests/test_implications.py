@@ -85,8 +85,9 @@ def test_calibration_measures_rules_from_the_labels_given():
 
 
 def test_edit_and_generate_bound_the_implied_attributes():
-    from spnn.tasks import edit, generate
     from test_diffusion import tiny_prior
+
+    from spnn.tasks import edit, generate
 
     prior, net = tiny_prior(), tiny_net(label_implications(labels(), NAMES))
     op = SPNNOperator(net)
@@ -108,8 +109,6 @@ def test_edit_and_generate_bound_the_implied_attributes():
 
 
 def test_cli_says_what_it_also_sets_and_no_implied_turns_it_off(tmp_path, capsys):
-    from spnn.data.avatars import AVATAR_ATTRIBUTES
-
     root = write_tiny_models(tmp_path / "models")
     net = SPNN.load(root / "spnn.safetensors")
     net.edit_calibration = {**net.edit_calibration, "implications": {"Gray_Hair=1": {"Black_Hair": 0}}}
@@ -126,4 +125,4 @@ def test_cli_says_what_it_also_sets_and_no_implied_turns_it_off(tmp_path, capsys
     code = main(["generate", "--set", "Gray_Hair=1", "Black_Hair=1", *common, "--out", str(tmp_path / "c")])
     err = capsys.readouterr().err
     assert code == 2 and "Gray_Hair=1 and Black_Hair=1 never occur together" in err and "Traceback" not in err
-    assert not (tmp_path / "c" / "generate.png").exists() and len(AVATAR_ATTRIBUTES) == 22
+    assert not (tmp_path / "c" / "generate.png").exists()
