@@ -142,7 +142,7 @@ class Editor:
             violation = float(res.violation(self.m.net(res.images))[0])
         calib = calibration_of(op)
         reach = float(res.info["reach"][0])
-        report = {"bound_violation": round(violation, 4), "reach": round(reach, 3),
+        report = {"bound_violation": round(violation, 4), "reach": round(reach, 3), "also_set": res.info["implied"],
                   "edited": bool(res.info.get("edited", torch.ones(1, dtype=torch.bool))[0])}
         if not report["edited"]:
             report["warning"] = (f"out of the SPNN's reach (one NLBP step goes to |x| {reach:.2f} > "
@@ -177,7 +177,7 @@ class Editor:
                        seeds=list(range(n)), preset=preset, progress=True)
         with torch.no_grad():
             met = (res.violation(self.m.net(res.images)) <= 0.05).tolist()
-        return [_png(res.images[i:i + 1]) for i in range(n)], {"bounds_met": met}
+        return [_png(res.images[i:i + 1]) for i in range(n)], {"bounds_met": met, "also_set": res.info["implied"]}
 
     def restore(self, face: int = 0, upload: str | None = None, task: str = "sr4", steps: int = 100,
                 preset: str = "spnn"):
