@@ -210,14 +210,14 @@ def main() -> None:
                                            "others_kept": (pred[:, others] == before[sel][:, others]).float().mean(),
                                            "others_kept_free": (pred[:, free] == before[sel][:, free]).float().mean(),
                                            "implied_set": (pred[:, implied] == wanted).float().mean() if implied
-                                           else torch.tensor(float("nan")),
+                                           else None,
                                            "bound_met": met.float().mean(),
                                            "within_reach": (res.info["reach"] <= calibration_of(op).reach_limit).float().mean(),
                                            "unedited": (~edited).float().mean()}))
             n = sum(k for k, _ in results)  # both directions, weighted by their number of faces
 
             def mean_of(c, results=results):  # over the directions where c applies (implied_set: with implications)
-                kept = [(k, float(m[c])) for k, m in results if not torch.isnan(torch.as_tensor(m[c]))]
+                kept = [(k, float(m[c])) for k, m in results if m[c] is not None]
                 return sum(k * v for k, v in kept) / sum(k for k, _ in kept) if kept else ""
 
             edit_rows.append({"attribute": attr, "images": n, **{c: mean_of(c) for c in EDIT_COLUMNS[2:]}})

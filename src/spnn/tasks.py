@@ -3,7 +3,8 @@ editing, linear restoration. Each returns images and the numbers that judge them
 
 Editing recipe (the paper does not publish one): invert the real image with deterministic DDIM to ``t_start``
 (default 500 of 1000), then sample back with eta = 0.3 and back-projection onto *one-sided* bounds on the
-chosen attributes only: NAME=1 means logit >= +logit, NAME=0 means logit <= -logit; a logit already past its
+chosen attributes and those they imply in the SPNN's labels (`implied_attributes`, `spnn.implications`; off
+with ``implied=False``): NAME=1 means logit >= +logit, NAME=0 means logit <= -logit; a logit already past its
 bound does not move, and the other coordinates are free (`edit_bounds`). Without guidance, inversion and
 eta = 0 return the image close to unchanged, so what changes is mostly what the bounds ask for. The
 inversion costs one extra prior call per step below ``t_start``. lam = 0.5 above t = 200 ("gentle"), 1
@@ -88,14 +89,14 @@ def parse_max_abs(value) -> float | str | torch.Tensor | None:
 
 def implied_attributes(op: SPNNOperator, attributes: dict[str, float], logit: float,
                        implied: bool = True) -> dict[str, float]:
-    """The attributes to set: the named ones and, with ``implied``, what they imply in the labels the SPNN was
-    calibrated on (`spnn.implications`; none for an SPNN whose calibration has no rules)."""
+    """What the named attributes imply in the labels the SPNN was calibrated on (`spnn.implications`), beyond
+    themselves: none without ``implied`` or for an SPNN whose calibration has no rules."""
     check_changes(attributes, logit)
     if not implied:
-        return dict(attributes)
+        return {}
     rules = calibration_of(op).implications
     check_implications(rules, getattr(op, "attribute_names", None))
-    return with_implied(attributes, rules)
+    return {k: v for k, v in with_implied(attributes, rules).items() if k not in attributes}
 
 
 def gentle_lam(t: int) -> float:
@@ -203,7 +204,8 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     logit = calib.logit if logit is None else logit
     max_abs = parse_max_abs(max_abs)
     max_abs = calib.max_abs if isinstance(max_abs, str) else max_abs  # "auto"
-    full = implied_attributes(op, attributes, logit, implied)
+    also = implied_attributes(op, attributes, logit, implied)
+    full = {**attributes, **also}
     p = next(prior.parameters())
     y0 = torch.zeros(n, *op.output_shape, device=p.device, dtype=p.dtype)
     y, mask = edit_target(op, y0, full, logit=logit)
@@ -213,8 +215,7 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     guidance = make_guidance(method, op, y, mask=mask, preset=preset, **guidance_options)
     out = sample(prior, n, steps=steps, guidance=guidance, seeds=seeds, preset=preset, precision=precision,
                  progress=progress).images
-    return TaskResult(out, y, mask, {"implied": {k: v for k, v in full.items() if k not in attributes}},
-                      bounds=bounds)
+    return TaskResult(out, y, mask, {"implied": also}, bounds=bounds)
 
 
 def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[str, float], *,
@@ -233,12 +234,13 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     max_abs = parse_max_abs(max_abs)
     calib = calibration_of(op)
     logit = calib.logit if logit is None else logit
-    full = implied_attributes(op, attributes, logit, implied)
+    also = implied_attributes(op, attributes, logit, implied)
+    full = {**attributes, **also}
     with torch.no_grad():
         y0 = op.A(images)
     y, mask = edit_target(op, y0, full, logit=logit)
     guidance_options.setdefault("lam", gentle_lam)
-    bounds, info = None, {"original_logits": y0, "implied": {k: v for k, v in full.items() if k not in attributes}}
+    bounds, info = None, {"original_logits": y0, "implied": also}
     if method == "nlbp":
         bounds = edit_bounds(op, len(images), full, logit, device=p.device, dtype=p.dtype)
         info["reach"] = reach = edit_reach(op, images, bounds)
