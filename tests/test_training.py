@@ -279,3 +279,39 @@ def test_counterfactual_term_decodes_each_ones_logits_with_the_others_latents():
         SPNNTrainConfig(counterfactual=-1.0)
     with pytest.raises(ValueError, match="counterfactual_batch must be an integer >= 1"):
         SPNNTrainConfig(counterfactual=1.0, counterfactual_batch=0)
+
+
+def test_counterfactual_logits_term_compares_only_the_kept_attributes():
+    from spnn.training.spnn import SPNNTrainConfig, phase1_loss
+    torch.manual_seed(0)
+    net = _net()
+    x, y = torch.rand(4, 3, 8, 8) * 2 - 1, torch.tensor([[1.0, 0, 0, 1]] * 2 + [[0, 1, 1, 0]] * 2)
+    a, b = torch.rand(3, 3, 8, 8) * 2 - 1, torch.rand(3, 3, 8, 8) * 2 - 1
+    kept = torch.tensor([[1.0, 1, 0, 1], [0, 1, 1, 1], [1, 0, 1, 1]])
+    w = {"task": 1.0, "recon": 1.0, "counterfactual_logits": 1.0}
+    _, terms = phase1_loss(net, x, y, w, counterfactuals=(a, b, kept))
+    with torch.no_grad():
+        d2 = (net(a) - net(b)) ** 2
+        scale = 0.5 * (net(a) ** 2 + net(b) ** 2).mean()
+    assert torch.isclose(terms["counterfactual_logits"], (d2 * kept).sum() / kept.sum() / scale)
+    assert "counterfactual" not in terms  # the decoding term has its own weight
+    # the changed attributes are free: moving b's logits there alone leaves the term at zero
+    _, same = phase1_loss(net, x, y, w, counterfactuals=(a, a, kept))
+    assert same["counterfactual_logits"] == 0
+    with pytest.raises(ValueError, match="needs a mask of the kept attributes"):
+        phase1_loss(net, x, y, w, counterfactuals=(a, b))
+    with pytest.raises(ValueError, match="counterfactual_logits must be a number >= 0"):
+        SPNNTrainConfig(counterfactual_logits=-1.0)
+
+
+def test_counterfactual_pairs_mask_the_attributes_the_change_keeps():
+    from spnn.data.avatars import AvatarFaces
+    from spnn.data.counterfactual import CounterfactualPairs
+    ds = AvatarFaces(n=30, split="test", root=None, progress=False)
+    pairs = CounterfactualPairs(ds, root=None, workers=1)
+    torch.manual_seed(3)
+    a, b, kept = pairs(8, kept=True)
+    torch.manual_seed(3)
+    a2, b2 = pairs(8)  # the same draw without the mask
+    assert torch.equal(a, a2) and torch.equal(b, b2) and kept.shape == (8, 22)
+    assert ((kept == 0).any(1)).all() and ((kept == 1).sum(1) >= 14).all()  # one part group changed

@@ -140,11 +140,17 @@ class CounterfactualPairs:
             atomic_write(path, write)
         return images, labels
 
-    def __call__(self, k: int):
+    def __call__(self, k: int, kept: bool = False):
+        """k random (original, counterfactual) pairs; with ``kept`` also a (k, attributes) 0/1 mask of the
+        attributes the two share (the ones the change leaves alone)."""
         import torch
 
         from spnn.data.common import to_tensor_images
 
         picks = (torch.rand(k, dtype=torch.float64).numpy() * len(self.images)).astype(np.int64)
         picks = np.minimum(picks, len(self.images) - 1)
-        return to_tensor_images(self.dataset.images[picks]), to_tensor_images(self.images[picks])
+        pair = to_tensor_images(self.dataset.images[picks]), to_tensor_images(self.images[picks])
+        if not kept:
+            return pair
+        same = torch.from_numpy((np.asarray(self.dataset.labels)[picks] == self.labels[picks]).astype(np.float32))
+        return (*pair, same)

@@ -17,6 +17,11 @@ margin for every logit, so that variation of the logits within a label (which ca
 rescaling of the logits makes it cheaper (the MSE invariance term is beaten by shrinking every logit); ``swap`` w adds
 w MSE(G^-1(g(x'), q(x)), x): the partner's logits decoded with x's latents must give x back, so the logits'
 within-label variation moves no pixels (it removes the speckle NLBP draws with partner targets alone).
+Over counterfactual pairs (a face and the same face with one part changed, `spnn.data.counterfactual`):
+``counterfactual`` w adds w MSE(G^-1(g(b), q(a)), b) (both ways), so that the logits draw the attributes, and
+``counterfactual_logits`` w adds w mean over the attributes a and b share of (g(a) - g(b))^2, relative to the mean
+square logit (an absolute version was met by shrinking every logit: calibrated level 1 instead of 3.5), so that a
+change of some attributes moves only their logits and an edit of those logits asks for the counterfactual.
 Phase 2 (natural inverse, only the r networks):
     loss = w_norm MSE(q(g+(g(x))), q_origin) + w_recon MSE(g+(g(x)), x) + w_cycle MSE(g(g+(g(x))), g(x)).
 
@@ -71,10 +76,11 @@ class SPNNTrainConfig:
     swap: float = 0.0  # phase 1: weight of MSE(G^-1(g(x'), q(x)), x) over same-label pairs (x' a partner)
     counterfactual: float = 0.0  # phase 1: weight of MSE(G^-1(g(x_cf), q(x)), x_cf), x_cf x with one part changed
     counterfactual_batch: int = 64  # counterfactual pairs per step
+    counterfactual_logits: float = 0.0  # phase 1: weight of MSE(g(x), g(x_cf)) over the kept attributes / mean g^2
 
     def __post_init__(self):
         for name in ("label_smoothing", "noise_augment", "adversarial", "recon_noise", "invariance", "anchor", "swap",
-                     "counterfactual"):
+                     "counterfactual", "counterfactual_logits"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value >= 0:
                 raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
@@ -180,7 +186,10 @@ def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float =
     """Phase-1 loss and its terms; ``partners`` (same-label images, one per row) feed the invariance term and, with
     ``recon_target="partner"``, the reconstruction target; ``counterfactuals`` (originals, counterfactuals: the
     same faces with one part changed, `spnn.data.counterfactual`) feed the counterfactual term, each one's logits
-    decoded with the other's latents: 0.5 [MSE(G^-1(g(b), q(a)), b) + MSE(G^-1(g(a), q(b)), a)]."""
+    decoded with the other's latents: 0.5 [MSE(G^-1(g(b), q(a)), b) + MSE(G^-1(g(a), q(b)), a)]; with a third
+    entry, the 0/1 mask of the attributes each pair shares, the counterfactual-logits term is the mean of
+    (g(a) - g(b))^2 over those attributes over the mean of (g(a)^2 + g(b)^2) / 2 (scale-free): a change of some
+    attributes moves only their logits."""
     def noised(t):
         return t + noise * torch.rand(len(t), 1, 1, 1, device=t.device, dtype=t.dtype) * torch.randn_like(t)
 
@@ -208,10 +217,17 @@ def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float =
             terms["swap"] = F.mse_loss(net.inverse(partner_logits, latents), x)
         if w.get("invariance"):
             terms["invariance"] = F.mse_loss(logits, partner_logits)
-    if counterfactuals is not None and w.get("counterfactual"):
-        a, b = counterfactuals
+    if counterfactuals is not None and (w.get("counterfactual") or w.get("counterfactual_logits")):
+        a, b, *kept = counterfactuals
         (ya, qa), (yb, qb) = net.complete(a), net.complete(b)
-        terms["counterfactual"] = 0.5 * (F.mse_loss(net.inverse(yb, qa), b) + F.mse_loss(net.inverse(ya, qb), a))
+        if w.get("counterfactual"):
+            terms["counterfactual"] = 0.5 * (F.mse_loss(net.inverse(yb, qa), b) + F.mse_loss(net.inverse(ya, qb), a))
+        if w.get("counterfactual_logits"):
+            if not kept or kept[0].shape != ya.shape:
+                raise ConfigError("the counterfactual-logits term needs a mask of the kept attributes, one per logit")
+            # relative to the logits' mean square, so that shrinking every logit does not pay
+            spread = ((ya - yb) ** 2 * kept[0]).sum() / kept[0].sum().clamp(min=1)
+            terms["counterfactual_logits"] = spread / (0.5 * (ya ** 2 + yb ** 2).mean()).clamp(min=1e-8)
     loss = sum(w[k] * v for k, v in terms.items())
     return loss, {k: v.detach() for k, v in terms.items()}
 
@@ -262,9 +278,9 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
                     if cfg.adaptive_weights else None)
         params = list(net.parameters())
         w["invariance"], w["anchor"], w["swap"] = cfg.invariance, cfg.anchor, cfg.swap
-        w["counterfactual"] = cfg.counterfactual
+        w["counterfactual"], w["counterfactual_logits"] = cfg.counterfactual, cfg.counterfactual_logits
         pairs = None
-        if cfg.counterfactual:
+        if cfg.counterfactual or cfg.counterfactual_logits:
             from spnn.data.counterfactual import CounterfactualPairs
 
             pairs = CounterfactualPairs(train_set)
@@ -273,7 +289,8 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
             train = net.training
             cf = None
             if pairs is not None and train:
-                cf = tuple(t.to(batch[0].device) for t in pairs(cfg.counterfactual_batch))
+                cf = tuple(t.to(batch[0].device) for t in pairs(cfg.counterfactual_batch,
+                                                                  kept=cfg.counterfactual_logits > 0))
             return phase1_loss(net, batch[0], batch[1], w, adaptive, cfg.label_smoothing,
                                cfg.noise_augment if train else 0.0, cfg.adversarial if train else 0.0,
                                cfg.adversarial_steps, cfg.recon_noise if train else 0.0,
