@@ -53,11 +53,29 @@ def test_every_tab_is_a_named_endpoint(client):
 
 def test_edit_endpoint(client):
     orig, edited, report = client.predict(2, None, {"Eyeglasses": "on", "Smiling": "off"}, 3, 300, 0.3,
-                                          "learned", "spnn", api_name="/edit")
+                                          "learned", "spnn", False, api_name="/edit")
     assert _image(orig).shape == _image(edited).shape == (8, 8, 3)
     assert set(report) >= {"bound_violation", "reach", "edited", "also_set"}
     if report["edited"] and report["reach"] <= 1.5:  # within reach, exact bounds at the last step
         assert report["bound_violation"] <= 0.05
+
+
+def test_implications_switch(tmp_path):
+    from spnn.network import SPNN
+
+    root = write_tiny_models(tmp_path)
+    net = SPNN.load(root / "spnn.safetensors")
+    net.edit_calibration = {**net.edit_calibration, "implications": {"Gray_Hair=1": {"Black_Hair": 0}}}
+    net.save(root / "rules.safetensors")
+    from spnn.app import Editor
+
+    ed = Editor(EditorModels(root / "rules.safetensors", root / "prior", "none"))
+    _, report = ed.generate({"Gray_Hair": "on"}, 2, 2)
+    assert report["also_set"] == {"Black_Hair": 0.0}
+    assert ed.generate({"Gray_Hair": "on"}, 2, 2, implied=False)[1]["also_set"] == {}
+    *_, report = ed.edit(1, None, {"Gray_Hair": "on"}, 2, 300, 0.3)
+    assert report["also_set"] == {"Black_Hair": 0.0}
+    assert ed.edit(1, None, {"Gray_Hair": "on"}, 2, 300, 0.3, implied=False)[2]["also_set"] == {}
 
 
 def test_reconstruct_generate_restore_endpoints(client):
@@ -65,7 +83,7 @@ def test_reconstruct_generate_restore_endpoints(client):
     assert len(samples) == 3 and report["max_abs_g_minus_y"] < 1e-3  # g(x) = g(face) to float32
     _, samples, report = client.predict(1, None, 2, "learned+labels", "spnn", api_name="/reconstruct")
     assert len(samples) == 3 and report["max_abs_g_minus_y"] < 1e-3  # latents from the labels: g(x) = y still
-    images, report = client.predict({"Bald": "on"}, 2, 2, "spnn", api_name="/generate")
+    images, report = client.predict({"Bald": "on"}, 2, 2, "spnn", True, api_name="/generate")
     assert len(images) == 2 and len(report["bounds_met"]) == 2 and report["also_set"] == {}  # tiny SPNN: no rules
     orig, shown, restored, report = client.predict(0, None, "sr4", 2, "spnn", api_name="/restore")
     assert report["consistency_max_abs"] < 1e-4 and _image(restored).shape == (8, 8, 3)

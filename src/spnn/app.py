@@ -124,7 +124,8 @@ class Editor:
         self.m = models
 
     def edit(self, face: int = 0, upload: str | None = None, attributes: dict | None = None, steps: int = 100,
-             t_start: int = 500, eta: float = 0.3, pinv: str = "learned", preset: str = "spnn"):
+             t_start: int = 500, eta: float = 0.3, pinv: str = "learned", preset: str = "spnn",
+             implied: bool = True):
         from spnn.calibration import calibration_of
         from spnn.tasks import edit
 
@@ -137,7 +138,7 @@ class Editor:
 
                 raise DataError(f"unknown attribute {name!r}; known: {', '.join(self.m.names)}")
         res = edit(self.m.prior, op, x, attrs, steps=int(steps), t_start=int(t_start), eta=float(eta),
-                   preset=preset, seeds=[0], progress=True)
+                   preset=preset, seeds=[0], progress=True, implied=bool(implied))
         with torch.no_grad():
             violation = float(res.violation(self.m.net(res.images))[0])
         calib = calibration_of(op)
@@ -165,7 +166,8 @@ class Editor:
         report = {"attributes": self.m.judged(x[:1]), "max_abs_g_minus_y": consistency}
         return _png(x[:1]), [_png(res.images[i:i + 1]) for i in range(3)], report
 
-    def generate(self, attributes: dict | None = None, n: int = 4, steps: int = 100, preset: str = "spnn"):
+    def generate(self, attributes: dict | None = None, n: int = 4, steps: int = 100, preset: str = "spnn",
+                 implied: bool = True):
         from spnn.tasks import generate
 
         n = int(n)
@@ -174,7 +176,7 @@ class Editor:
 
             raise ConfigError(f"n must be 1..16, got {n}")
         res = generate(self.m.prior, self.m.operator(), _attributes(attributes), n, steps=int(steps),
-                       seeds=list(range(n)), preset=preset, progress=True)
+                       seeds=list(range(n)), preset=preset, progress=True, implied=bool(implied))
         with torch.no_grad():
             met = (res.violation(self.m.net(res.images)) <= 0.05).tolist()
         return [_png(res.images[i:i + 1]) for i in range(n)], {"bounds_met": met, "also_set": res.info["implied"]}
@@ -233,7 +235,11 @@ def build_app(models: EditorModels, steps: int = 100):
         return [gr.Radio(CHOICES, value="free", label=name, min_width=150, elem_classes="attribute")
                 for name in names]
 
-    def advanced(with_t_start: bool = False, pinv: str = "learned"):
+    def implied_box():
+        return gr.Checkbox(True, label="also set what the chosen attributes imply in the training labels (e.g. "
+                           "Gray_Hair on: the other hair colours off)")
+
+    def advanced(with_t_start: bool = False, pinv: str = "learned", implied: bool = False):
         with gr.Accordion("advanced", open=False):
             out = [gr.Slider(1, 1000, value=steps, step=1, label="steps")]
             if with_t_start:
@@ -242,6 +248,8 @@ def build_app(models: EditorModels, steps: int = 100):
             out += [gr.Radio(list(PINV_CHOICES), value=pinv, label="pseudo-inverse (learned+labels: other faces "
                              "with the attributes)"),
                     gr.Radio(["spnn", "paper"], value="spnn", label="preset")]
+            if implied:
+                out.append(implied_box())
         return out
 
     with gr.Blocks(title="spnn editor", analytics_enabled=False) as app:
@@ -253,7 +261,7 @@ def build_app(models: EditorModels, steps: int = 100):
                 with gr.Column(scale=1):
                     face = gr.Dropdown(faces, value="0", label="built-in face")
                     upload = gr.Image(type="filepath", label="or upload an image", sources=["upload"], height=160)
-                    opts = advanced(with_t_start=True)
+                    opts = advanced(with_t_start=True, implied=True)
                     go = gr.Button("Edit", variant="primary", elem_id="edit-button")
                 with gr.Column(scale=2):
                     with gr.Row():
@@ -276,8 +284,8 @@ def build_app(models: EditorModels, steps: int = 100):
 
             def edit_ui(f, u, *values):
                 settings = dict(zip(names, values[:len(names)]))
-                s, t, e, pinv, preset = values[len(names):]
-                return _show(ed.edit(f, u, settings, s, t, e, pinv, preset))
+                s, t, e, pinv, preset, implied = values[len(names):]
+                return _show(ed.edit(f, u, settings, s, t, e, pinv, preset, implied))
 
             go.click(_guard(edit_ui), [face, upload, *attr, *opts], [orig, result, report], api_visibility="private")
         with gr.Tab("Reconstruct"):
@@ -297,6 +305,7 @@ def build_app(models: EditorModels, steps: int = 100):
             gn = gr.Slider(1, 16, value=4, step=1, label="images")
             gsteps = gr.Slider(1, 1000, value=steps, step=1, label="steps")
             gpreset = gr.Radio(["spnn", "paper"], value="spnn", label="preset")
+            gimplied = implied_box()
             ggo = gr.Button("Generate", variant="primary")
             ggal = gr.Gallery(label="generated", columns=4)
             grep = gr.JSON(label="report")
@@ -305,7 +314,7 @@ def build_app(models: EditorModels, steps: int = 100):
                 settings = dict(zip(names, values[:len(names)]))
                 return _show(ed.generate(settings, *values[len(names):]))
 
-            ggo.click(_guard(gen_ui), [*gattr, gn, gsteps, gpreset], [ggal, grep], api_visibility="private")
+            ggo.click(_guard(gen_ui), [*gattr, gn, gsteps, gpreset, gimplied], [ggal, grep], api_visibility="private")
         with gr.Tab("Restore"):
             with gr.Row():
                 sface = gr.Dropdown(faces, value="0", label="built-in face")
