@@ -275,6 +275,15 @@ def test_counterfactual_term_decodes_each_ones_logits_with_the_others_latents():
     assert "counterfactual" not in off
     _, same = phase1_loss(net.double(), x.double(), y.double(), w, counterfactuals=(a.double(), a.double()))
     assert same["counterfactual"] < 1e-20  # a pair of one face: G^-1(G(a)) = a
+    net = net.float()
+    _, rel = phase1_loss(net, x, y, w, counterfactuals=(a, b), counterfactual_relative=True)
+    with torch.no_grad():
+        def err(d, t):
+            return (d - t).pow(2).flatten(1).mean(1) / (a - b).pow(2).flatten(1).mean(1)
+        expected = 0.5 * (err(net.inverse(yb, qa), b) + err(net.inverse(ya, qb), a)).mean()
+    assert torch.isclose(rel["counterfactual"], expected)
+    with pytest.raises(ValueError, match="counterfactual_relative must be true or false"):
+        SPNNTrainConfig(counterfactual_relative="yes")
     with pytest.raises(ValueError, match="counterfactual must be a number >= 0"):
         SPNNTrainConfig(counterfactual=-1.0)
     with pytest.raises(ValueError, match="counterfactual_batch must be an integer >= 1"):

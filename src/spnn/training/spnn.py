@@ -18,7 +18,8 @@ rescaling of the logits makes it cheaper (the MSE invariance term is beaten by s
 w MSE(G^-1(g(x'), q(x)), x): the partner's logits decoded with x's latents must give x back, so the logits'
 within-label variation moves no pixels (it removes the speckle NLBP draws with partner targets alone).
 Over counterfactual pairs (a face and the same face with one part changed, `spnn.data.counterfactual`):
-``counterfactual`` w adds w MSE(G^-1(g(b), q(a)), b) (both ways), so that the logits draw the attributes, and
+``counterfactual`` w adds w MSE(G^-1(g(b), q(a)), b) (both ways; ``counterfactual_relative``: over MSE(a, b) per
+pair), so that the logits draw the attributes, and
 ``counterfactual_logits`` w adds w mean over the attributes a and b share of (g(a) - g(b))^2, relative to the mean
 square logit (an absolute version was met by shrinking every logit: calibrated level 1 instead of 3.5), so that a
 change of some attributes moves only their logits and an edit of those logits asks for the counterfactual.
@@ -76,6 +77,7 @@ class SPNNTrainConfig:
     swap: float = 0.0  # phase 1: weight of MSE(G^-1(g(x'), q(x)), x) over same-label pairs (x' a partner)
     counterfactual: float = 0.0  # phase 1: weight of MSE(G^-1(g(x_cf), q(x)), x_cf), x_cf x with one part changed
     counterfactual_batch: int = 64  # counterfactual pairs per step
+    counterfactual_relative: bool = False  # phase 1: each pair's decoding error over MSE(a, b) (small parts count)
     counterfactual_logits: float = 0.0  # phase 1: weight of MSE(g(x), g(x_cf)) over the kept attributes / mean g^2
 
     def __post_init__(self):
@@ -86,6 +88,8 @@ class SPNNTrainConfig:
                 raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
         if not isinstance(self.anchor_logit, (int, float)) or not self.anchor_logit > 0:
             raise ConfigError(f"anchor_logit must be a number > 0, got {self.anchor_logit!r}")
+        if not isinstance(self.counterfactual_relative, bool):
+            raise ConfigError(f"counterfactual_relative must be true or false, got {self.counterfactual_relative!r}")
         if not isinstance(self.counterfactual_batch, int) or self.counterfactual_batch < 1:
             raise ConfigError(f"counterfactual_batch must be an integer >= 1, got {self.counterfactual_batch!r}")
         if self.recon_target not in ("self", "partner"):
@@ -182,11 +186,13 @@ class SameLabelPartners:
 def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float = 0.0, noise: float = 0.0,
                 adversarial: float = 0.0, adversarial_steps: int = 2, recon_noise: float = 0.0,
                 partners: torch.Tensor | None = None, recon_target: str = "self", anchor_logit: float = 3.0,
-                counterfactuals: tuple[torch.Tensor, torch.Tensor] | None = None):
+                counterfactuals: tuple[torch.Tensor, ...] | None = None, counterfactual_relative: bool = False):
     """Phase-1 loss and its terms; ``partners`` (same-label images, one per row) feed the invariance term and, with
     ``recon_target="partner"``, the reconstruction target; ``counterfactuals`` (originals, counterfactuals: the
     same faces with one part changed, `spnn.data.counterfactual`) feed the counterfactual term, each one's logits
-    decoded with the other's latents: 0.5 [MSE(G^-1(g(b), q(a)), b) + MSE(G^-1(g(a), q(b)), a)]; with a third
+    decoded with the other's latents: 0.5 [MSE(G^-1(g(b), q(a)), b) + MSE(G^-1(g(a), q(b)), a)] (with
+    ``counterfactual_relative`` each pair's error over MSE(a, b), so that a change of a few pixels weighs as much as
+    one of the hair); with a third
     entry, the 0/1 mask of the attributes each pair shares, the counterfactual-logits term is the mean of
     (g(a) - g(b))^2 over those attributes over the mean of (g(a)^2 + g(b)^2) / 2 (scale-free): a change of some
     attributes moves only their logits."""
@@ -221,7 +227,11 @@ def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float =
         a, b, *kept = counterfactuals
         (ya, qa), (yb, qb) = net.complete(a), net.complete(b)
         if w.get("counterfactual"):
-            terms["counterfactual"] = 0.5 * (F.mse_loss(net.inverse(yb, qa), b) + F.mse_loss(net.inverse(ya, qb), a))
+            def err(decoded, target):  # per pair; relative: over the pair's own distance, so a mouth counts as hair
+                e = (decoded - target).pow(2).flatten(1).mean(1)
+                return e / (a - b).pow(2).flatten(1).mean(1).clamp(min=1e-4) if counterfactual_relative else e
+
+            terms["counterfactual"] = 0.5 * (err(net.inverse(yb, qa), b) + err(net.inverse(ya, qb), a)).mean()
         if w.get("counterfactual_logits"):
             if not kept or kept[0].shape != ya.shape:
                 raise ConfigError("the counterfactual-logits term needs a mask of the kept attributes, one per logit")
@@ -295,7 +305,7 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
                                cfg.noise_augment if train else 0.0, cfg.adversarial if train else 0.0,
                                cfg.adversarial_steps, cfg.recon_noise if train else 0.0,
                                partners(batch[1]) if partners is not None and train else None, cfg.recon_target,
-                               cfg.anchor_logit, cf)
+                               cfg.anchor_logit, cf, cfg.counterfactual_relative)
     elif cfg.phase == 2:
         for name, p in net.named_parameters():
             p.requires_grad_(".r." in f".{name}")
