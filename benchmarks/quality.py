@@ -76,7 +76,8 @@ def main() -> None:
     ap.add_argument("--edits", nargs="+", default=EDITS, help="attributes to flip")
     ap.add_argument("--multi", nargs="+", action="append", default=None,
                     help="attributes set together in multi-attribute generation (repeat for several sets)")
-    ap.add_argument("--t-start", type=int, default=EDIT_T_START, help="editing noise level")
+    ap.add_argument("--t-start", type=int, default=None,
+                    help=f"editing noise level (default: the SPNN's stored start per attribute, else {EDIT_T_START})")
     ap.add_argument("--eta", type=float, default=EDIT_ETA, help="editing DDIM eta")
     ap.add_argument("--logit", type=float, help="edit bound: logit >= +LOGIT / <= -LOGIT (default: the SPNN's calibration)")
     ap.add_argument("--recon-max-abs", type=float_in(0, lo_open=True), default=None,
@@ -87,8 +88,9 @@ def main() -> None:
     ap.add_argument("--max-abs", type=parse_max_abs, default="auto",
                     help="editing range safeguard: auto (the default of `spnn edit`), a number, or 0 (off)")
     ap.add_argument("--max-move", type=float, default=EDIT_MAX_MOVE or 0.0, help="editing movement budget (0: off)")
-    ap.add_argument("--no-invert", dest="invert", action="store_false",
-                    help="edit from re-noised images (SDEdit start) instead of their DDIM inversion")
+    ap.add_argument("--no-invert", dest="invert", action="store_const", const=False, default=None,
+                    help="edit from re-noised images (SDEdit start) instead of their DDIM inversion (default: the "
+                    "SPNN's stored start per attribute, else the inversion)")
     ap.add_argument("--identity", action="store_true",
                     help="also measure whether reconstructions return their original: nearest-original rates (pixels, "
                          "evaluator features), RMSE to the original and to the nearest same-attribute real face, "
@@ -183,6 +185,11 @@ def main() -> None:
 
     op = SPNNOperator(net, mode="learned", latents_from=args.latents_from)
     args.logit = calibration_of(op).logit if args.logit is None else args.logit
+    # the default start, and the attributes whose edits take the SPNN's stored one instead (unless given)
+    t_start = EDIT_T_START if args.t_start is None else args.t_start
+    invert = True if args.invert is None else args.invert
+    starts = {a: v for a, v in calibration_of(op).starts.items() if a in args.edits
+              and args.t_start is None and args.invert is None}
     edit_rows, multi_rows = [], []
     if args.n_edit > 0:  # --n-edit 0: reconstruction only
         xe = x[:args.n_edit]
@@ -222,8 +229,8 @@ def main() -> None:
 
             edit_rows.append({"attribute": attr, "images": n, **{c: mean_of(c) for c in EDIT_COLUMNS[2:]}})
         # baseline: the same start and sampler without guidance -- how much of a face the sampler alone keeps
-        plain = sample(prior, len(xe), steps=args.steps, seeds=range(len(xe)), x_start=xe, t_start=args.t_start,
-                       eta=args.eta, invert=args.invert, precision=args.precision, progress=False).images
+        plain = sample(prior, len(xe), steps=args.steps, seeds=range(len(xe)), x_start=xe, t_start=t_start,
+                       eta=args.eta, invert=invert, precision=args.precision, progress=False).images
         edit_rows.append({"attribute": "(no edit)", "images": len(xe), "success": "",
                           "others_kept": float(((ev.predict(plain) > 0) == before).float().mean()),
                           "others_kept_free": "", "implied_set": "", "bound_met": "", "within_reach": "", "unedited": ""})
@@ -245,10 +252,10 @@ def main() -> None:
     models = {k: getattr(args, k) or "shipped" for k in ("spnn", "prior", "evaluator")}
     settings = {"device": args.device, "split": args.split, "n": args.n, "n_edit": args.n_edit, "steps": args.steps,
                 "data_version": args.data_version,
-                "edit_t_start": args.t_start, "edit_eta": args.eta, "edit_logit": args.logit, "edit_max_abs": args.max_abs,
+                "edit_t_start": t_start, "edit_eta": args.eta, "edit_logit": args.logit, "edit_max_abs": args.max_abs,
                 "precision": args.precision, "recon_max_abs": args.recon_max_abs,
                 "recon_slack": args.recon_slack,
-                "edit_max_move": args.max_move, "edit_invert": args.invert, "implied": args.implied, "edit_latents_from": args.latents_from,
+                "edit_max_move": args.max_move, "edit_invert": invert, "edit_starts": starts, "implied": args.implied, "edit_latents_from": args.latents_from,
                 "edit_calibration": calibration_of(op).to_dict()}
     print("wrote", write(args.name, {**models, **settings, "reconstruction": rows,
                                      "reconstruction_per_attribute": per_attribute, "identity": identity_rows, "prior_fidelity": fidelity,

@@ -126,3 +126,34 @@ def test_cli_says_what_it_also_sets_and_no_implied_turns_it_off(tmp_path, capsys
     err = capsys.readouterr().err
     assert code == 2 and "Gray_Hair=1 and Black_Hair=1 never occur together" in err and "Traceback" not in err
     assert not (tmp_path / "c" / "generate.png").exists()
+
+
+def test_stored_editing_starts_are_validated_and_used_unless_the_caller_sets_one():
+    from test_diffusion import tiny_prior
+
+    from spnn.tasks import edit
+
+    with pytest.raises(ConfigError, match="start of 'Gray' needs t_start in 1..999"):
+        EditCalibration(starts={"Gray": {"t_start": 0, "invert": False}})
+    with pytest.raises(ConfigError, match="start of 'Gray' must be"):
+        EditCalibration(starts={"Gray": {"t_start": 300}})
+    cal = EditCalibration(starts={"Gray": {"t_start": 300, "invert": False}, "Bangs": {"t_start": 400, "invert": True}})
+    assert cal.start_for(["Gray"]) == {"t_start": 300, "invert": False}
+    assert cal.start_for(["Gray", "Bangs"]) == {} and cal.start_for(["Black"]) == {}  # no shared start: defaults
+    assert EditCalibration.from_dict(cal.to_dict()) == cal
+    prior, net = tiny_prior(), tiny_net({})
+    net.edit_calibration = EditCalibration(logit=2.0, starts={"Gray": {"t_start": 300, "invert": False}}).to_dict()
+    op = SPNNOperator(net)
+    x = (torch.rand(2, 3, 8, 8) * 2 - 1) * 0.5
+    opts = {"steps": 2, "seeds": range(2), "progress": False, "max_abs": None}
+    assert edit(prior, op, x, {"Gray": 1.0}, **opts).info["start"] == {"t_start": 300, "invert": False}
+    assert edit(prior, op, x, {"Bangs": 1.0}, **opts).info["start"] == {"t_start": 500, "invert": True}
+    given = edit(prior, op, x, {"Gray": 1.0}, t_start=200, invert=True, **opts)
+    assert given.info["start"] == {"t_start": 200, "invert": True}
+    # one of the two given: the other takes the library's default, not the stored start
+    assert edit(prior, op, x, {"Gray": 1.0}, t_start=200, **opts).info["start"] == {"t_start": 200, "invert": True}
+    assert edit(prior, op, x, {"Gray": 1.0}, invert=True, **opts).info["start"] == {"t_start": 500, "invert": True}
+    # the stored start gives the same images as asking for it
+    a = edit(prior, op, x, {"Gray": 1.0}, **opts).images
+    b = edit(prior, op, x, {"Gray": 1.0}, t_start=300, invert=False, **opts).images
+    assert torch.equal(a, b)

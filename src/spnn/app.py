@@ -124,7 +124,7 @@ class Editor:
         self.m = models
 
     def edit(self, face: int = 0, upload: str | None = None, attributes: dict | None = None, steps: int = 100,
-             t_start: int = 500, eta: float = 0.3, pinv: str = "learned", preset: str = "spnn",
+             t_start: int = 0, eta: float = 0.3, pinv: str = "learned", preset: str = "spnn",
              implied: bool = True):
         from spnn.calibration import calibration_of
         from spnn.tasks import edit
@@ -137,13 +137,16 @@ class Editor:
                 from spnn.errors import DataError
 
                 raise DataError(f"unknown attribute {name!r}; known: {', '.join(self.m.names)}")
-        res = edit(self.m.prior, op, x, attrs, steps=int(steps), t_start=int(t_start), eta=float(eta),
+        stored = int(t_start) == 0  # the SPNN's stored start for these attributes (else 500, inverted)
+        res = edit(self.m.prior, op, x, attrs, steps=int(steps), t_start=None if stored else int(t_start),
+                   invert=None if stored else True, eta=float(eta),
                    preset=preset, seeds=[0], progress=True, implied=bool(implied))
         with torch.no_grad():
             violation = float(res.violation(self.m.net(res.images))[0])
         calib = calibration_of(op)
         reach = float(res.info["reach"][0])
         report = {"bound_violation": round(violation, 4), "reach": round(reach, 3), "also_set": res.info["implied"],
+                  "start": res.info["start"],
                   "edited": bool(res.info.get("edited", torch.ones(1, dtype=torch.bool))[0])}
         if not report["edited"]:
             report["warning"] = (f"out of the SPNN's reach (one NLBP step goes to |x| {reach:.2f} > "
@@ -243,7 +246,8 @@ def build_app(models: EditorModels, steps: int = 100):
         with gr.Accordion("advanced", open=False):
             out = [gr.Slider(1, 1000, value=steps, step=1, label="steps")]
             if with_t_start:
-                out += [gr.Slider(1, 999, value=500, step=1, label="t-start"),
+                out += [gr.Slider(0, 999, value=0, step=1, label="t-start (0: the start the SPNN stores for the "
+                                  "chosen attributes, else 500 from the DDIM inversion)"),
                         gr.Slider(0, 1, value=0.3, step=0.05, label="eta")]
             out += [gr.Radio(list(PINV_CHOICES), value=pinv, label="pseudo-inverse (learned+labels: other faces "
                              "with the attributes)"),

@@ -25,7 +25,21 @@ from spnn.checks import check_fields
 from spnn.errors import ConfigError
 from spnn.implications import check_implications, label_implications
 
-__all__ = ["EditCalibration", "UNCALIBRATED", "calibration_of", "calibrate_edits"]
+__all__ = ["EditCalibration", "UNCALIBRATED", "calibration_of", "calibrate_edits", "check_starts"]
+
+
+def check_starts(starts: object) -> None:
+    """Refuse editing starts that are not ``{NAME: {"t_start": 1..999, "invert": bool}}``."""
+    if not isinstance(starts, dict):
+        raise ConfigError(f"edit calibration: starts must be a mapping, got {type(starts).__name__}")
+    for name, start in starts.items():
+        if not isinstance(start, dict) or set(start) != {"t_start", "invert"}:
+            raise ConfigError(f"edit calibration: the start of {name!r} must be {{'t_start': int, 'invert': bool}}, "
+                              f"got {start!r}")
+        t, inv = start["t_start"], start["invert"]
+        if isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= 999 or not isinstance(inv, bool):
+            raise ConfigError(f"edit calibration: the start of {name!r} needs t_start in 1..999 and invert true or "
+                              f"false, got {start!r}")
 
 
 @dataclass(frozen=True)
@@ -35,7 +49,9 @@ class EditCalibration:
     ``reach_max``, unedited beyond; generation (no image to measure) uses ``max_abs``. ``label_temperature``
     tau: the labels mode of NLBP's latents (`spnn.operators.SPNNOperator`) reads a logit v as logit tanh(v / tau).
     ``implications``: ``{"NAME=v": {OTHER: w}}``, what setting an attribute implies for others in the labelled
-    data (`spnn.implications`); edits and generation set them too unless told not to.
+    data (`spnn.implications`); edits and generation set them too unless told not to. ``starts``:
+    ``{NAME: {"t_start": int, "invert": bool}}``, the editing start measured best for an attribute with this
+    network (`start_for`); an edit whose named attributes share one uses it unless the caller sets its own.
     """
 
     logit: float = 4.0
@@ -45,6 +61,7 @@ class EditCalibration:
     max_abs: float = 1.2
     label_temperature: float = 1.0
     implications: dict = field(default_factory=dict)
+    starts: dict = field(default_factory=dict)
     source: str = ""
 
     def __post_init__(self):
@@ -55,6 +72,19 @@ class EditCalibration:
         if self.reach_max < self.reach_limit:
             raise ConfigError("edit calibration: reach_max must be >= reach_limit")
         check_implications(self.implications)
+        check_starts(self.starts)
+
+    def start_for(self, attributes) -> dict:
+        """The editing start of ``attributes`` (names): the stored one if every name has the same, else {}.
+
+        >>> c = EditCalibration(starts={"Smiling": {"t_start": 350, "invert": False}})
+        >>> c.start_for(["Smiling"]), c.start_for(["Smiling", "Bangs"])
+        ({'t_start': 350, 'invert': False}, {})
+        """
+        found = [self.starts.get(name) for name in attributes]
+        if not found or any(f is None or f != found[0] for f in found):
+            return {}
+        return dict(found[0])
 
     def max_abs_for(self, reach: torch.Tensor) -> torch.Tensor:
         """Per image, the range safeguard M of an "auto" edit."""

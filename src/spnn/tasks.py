@@ -219,14 +219,17 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
 
 
 def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[str, float], *,
-         t_start: int = EDIT_T_START, steps: int = 100, seeds=None, logit: float | None = None, method: str = "nlbp",
+         t_start: int | None = None, steps: int = 100, seeds=None, logit: float | None = None, method: str = "nlbp",
          max_abs: float | str | None = "auto", max_move: float | None = EDIT_MAX_MOVE, eta: float = EDIT_ETA,
-         invert: bool = True, preset: str | SamplerPreset = "spnn", precision: str = "auto", progress: bool = True,
-         implied: bool = True, **guidance_options) -> TaskResult:
+         invert: bool | None = None, preset: str | SamplerPreset = "spnn", precision: str = "auto",
+         progress: bool = True, implied: bool = True, **guidance_options) -> TaskResult:
     """Edit real images: set the named attributes, keep the rest (see the module docstring); with ``implied``
     also what the named ones imply (`implied_attributes`; ``info["implied"]`` lists them). With NLBP,
     ``info["reach"]`` holds each image's `edit_reach`, and with ``max_abs="auto"`` ``info["edited"]`` says
-    which images were edited (the others, out of the SPNN's reach, come back as given)."""
+    which images were edited (the others, out of the SPNN's reach, come back as given). ``t_start`` and
+    ``invert`` both left as None take the start the SPNN's calibration stores for the named attributes
+    (`EditCalibration.start_for`), else (or for the one not given) 500 and DDIM inversion; ``info["start"]``
+    says which ran."""
     check_images(images)
     check_pair(prior, op)
     p = next(prior.parameters())
@@ -236,11 +239,15 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     logit = calib.logit if logit is None else logit
     also = implied_attributes(op, attributes, logit, implied)
     full = {**attributes, **also}
+    stored = calib.start_for(attributes) if t_start is None and invert is None else {}  # a start is the pair
+    t_start = stored.get("t_start", EDIT_T_START) if t_start is None else t_start
+    invert = stored.get("invert", True) if invert is None else invert
     with torch.no_grad():
         y0 = op.A(images)
     y, mask = edit_target(op, y0, full, logit=logit)
     guidance_options.setdefault("lam", gentle_lam)
-    bounds, info = None, {"original_logits": y0, "implied": also}
+    bounds, info = None, {"original_logits": y0, "implied": also, "start": {"t_start": int(t_start),
+                                                                           "invert": bool(invert)}}
     if method == "nlbp":
         bounds = edit_bounds(op, len(images), full, logit, device=p.device, dtype=p.dtype)
         info["reach"] = reach = edit_reach(op, images, bounds)

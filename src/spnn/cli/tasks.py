@@ -290,8 +290,8 @@ def cmd_edit(args) -> int:
     _say_implied(res)
     out = Path(args.out)
     image_grid([x, res.images], out / "edit.png", scale=3, row_labels=["original", "edited"])
-    _report(res, op, evaluator, out, "edit", {"set": attrs, "implied": res.info["implied"], "t_start": args.t_start,
-                                              "eta": args.eta, "invert": args.invert})
+    _report(res, op, evaluator, out, "edit", {"set": attrs, "implied": res.info["implied"], **res.info["start"],
+                                              "eta": args.eta})
     return 0
 
 
@@ -492,12 +492,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("edit", help="edit real images: set attributes, keep the rest")
     _common(p)
     _set_option(p)
-    p.add_argument("--t-start", type=int_in(1, 999), default=EDIT_T_START,
-                   help="noise level to start from (1..999 of 1000)")
+    p.add_argument("--t-start", type=int_in(1, 999), default=None,
+                   help=f"noise level to start from (1..999 of 1000; default {EDIT_T_START}; with neither --t-start "
+                   "nor --no-invert, the start the SPNN stores for the named attributes if it has one)")
     p.add_argument("--eta", type=unit_float, default=EDIT_ETA,
                    help="DDIM eta in [0, 1] (0: deterministic, keeps most of the image)")
-    p.add_argument("--no-invert", dest="invert", action="store_false",
-                   help="start from the re-noised images (SDEdit) instead of their DDIM inversion")
+    p.add_argument("--no-invert", dest="invert", action="store_const", const=False, default=None,
+                   help="start from the re-noised images (SDEdit) instead of their DDIM inversion (with neither this "
+                   "nor --t-start: the start the SPNN stores for the named attributes, else the inversion from 500)")
     _bounds_options(p)
     p.set_defaults(func=cmd_edit)
     p = sub.add_parser("calibrate", help="measure an SPNN's editing numbers (logit level, reach limits) on "
