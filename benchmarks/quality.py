@@ -188,8 +188,8 @@ def main() -> None:
     # the default start, and the attributes whose edits take the SPNN's stored one instead (unless given)
     t_start = EDIT_T_START if args.t_start is None else args.t_start
     invert = True if args.invert is None else args.invert
-    starts = {a: v for a, v in calibration_of(op).starts.items() if a in args.edits
-              and args.t_start is None and args.invert is None}
+    starts = ({a: v for a, v in calibration_of(op).starts.items() if a in args.edits}
+              if args.t_start is None and args.invert is None else {})
     edit_rows, multi_rows = [], []
     if args.n_edit > 0:  # --n-edit 0: reconstruction only
         xe = x[:args.n_edit]

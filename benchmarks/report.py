@@ -56,9 +56,9 @@ def spnn_of(result: dict) -> str:
     return "" if spnn == "shipped" else f"; SPNN: {spnn}"
 
 
-def implied_flag(result: dict) -> str:
-    """Runs made before edits set implied attributes (or with --no-implied) reproduce with --no-implied; runs with
-    edits made before the SPNN stored editing starts (Smiling's), with their t_start given."""
+def reproduce_flags(result: dict) -> str:
+    """The flags a run's command needs to reproduce it today: --no-implied for runs made before edits set implied
+    attributes (or with it), --t-start for runs with edits made before the SPNN stored editing starts."""
     flags = "" if result.get("implied", False) else " --no-implied"
     if result.get("editing") and "edit_starts" not in result:
         flags += f" --t-start {result.get('edit_t_start', 500)}"
@@ -173,7 +173,7 @@ def main() -> None:
                      f"Bangs, Gray_Hair, then the other hair and head attributes; its multi-attribute sets mapped to the "
                      f"built-in attributes; {pe['n_edit']} faces each, shipped models, "
                      f"{safeguard(pe, 'auto')}, {pe['machine']}, {pe['date']}; `quality.py --methods "
-                     f"{methods} --identity --n {pe['n']} --n-edit {pe['n_edit']} --steps {pe['steps']}{implied_flag(pe)} "
+                     f"{methods} --identity --n {pe['n']} --n-edit {pe['n_edit']} --steps {pe['steps']}{reproduce_flags(pe)} "
                      f"--name {name}`; "
                      "nlbp-learned@B: `--latent-step B`; identity row (real, same labels): a random real training face "
                      "with the original's labels, what returning another person with the same attributes scores):")
@@ -191,7 +191,7 @@ def main() -> None:
                      "named nor implied, implied_set: implied attributes at their implied value; the paper's rows and "
                      f"sets, the same {qi['n_edit']} test faces and seeds as the tables above, {safeguard(qi, 'auto')}, "
                      f"{qi['machine']}, {qi['date']}; `quality.py --methods --n {qi['n']} --n-edit {qi['n_edit']} "
-                     f"--steps {qi['steps']}{implied_flag(qi)} --name {name}`; `--no-implied` gives the tables above"
+                     f"--steps {qi['steps']}{reproduce_flags(qi)} --name {name}`; `--no-implied` gives the tables above"
                      + (f"; {', '.join(qi['edit_starts'])} from the start the SPNN stores" if qi.get("edit_starts")
                         else "") + "):")
     for name in ("quality-labels-20", "quality-labels-100"):
@@ -202,7 +202,7 @@ def main() -> None:
         print(f"**Latents from the labels at {ql['steps']} steps** (`SPNNOperator(latents_from=\"labels\")`, "
               f"method suffix +labels; {ql['n']} test faces, shipped models, {ql['machine']}, {ql['date']}; "
               f"`quality.py --methods {methods} --identity --n {ql['n']} --n-edit {ql['n_edit']} --steps {ql['steps']}"
-              f"{' --latents-from labels' if latents == 'labels' else ''}{implied_flag(ql)} --name {name}`):\n")
+              f"{' --latents-from labels' if latents == 'labels' else ''}{reproduce_flags(ql)} --name {name}`):\n")
         print(table(ql["reconstruction"], ["method", "agreement", "all_correct", "consistency_max", "s_per_image"]))
         print()
         print(table(ql["identity"], list(ql["identity"][0])))

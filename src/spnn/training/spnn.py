@@ -21,8 +21,8 @@ Over counterfactual pairs (a face and the same face with one part changed, `spnn
 ``counterfactual`` w adds w MSE(G^-1(g(b), q(a)), b) (both ways; ``counterfactual_relative``: over MSE(a, b) per
 pair), so that the logits draw the attributes, and
 ``counterfactual_logits`` w adds w mean over the attributes a and b share of (g(a) - g(b))^2, relative to the mean
-square logit (an absolute version was met by shrinking every logit: calibrated level 1 instead of 3.5), so that a
-change of some attributes moves only their logits and an edit of those logits asks for the counterfactual.
+square logit (so that shrinking every logit does not pay), so that a change of some attributes moves only their
+logits and an edit of those logits asks for the counterfactual.
 Phase 2 (natural inverse, only the r networks):
     loss = w_norm MSE(q(g+(g(x))), q_origin) + w_recon MSE(g+(g(x)), x) + w_cycle MSE(g(g+(g(x))), g(x)).
 
@@ -190,12 +190,11 @@ def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float =
     """Phase-1 loss and its terms; ``partners`` (same-label images, one per row) feed the invariance term and, with
     ``recon_target="partner"``, the reconstruction target; ``counterfactuals`` (originals, counterfactuals: the
     same faces with one part changed, `spnn.data.counterfactual`) feed the counterfactual term, each one's logits
-    decoded with the other's latents: 0.5 [MSE(G^-1(g(b), q(a)), b) + MSE(G^-1(g(a), q(b)), a)] (with
-    ``counterfactual_relative`` each pair's error over MSE(a, b), so that a change of a few pixels weighs as much as
-    one of the hair); with a third
-    entry, the 0/1 mask of the attributes each pair shares, the counterfactual-logits term is the mean of
-    (g(a) - g(b))^2 over those attributes over the mean of (g(a)^2 + g(b)^2) / 2 (scale-free): a change of some
-    attributes moves only their logits."""
+    decoded with the other's latents: 0.5 [MSE(G^-1(g(b), q(a)), b) + MSE(G^-1(g(a), q(b)), a)]; with
+    ``counterfactual_relative`` each pair's error is divided by MSE(a, b), so that a change of a few pixels weighs
+    as much as one of the hair. A third entry, the 0/1 mask of the attributes each pair shares, feeds the
+    counterfactual-logits term: the mean of (g(a) - g(b))^2 over those attributes, divided by the mean of
+    (g(a)^2 + g(b)^2) / 2 (scale-free)."""
     def noised(t):
         return t + noise * torch.rand(len(t), 1, 1, 1, device=t.device, dtype=t.dtype) * torch.randn_like(t)
 
