@@ -98,6 +98,9 @@ def main() -> None:
     ap.add_argument("--latents-from", default="logits", choices=["logits", "labels"],
                     help="edits and multi-attribute generation: the learned latents from the logits (the paper) or "
                          "from the labels they stand for (SPNNOperator latents_from)")
+    ap.add_argument("--edit-travel", type=int, nargs="+", metavar="N", default=None,
+                    help="RePaint time travel in the edits and the multi-attribute generation: LENGTH REPEATS "
+                         "[T_MIN [T_MAX]] (`spnn.diffusion.schedule.time_travel`)")
     ap.add_argument("--no-implied", dest="implied", action="store_false",
                     help="edits and generation set only the named attributes, not what they imply (spnn.implications)")
     ap.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
@@ -184,7 +187,9 @@ def main() -> None:
                                                           "samples_spnn"]))
 
     op = SPNNOperator(net, mode="learned", latents_from=args.latents_from)
-    args.logit = calibration_of(op).logit if args.logit is None else args.logit
+    # the bound levels: --logit for every attribute, else the calibration's logit and per-attribute levels
+    levels = {} if args.logit is not None else calibration_of(op).levels
+    logit = calibration_of(op).logit if args.logit is None else args.logit
     # the default start, and the attributes whose edits take the SPNN's stored one instead (unless given)
     t_start = EDIT_T_START if args.t_start is None else args.t_start
     invert = True if args.invert is None else args.invert
@@ -204,7 +209,7 @@ def main() -> None:
                 res = edit(prior, op, xe[sel], {attr: value}, steps=args.steps, seeds=sel.tolist(), t_start=args.t_start,
                            logit=args.logit, eta=args.eta, invert=args.invert, max_abs=args.max_abs,
                            max_move=args.max_move or None, precision=args.precision, progress=False,
-                           implied=args.implied)
+                           implied=args.implied, travel=args.edit_travel)
                 pred = ev.predict(res.images) > 0
                 implied = [names.index(k) for k in res.info["implied"]]
                 free = [j for j in range(len(names)) if j != i and j not in implied]
@@ -243,7 +248,7 @@ def main() -> None:
             gen = generate(prior, op, dict.fromkeys(combo, 1.0), args.n_edit, steps=args.steps,
                            seeds=range(10_000, 10_000 + args.n_edit), logit=args.logit, max_abs=args.max_abs,
                            max_move=args.max_move or None, precision=args.precision, progress=False,
-                           implied=args.implied)
+                           implied=args.implied, travel=args.edit_travel)
             pred = ev.predict(gen.images)[:, [names.index(a) for a in combo]] > 0
             multi_rows.append({"attributes": " + ".join(combo), "n": args.n_edit, "all_set": float(pred.all(1).float().mean()),
                                "each_set": float(pred.float().mean())})
@@ -252,10 +257,11 @@ def main() -> None:
     models = {k: getattr(args, k) or "shipped" for k in ("spnn", "prior", "evaluator")}
     settings = {"device": args.device, "split": args.split, "n": args.n, "n_edit": args.n_edit, "steps": args.steps,
                 "data_version": args.data_version,
-                "edit_t_start": t_start, "edit_eta": args.eta, "edit_logit": args.logit, "edit_max_abs": args.max_abs,
+                "edit_t_start": t_start, "edit_eta": args.eta, "edit_logit": logit, "edit_levels": levels, "edit_max_abs": args.max_abs,
                 "precision": args.precision, "recon_max_abs": args.recon_max_abs,
                 "recon_slack": args.recon_slack,
-                "edit_max_move": args.max_move, "edit_invert": invert, "edit_starts": starts, "implied": args.implied, "edit_latents_from": args.latents_from,
+                "edit_max_move": args.max_move, "edit_invert": invert, "edit_starts": starts, "implied": args.implied, "edit_travel": args.edit_travel,
+                "edit_latents_from": args.latents_from,
                 "edit_calibration": calibration_of(op).to_dict()}
     print("wrote", write(args.name, {**models, **settings, "reconstruction": rows,
                                      "reconstruction_per_attribute": per_attribute, "identity": identity_rows, "prior_fidelity": fidelity,

@@ -228,6 +228,10 @@ def test_trajectory_and_editing_start():
     assert r.timesteps[0] == 300 and len(r.trajectory) == len(r.timesteps)
     with pytest.raises(ValueError, match="x_start has shape"):
         sample(prior, 2, steps=10, x_start=torch.zeros(2, 3, 4, 4), t_start=300, progress=False)
+    travelled = sample(prior, 2, steps=10, x_start=x, t_start=300, travel=(1, 1), progress=False)
+    assert travelled.timesteps[:4] == [300, 200, 300, 200]  # re-noised once after each step below the start
+    with pytest.raises(ValueError, match=r"travel = \(5,\): give \(length, repeats"):
+        sample(prior, 2, steps=10, travel=(5,), progress=False)
 
 
 class ConstantEpsPrior(Prior):

@@ -157,3 +157,52 @@ def test_stored_editing_starts_are_validated_and_used_unless_the_caller_sets_one
     a = edit(prior, op, x, {"Gray": 1.0}, **opts).images
     b = edit(prior, op, x, {"Gray": 1.0}, t_start=300, invert=False, **opts).images
     assert torch.equal(a, b)
+
+
+def test_stored_bound_levels_are_validated_and_used_unless_the_caller_gives_a_logit():
+    from test_diffusion import tiny_prior
+
+    from spnn.tasks import edit, generate
+
+    with pytest.raises(ConfigError, match="level of 'Gray' must be a finite positive number"):
+        EditCalibration(levels={"Gray": 0})
+    with pytest.raises(ConfigError, match="level of 'Gray' must be a finite positive number"):
+        EditCalibration(levels={"Gray": True})
+    cal = EditCalibration(logit=2.0, levels={"Gray": 3.0})
+    assert EditCalibration.from_dict(cal.to_dict()) == cal
+    prior, net = tiny_prior(), tiny_net({"Gray=1": {"Black": 0}})
+    net.edit_calibration = EditCalibration(logit=2.0, levels={"Gray": 3.0},
+                                           implications={"Gray=1": {"Black": 0}}).to_dict()
+    op = SPNNOperator(net)
+    x = (torch.rand(2, 3, 8, 8) * 2 - 1) * 0.5
+    opts = {"steps": 2, "seeds": range(2), "progress": False, "max_abs": None}
+    res = edit(prior, op, x, {"Gray": 1.0}, t_start=300, **opts)
+    assert res.info["levels"] == {"Gray": 3.0, "Black": 2.0}  # the implied one at the calibration's logit
+    assert bool((res.bounds[0][:, 1] == 3.0).all()) and bool((res.bounds[1][:, 0] == -2.0).all())
+    assert float(res.violation(net(res.images)).max()) < 1e-4  # the stored level, met
+    given = edit(prior, op, x, {"Gray": 1.0}, t_start=300, logit=2.5, **opts)  # the caller's logit for all
+    assert given.info["levels"] == {"Gray": 2.5, "Black": 2.5} and bool((given.bounds[0][:, 1] == 2.5).all())
+    assert generate(prior, op, {"Gray": 1.0}, 2, **opts).info["levels"] == {"Gray": 3.0, "Black": 2.0}
+    # a stored level gives the same images as asking for that logit where it is the only bound
+    a = edit(prior, op, x, {"Gray": 1.0}, t_start=300, implied=False, **opts).images
+    b = edit(prior, op, x, {"Gray": 1.0}, t_start=300, implied=False, logit=3.0, **opts).images
+    assert torch.equal(a, b)
+    with pytest.raises(ConfigError, match="the level of 'Gray' = -1"):
+        edit_bounds(op, 1, {"Gray": 1.0}, 2.0, levels={"Gray": -1})
+
+
+def test_edit_and_generate_take_time_travel_and_still_meet_the_bounds():
+    from test_diffusion import tiny_prior
+
+    from spnn.tasks import edit, generate
+
+    prior, net = tiny_prior(), tiny_net({})
+    op = SPNNOperator(net)
+    x = (torch.rand(2, 3, 8, 8) * 2 - 1) * 0.5
+    opts = {"steps": 4, "seeds": range(2), "progress": False, "max_abs": None}
+    plain = edit(prior, op, x, {"Gray": 1.0}, t_start=500, **opts)
+    travelled = edit(prior, op, x, {"Gray": 1.0}, t_start=500, travel=(1, 1), **opts)
+    assert not torch.equal(plain.images, travelled.images)
+    assert float(travelled.violation(net(travelled.images)).max()) < 1e-4
+    gen = generate(prior, op, {"Gray": 1.0}, 2, travel=(1, 1), **opts)
+    assert float(gen.violation(net(gen.images)).max()) < 1e-4

@@ -146,7 +146,7 @@ class Editor:
         calib = calibration_of(op)
         reach = float(res.info["reach"][0])
         report = {"bound_violation": round(violation, 4), "reach": round(reach, 3), "also_set": res.info["implied"],
-                  "start": res.info["start"],
+                  "start": res.info["start"], "levels": res.info["levels"],
                   "edited": bool(res.info.get("edited", torch.ones(1, dtype=torch.bool))[0])}
         if not report["edited"]:
             report["warning"] = (f"out of the SPNN's reach (one NLBP step goes to |x| {reach:.2f} > "

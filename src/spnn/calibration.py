@@ -25,7 +25,7 @@ from spnn.checks import check_fields
 from spnn.errors import ConfigError
 from spnn.implications import check_implications, label_implications
 
-__all__ = ["EditCalibration", "UNCALIBRATED", "calibration_of", "calibrate_edits", "check_starts"]
+__all__ = ["EditCalibration", "UNCALIBRATED", "calibration_of", "calibrate_edits", "check_starts", "check_levels"]
 
 
 def check_starts(starts: object) -> None:
@@ -42,6 +42,16 @@ def check_starts(starts: object) -> None:
                               f"false, got {start!r}")
 
 
+def check_levels(levels: object) -> None:
+    """Refuse bound levels that are not ``{NAME: finite positive number}``."""
+    if not isinstance(levels, dict):
+        raise ConfigError(f"edit calibration: levels must be a mapping, got {type(levels).__name__}")
+    for name, level in levels.items():
+        if isinstance(level, bool) or not isinstance(level, (int, float)) or not (0 < level < math.inf):
+            raise ConfigError(f"edit calibration: the level of {name!r} must be a finite positive number, got "
+                              f"{level!r}")
+
+
 @dataclass(frozen=True)
 class EditCalibration:
     """``logit``: NAME=1 means logit >= +logit, NAME=0 logit <= -logit. Range safeguard of ``max_abs="auto"``
@@ -52,6 +62,8 @@ class EditCalibration:
     data (`spnn.implications`); edits and generation set them too unless told not to. ``starts``:
     ``{NAME: {"t_start": int, "invert": bool}}``, the editing start measured best for an attribute with this
     network (`start_for`); an edit whose named attributes share one uses it unless the caller sets its own.
+    ``levels``: ``{NAME: level}``, a bound level measured best for an attribute with this network, used in
+    place of ``logit`` for it (named or implied) unless the caller gives a logit.
     """
 
     logit: float = 4.0
@@ -62,6 +74,7 @@ class EditCalibration:
     label_temperature: float = 1.0
     implications: dict = field(default_factory=dict)
     starts: dict = field(default_factory=dict)
+    levels: dict = field(default_factory=dict)
     source: str = ""
 
     def __post_init__(self):
@@ -73,6 +86,7 @@ class EditCalibration:
             raise ConfigError("edit calibration: reach_max must be >= reach_limit")
         check_implications(self.implications)
         check_starts(self.starts)
+        check_levels(self.levels)
 
     def start_for(self, attributes) -> dict:
         """The editing start of ``attributes`` (names): the stored one if every name has the same, else {}.

@@ -383,8 +383,9 @@ class Chain(Operator):
         return self.inner.back_project(x, self.outer.back_project(v, y, lam), 1.0)
 
 
-def check_changes(changes: dict[str, float], logit: float) -> None:
-    """Attribute changes are ``{name: 1 (on) | 0 or -1 (off)}`` and the logit level a finite positive number."""
+def check_changes(changes: dict[str, float], logit: float, levels: dict[str, float] | None = None) -> None:
+    """Attribute changes are ``{name: 1 (on) | 0 or -1 (off)}`` and the logit level (and each of ``levels``, a
+    level per attribute) a finite positive number."""
     if not isinstance(changes, dict) or not changes:
         raise ConfigError(f"attributes must be a non-empty dict {{name: 1 or 0}}, got {changes!r}")
     for name, value in changes.items():
@@ -394,21 +395,33 @@ def check_changes(changes: dict[str, float], logit: float) -> None:
             v = math.nan
         if v not in (1.0, 0.0, -1.0):
             raise ConfigError(f"attribute {name}={value!r}: use 1 (on) or 0 (off)")
+    check_level(logit, "logit")
+    if levels is not None:
+        if not isinstance(levels, dict):
+            raise ConfigError(f"levels must be a mapping {{name: logit level}}, got {type(levels).__name__}")
+        for name, level in levels.items():
+            check_level(level, f"the level of {name!r}")
+
+
+def check_level(level: object, what: str) -> None:
+    """A bound level is a finite positive number."""
     try:
-        level = float(logit)
+        v = float(level)
     except (TypeError, ValueError):
-        level = math.nan
-    if not (math.isfinite(level) and level > 0):
-        raise ConfigError(f"logit = {logit!r}: the bound level must be a finite positive number (e.g. 4)")
+        v = math.nan
+    if isinstance(level, bool) or not (math.isfinite(v) and v > 0):
+        raise ConfigError(f"{what} = {level!r}: the bound level must be a finite positive number (e.g. 4)")
 
 
-def edit_target(op: Operator, y: torch.Tensor, changes: dict[str, float],
-                logit: float = 4.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Target and mask that set named attributes: value 1 -> +logit, 0 (or -1) -> -logit.
+def edit_target(op: Operator, y: torch.Tensor, changes: dict[str, float], logit: float = 4.0,
+                levels: dict[str, float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Target and mask that set named attributes: value 1 -> +logit, 0 (or -1) -> -logit, with
+    ``levels[name]`` in place of logit for the attributes it names.
 
     Returns (y_edit, mask): coordinates not named keep y and are not enforced (mask 0).
     """
-    check_changes(changes, logit)
+    check_changes(changes, logit, levels)
+    levels = levels or {}
     names = getattr(op, "attribute_names", None)
     if not names:
         raise ConfigError("this operator has no attribute names; pass a target and mask directly")
@@ -416,14 +429,17 @@ def edit_target(op: Operator, y: torch.Tensor, changes: dict[str, float],
     mask = torch.zeros(y.shape[-1], dtype=torch.bool, device=y.device)
     for name, value in changes.items():
         i = attribute_index(names, name)
-        y_edit[..., i] = logit if float(value) > 0 else -logit
+        level = float(levels.get(name, logit))
+        y_edit[..., i] = level if float(value) > 0 else -level
         mask[i] = True
     return y_edit, mask
 
 
 def edit_bounds(op: Operator, n: int, changes: dict[str, float], logit: float = 4.0, *,
-                device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """One-sided targets that set named attributes: value 1 -> logit >= +logit, 0 -> logit <= -logit.
+                levels: dict[str, float] | None = None, device=None,
+                dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """One-sided targets that set named attributes: value 1 -> logit >= +logit, 0 -> logit <= -logit
+    (``levels[name]`` in place of logit for the attributes it names).
 
     Returns (lower, upper) of shape (n, k) for ``BackProjection(bounds=...)``; coordinates not named
     are free (+-inf). A logit already beyond the bound is not moved, so the edit changes as little as
@@ -433,8 +449,11 @@ def edit_bounds(op: Operator, n: int, changes: dict[str, float], logit: float = 
     >>> lower, upper = edit_bounds(SPNNOperator(net), 1, {"B": 1, "D": 0}, logit=3.0)
     >>> lower.tolist(), upper.tolist()
     ([[-inf, 3.0, -inf, -inf]], [[inf, inf, inf, -3.0]])
+    >>> edit_bounds(SPNNOperator(net), 1, {"B": 1, "D": 0}, logit=3.0, levels={"D": 5.0})[1].tolist()
+    [[inf, inf, inf, -5.0]]
     """
-    check_changes(changes, logit)
+    check_changes(changes, logit, levels)
+    levels = levels or {}
     names = getattr(op, "attribute_names", None)
     if not names:
         raise ConfigError("this operator has no attribute names; pass bounds directly")
@@ -443,8 +462,9 @@ def edit_bounds(op: Operator, n: int, changes: dict[str, float], logit: float = 
     upper = torch.full((n, k), float("inf"), device=device, dtype=dtype)
     for name, value in changes.items():
         i = attribute_index(names, name)
+        level = float(levels.get(name, logit))
         if float(value) > 0:
-            lower[:, i] = logit
+            lower[:, i] = level
         else:
-            upper[:, i] = -logit
+            upper[:, i] = -level
     return lower, upper

@@ -99,6 +99,12 @@ def implied_attributes(op: SPNNOperator, attributes: dict[str, float], logit: fl
     return {k: v for k, v in with_implied(attributes, rules).items() if k not in attributes}
 
 
+def bound_levels(calib, logit: float | None) -> tuple[float, dict[str, float]]:
+    """The edit's bound level and per-attribute levels: the caller's ``logit`` for every attribute, or (None)
+    the calibration's logit with the levels it stores for some attributes (`EditCalibration.levels`)."""
+    return (calib.logit, dict(calib.levels)) if logit is None else (logit, {})
+
+
 def gentle_lam(t: int) -> float:
     """Editing step: 0.5 above t = 200, 1 below."""
     return 0.5 if t > 200 else 1.0
@@ -189,7 +195,8 @@ def solve(method: str, prior: Prior, op, y: torch.Tensor, steps: int = 200, seed
 def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: int, *, method: str = "nlbp",
              steps: int = 100, seeds=None, logit: float | None = None, max_abs: float | str | None = "auto",
              max_move: float | None = EDIT_MAX_MOVE, preset: str | SamplerPreset = "spnn", precision: str = "auto",
-             progress: bool = True, implied: bool = True, **guidance_options) -> TaskResult:
+             progress: bool = True, implied: bool = True, travel: tuple | None = None,
+             **guidance_options) -> TaskResult:
     """Multi-attribute generation: value 1 -> logit >= +logit, 0 -> logit <= -logit; others free (with
     ``implied``, those the named ones imply are set too: `implied_attributes`; ``info["implied"]`` lists them).
 
@@ -201,28 +208,31 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
         raise ConfigError(f"n = {n!r}: ask for at least one image (a positive integer)")
     check_pair(prior, op)
     calib = calibration_of(op)
-    logit = calib.logit if logit is None else logit
     max_abs = parse_max_abs(max_abs)
     max_abs = calib.max_abs if isinstance(max_abs, str) else max_abs  # "auto"
+    logit, levels = bound_levels(calib, logit)
     also = implied_attributes(op, attributes, logit, implied)
     full = {**attributes, **also}
     p = next(prior.parameters())
     y0 = torch.zeros(n, *op.output_shape, device=p.device, dtype=p.dtype)
-    y, mask = edit_target(op, y0, full, logit=logit)
-    bounds = edit_bounds(op, n, full, logit, device=p.device, dtype=p.dtype) if method == "nlbp" else None
+    y, mask = edit_target(op, y0, full, logit=logit, levels=levels)
+    bounds = (edit_bounds(op, n, full, logit, levels=levels, device=p.device, dtype=p.dtype) if method == "nlbp"
+              else None)
     if bounds is not None:
         guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move)
     guidance = make_guidance(method, op, y, mask=mask, preset=preset, **guidance_options)
     out = sample(prior, n, steps=steps, guidance=guidance, seeds=seeds, preset=preset, precision=precision,
-                 progress=progress).images
-    return TaskResult(out, y, mask, {"implied": also}, bounds=bounds)
+                 travel=travel, progress=progress).images
+    return TaskResult(out, y, mask, {"implied": also, "levels": {k: levels.get(k, logit) for k in full}},
+                      bounds=bounds)
 
 
 def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[str, float], *,
          t_start: int | None = None, steps: int = 100, seeds=None, logit: float | None = None, method: str = "nlbp",
          max_abs: float | str | None = "auto", max_move: float | None = EDIT_MAX_MOVE, eta: float = EDIT_ETA,
          invert: bool | None = None, preset: str | SamplerPreset = "spnn", precision: str = "auto",
-         progress: bool = True, implied: bool = True, **guidance_options) -> TaskResult:
+         progress: bool = True, implied: bool = True, travel: tuple | None = None,
+         **guidance_options) -> TaskResult:
     """Edit real images: set the named attributes, keep the rest (see the module docstring); with ``implied``
     also what the named ones imply (`implied_attributes`; ``info["implied"]`` lists them). With NLBP,
     ``info["reach"]`` holds each image's `edit_reach`, and with ``max_abs="auto"`` ``info["edited"]`` says
@@ -236,7 +246,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     images = images.to(p)
     max_abs = parse_max_abs(max_abs)
     calib = calibration_of(op)
-    logit = calib.logit if logit is None else logit
+    logit, levels = bound_levels(calib, logit)
     also = implied_attributes(op, attributes, logit, implied)
     full = {**attributes, **also}
     stored = calib.start_for(attributes) if t_start is None and invert is None else {}  # a start is the pair
@@ -244,12 +254,13 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     invert = stored.get("invert", True) if invert is None else invert
     with torch.no_grad():
         y0 = op.A(images)
-    y, mask = edit_target(op, y0, full, logit=logit)
+    y, mask = edit_target(op, y0, full, logit=logit, levels=levels)
     guidance_options.setdefault("lam", gentle_lam)
     bounds, info = None, {"original_logits": y0, "implied": also, "start": {"t_start": int(t_start),
-                                                                           "invert": bool(invert)}}
+                                                                           "invert": bool(invert)},
+                          "levels": {k: levels.get(k, logit) for k in full}}
     if method == "nlbp":
-        bounds = edit_bounds(op, len(images), full, logit, device=p.device, dtype=p.dtype)
+        bounds = edit_bounds(op, len(images), full, logit, levels=levels, device=p.device, dtype=p.dtype)
         info["reach"] = reach = edit_reach(op, images, bounds)
         if isinstance(max_abs, str):  # "auto"
             info["edited"] = calib.editable(reach)
@@ -258,7 +269,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     guidance = make_guidance(method, op, y, mask=mask, preset=preset, **guidance_options)
     out = sample(prior, len(images), steps=steps, guidance=guidance, seeds=seeds, x_start=images,
                  t_start=t_start, eta=eta, invert=invert, preset=preset, precision=precision,
-                 progress=progress).images
+                 travel=travel, progress=progress).images
     if "edited" in info:
         out = torch.where(info["edited"].view(-1, *[1] * (out.dim() - 1)), out, images)
     return TaskResult(out, y, mask, info, bounds=bounds)

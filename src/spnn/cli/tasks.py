@@ -273,7 +273,8 @@ def cmd_generate(args) -> int:
     out = Path(args.out)
     image_grid([res.images], out / "generate.png", scale=3, row_labels=[" ".join(f"{k}={v:g}" for k, v in
                                                                                 attrs.items())[:40]])
-    _report(res, op, evaluator, out, "generate", {"set": attrs, "implied": res.info["implied"], "method": args.method})
+    _report(res, op, evaluator, out, "generate", {"set": attrs, "implied": res.info["implied"],
+                                                  "levels": res.info["levels"], "method": args.method})
     return 0
 
 
@@ -291,7 +292,7 @@ def cmd_edit(args) -> int:
     out = Path(args.out)
     image_grid([x, res.images], out / "edit.png", scale=3, row_labels=["original", "edited"])
     _report(res, op, evaluator, out, "edit", {"set": attrs, "implied": res.info["implied"], **res.info["start"],
-                                              "eta": args.eta})
+                                              "levels": res.info["levels"], "eta": args.eta})
     return 0
 
 
@@ -450,7 +451,7 @@ def _max_abs(text: str):
 def _bounds_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logit", type=positive_float, default=None,
                    help="NAME=1 means logit >= +LOGIT, NAME=0 means logit <= -LOGIT (NLBP); DPS/cg aim at +-LOGIT "
-                        "(default: the SPNN's calibration, 4 for the shipped one)")
+                        "(default: the SPNN's calibration: its logit, and the levels it stores for some attributes)")
     p.add_argument("--max-abs", type=_max_abs, default="auto",
                    help="range safeguard: halve a step whose image leaves [-M, M] (0: off, exact constraint; "
                         "auto: per image from the edit's reach and the SPNN's calibration, unedited out of reach)")

@@ -95,6 +95,9 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
     # the UNet's activations: about 64 copies of the batch of images (float32)
     check_memory(n * torch.Size(prior.image_shape).numel() * 4 * 64, f"sampling {n} images of {prior.image_shape}",
                  "draw fewer images per call")
+    if travel is not None and (not isinstance(travel, (tuple, list)) or not 2 <= len(travel) <= 4 or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in travel)):
+        raise ConfigError(f"travel = {travel!r}: give (length, repeats[, t_min[, t_max]]) as integers, e.g. (5, 2)")
     if (x_start is None) != (t_start is None):
         raise ConfigError("x_start and t_start go together: give both (editing) or neither (sampling from noise)")
     guidance = guidance or Guidance()
