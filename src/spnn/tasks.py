@@ -203,6 +203,7 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     NLBP enforces the one-sided bounds (`edit_bounds`); DPS and classifier guidance aim at +-logit.
     ``logit`` and ``max_abs="auto"``: the SPNN's calibration (`spnn.calibration`; no image to measure the
     reach from, so its ``max_abs``).
+    ``info["levels"]``: each bounded attribute's level (`bound_levels`). ``travel``: as in `edit`.
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"n = {n!r}: ask for at least one image (a positive integer)")
@@ -239,7 +240,9 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     which images were edited (the others, out of the SPNN's reach, come back as given). ``t_start`` and
     ``invert`` both left as None take the start the SPNN's calibration stores for the named attributes
     (`EditCalibration.start_for`), else (or for the one not given) 500 and DDIM inversion; ``info["start"]``
-    says which ran."""
+    says which ran. ``logit`` None: the calibration's, with the levels it stores for some attributes
+    (`bound_levels`; ``info["levels"]`` gives each bounded attribute's). ``travel``: RePaint time travel
+    (`spnn.diffusion.sample`)."""
     check_images(images)
     check_pair(prior, op)
     p = next(prior.parameters())
