@@ -46,6 +46,7 @@ from spnn.tasks import (
     EDIT_ETA,
     EDIT_MAX_MOVE,
     EDIT_T_START,
+    bound_levels,
     edit,
     generate,
     parse_max_abs,
@@ -187,9 +188,7 @@ def main() -> None:
                                                           "samples_spnn"]))
 
     op = SPNNOperator(net, mode="learned", latents_from=args.latents_from)
-    # the bound levels: --logit for every attribute, else the calibration's logit and per-attribute levels
-    levels = {} if args.logit is not None else calibration_of(op).levels
-    logit = calibration_of(op).logit if args.logit is None else args.logit
+    logit, levels = bound_levels(calibration_of(op), args.logit)  # --logit for all, else the calibration's
     # the default start, and the attributes whose edits take the SPNN's stored one instead (unless given)
     t_start = EDIT_T_START if args.t_start is None else args.t_start
     invert = True if args.invert is None else args.invert

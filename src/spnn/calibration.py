@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from spnn.checks import check_fields
+from spnn.checks import check_fields, is_level
 from spnn.errors import ConfigError
 from spnn.implications import check_implications, label_implications
 
@@ -47,7 +47,7 @@ def check_levels(levels: object) -> None:
     if not isinstance(levels, dict):
         raise ConfigError(f"edit calibration: levels must be a mapping, got {type(levels).__name__}")
     for name, level in levels.items():
-        if isinstance(level, bool) or not isinstance(level, (int, float)) or not (0 < level < math.inf):
+        if not isinstance(level, (int, float)) or not is_level(level):
             raise ConfigError(f"edit calibration: the level of {name!r} must be a finite positive number, got "
                               f"{level!r}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -9,7 +10,7 @@ import torch
 from spnn.errors import ConfigError, LayoutError, ShapeError
 
 __all__ = ["check_fields", "check_shape", "check_finite", "check_dtype", "check_shape_spec", "check_lam", "check_mask",
-           "check_images", "check_batch", "memory_limit", "estimate_memory", "check_memory"]
+           "check_images", "check_batch", "is_level", "memory_limit", "estimate_memory", "check_memory"]
 
 
 def check_shape(t: torch.Tensor, expected: Sequence[int], what: str) -> None:
@@ -85,6 +86,15 @@ def _is_number(v) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def is_level(v) -> bool:
+    """A bound level (an edit's logit): a finite positive number, not a bool.
+
+    >>> is_level(3.5), is_level(0), is_level(True), is_level(float("inf"))
+    (True, False, False, False)
+    """
+    return not isinstance(v, bool) and _is_number(v) and math.isfinite(float(v)) and float(v) > 0
 
 
 def check_mask(mask: torch.Tensor | None, what: str = "mask") -> torch.Tensor | None:

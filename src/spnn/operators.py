@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spnn.calibration import calibration_of
+from spnn.checks import is_level
 from spnn.data.common import attribute_index
 from spnn.errors import ConfigError
 from spnn.network import PINV_MODES, SPNN
@@ -395,22 +396,15 @@ def check_changes(changes: dict[str, float], logit: float, levels: dict[str, flo
             v = math.nan
         if v not in (1.0, 0.0, -1.0):
             raise ConfigError(f"attribute {name}={value!r}: use 1 (on) or 0 (off)")
-    check_level(logit, "logit")
+    if not is_level(logit):
+        raise ConfigError(f"logit = {logit!r}: the bound level must be a finite positive number (e.g. 4)")
     if levels is not None:
         if not isinstance(levels, dict):
             raise ConfigError(f"levels must be a mapping {{name: logit level}}, got {type(levels).__name__}")
         for name, level in levels.items():
-            check_level(level, f"the level of {name!r}")
-
-
-def check_level(level: object, what: str) -> None:
-    """A bound level is a finite positive number."""
-    try:
-        v = float(level)
-    except (TypeError, ValueError):
-        v = math.nan
-    if isinstance(level, bool) or not (math.isfinite(v) and v > 0):
-        raise ConfigError(f"{what} = {level!r}: the bound level must be a finite positive number (e.g. 4)")
+            if not is_level(level):
+                raise ConfigError(f"the level of {name!r} = {level!r}: the bound level must be a finite positive "
+                                  "number (e.g. 4)")
 
 
 def edit_target(op: Operator, y: torch.Tensor, changes: dict[str, float], logit: float = 4.0,
