@@ -57,8 +57,9 @@ from spnn.tasks import (
 EDITS = ["Eyeglasses", "Smiling", "Bangs", "Gray_Hair", "Black_Hair", "Blond_Hair", "Bald", "Wearing_Hat"]
 # the paper's multi-attribute sets mapped to the built-in attributes
 MULTI = [["Pale_Skin", "Black_Hair"], ["Blond_Hair", "Smiling"], ["Eyeglasses", "Smiling", "Mustache"]]
-EDIT_COLUMNS = ["attribute", "images", "success", "others_kept", "others_kept_free", "implied_set", "bound_met",
-                "within_reach", "unedited"]
+EDIT_COLUMNS = ["attribute", "images", "success", "success_on", "success_off", "others_kept", "others_kept_free",
+                "implied_set", "bound_met", "within_reach", "unedited"]
+DIRECTIONS = {1.0: "success_on", 0.0: "success_off"}  # success among the faces turned on / off
 
 
 def batched(fn, n, batch):
@@ -200,7 +201,7 @@ def main() -> None:
         before = judged[:args.n_edit] > 0
         for attr in args.edits:
             i = names.index(attr)
-            results = []
+            results, by_direction = [], {}
             for value in (1.0, 0.0):
                 sel = (before[:, i] == (value == 0.0)).nonzero().flatten()  # flip the attribute
                 if len(sel) == 0:
@@ -217,6 +218,7 @@ def main() -> None:
                     met = res.violation(net(res.images)) <= BOUND_TOL
                 others = [j for j in range(len(names)) if j != i]
                 edited = res.info.get("edited", torch.ones_like(met))
+                by_direction[DIRECTIONS[value]] = float((pred[:, i] == (value > 0)).float().mean())
                 results.append((len(sel), {"success": (pred[:, i] == (value > 0)).float().mean(),
                                            "others_kept": (pred[:, others] == before[sel][:, others]).float().mean(),
                                            "others_kept_free": (pred[:, free] == before[sel][:, free]).float().mean(),
@@ -231,14 +233,15 @@ def main() -> None:
                 kept = [(k, float(m[c])) for k, m in results if m[c] is not None]
                 return sum(k * v for k, v in kept) / sum(k for k, _ in kept) if kept else ""
 
-            edit_rows.append({"attribute": attr, "images": n, **{c: mean_of(c) for c in EDIT_COLUMNS[2:]}})
+            edit_rows.append({"attribute": attr, "images": n, **{c: by_direction.get(c, "") if c in DIRECTIONS.values()
+                                                                 else mean_of(c) for c in EDIT_COLUMNS[2:]}})
         # baseline: the same start and sampler without guidance -- how much of a face the sampler alone keeps
         plain = sample(prior, len(xe), steps=args.steps, seeds=range(len(xe)), x_start=xe, t_start=t_start,
                        eta=args.eta, invert=invert, precision=args.precision, progress=False).images
-        edit_rows.append({"attribute": "(no edit)", "images": len(xe), "success": "",
+        edit_rows.append({"attribute": "(no edit)", "images": len(xe), "success": "", "success_on": "", "success_off": "",
                           "others_kept": float(((ev.predict(plain) > 0) == before).float().mean()),
                           "others_kept_free": "", "implied_set": "", "bound_met": "", "within_reach": "", "unedited": ""})
-        print(f"editing (flip one attribute of a real face; bound_met: SPNN logit within {BOUND_TOL} of its bound; "
+        print(f"editing (flip one attribute of a real face; success_on / _off: among the faces turned on / off; bound_met: SPNN logit within {BOUND_TOL} of its bound; "
               f"within_reach: one NLBP step from the face stays within |x| <= {calibration_of(op).reach_limit:g}; unedited: returned "
               f"as given, out of reach):")
         print(table(edit_rows, EDIT_COLUMNS))

@@ -69,8 +69,8 @@ def reproduce_flags(result: dict) -> str:
 
 
 def edit_table(rows: list[dict]) -> str:
-    columns = ["attribute", "images", "success", "others_kept", "others_kept_free", "implied_set", "bound_met",
-               "within_reach", "unedited"]
+    columns = ["attribute", "images", "success", "success_on", "success_off", "others_kept", "others_kept_free",
+               "implied_set", "bound_met", "within_reach", "unedited"]
     return table(rows, [c for c in columns if any(c in r for r in rows)])
 
 
@@ -249,11 +249,12 @@ def main() -> None:
                    "s_per_image": rec["s_per_image"]}
             row |= {e["attribute"]: f"{e['success']:.2f} / {e['others_kept']:.3f}" for e in q["editing"]
                     if e["attribute"] != "(no edit)"}
+            row |= {m["attributes"]: f"{m['all_set']:.2f}" for m in q.get("multi_attribute", [])}
             rows.append(row)
         q = runs[0][1]
         print(f"**Precision of the prior's UNet** (NLBP learned; reconstruction on {q['n']} test faces, edits: success / "
-              f"others kept on 50 faces each, {q['steps']} steps, {q['machine']}, {q['date']}; the SPNN runs in "
-              f"float32 in both{spnn_of(q)}):\n")
+              f"others kept on 50 faces each, sets: all set, {q['steps']} steps, {q['machine']}, {q['date']}; the SPNN "
+              f"runs in float32 in both, the UNet in bfloat16 as a copy with bfloat16 weights{spnn_of(q)}):\n")
         print(table(rows, list(rows[0])))
         print()
     if sv := load("solvers"):
@@ -319,8 +320,8 @@ python benchmarks/quality.py --n 200 --n-edit 50 --steps 20 --edits Eyeglasses S
     --multi Eyeglasses Smiling Mouth_Slightly_Open                    # ~4 min on 2 CPU cores
 python benchmarks/speed.py --steps 20 --repeats 5 --no-memory          # ~6 min, float32 and bfloat16 UNet
 python benchmarks/quality.py --methods nlbp-learned --n 200 --n-edit 50 --steps 20 --edits Eyeglasses Smiling \\
-    Sunglasses Mouth_Slightly_Open Pale_Skin --multi Eyeglasses Smiling Mouth_Slightly_Open \\
-    --precision bfloat16 --name quality-precision-bfloat16             # and --precision float32: ~4 min each
+    Bangs Gray_Hair --multi Pale_Skin Black_Hair --multi Blond_Hair Smiling --multi Eyeglasses Smiling Mustache \\
+    --precision bfloat16 --name quality-precision-bfloat16             # and --precision float32: ~8 min each
 python benchmarks/degradations.py --n 100 --steps 50                  # ~3 min
 python benchmarks/solvers.py --n 8 --plot docs/results/solvers.png    # ~20 min: NLBP, DDNM, DPS, DAPS, RED-diff
 python benchmarks/quality.py --methods nlbp-learned nlbp-natural none --identity --n 200 --n-edit 10 --steps 20 \\

@@ -101,7 +101,7 @@ def measure(batch: int, steps: int, repeats: int, spnn=None, prior=None, precisi
         completion = net.complete(x, return_conditioners=True)
         from spnn.diffusion.prior import predict_eps
 
-        parts = {"unet_s": fastest(lambda: predict_eps(pr, x, tt, precision), 10 * repeats),
+        parts = {"unet_s": fastest(lambda: predict_eps(pr.at_precision(precision), x, tt, precision), 10 * repeats),
                  "complete_s": fastest(lambda: net.complete(x), 10 * repeats),
                  "inverse_s": fastest(lambda: net.inverse(*completion), 10 * repeats),
                  # natural NLBP keeps the latents and reuses the completion's s and t values

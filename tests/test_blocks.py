@@ -6,7 +6,7 @@ from transform_checks import TransformChecks, rel
 from spnn.blocks import PixelUnshuffle, SurjectiveCoupling, block_from_config
 from spnn.errors import ShapeError
 from spnn.mixing import CayleyMixing, HouseholderMixing, _no_tf32
-from spnn.subnets import SubNet, plain_spec, unet_spec
+from spnn.subnets import SubNet, SubNetPair, plain_spec, unet_spec
 from spnn.testing import perturb_
 
 
@@ -117,6 +117,75 @@ def test_matrix_cache_is_invalidated_by_updates():
     m.double()
     with torch.no_grad():
         assert m.matrix().dtype == torch.float64
+
+
+def _random_pair(spec):
+    torch.manual_seed(0)
+    a, b = SubNet(spec), SubNet(spec)
+    for p in [*a.parameters(), *b.parameters()]:
+        torch.nn.init.normal_(p, std=0.3)
+    return a, b
+
+
+@pytest.mark.parametrize("spec,shape,exact", [(plain_spec(5, 7, 16, (4, 4)), (3, 5, 4, 4), True),
+                                              (plain_spec(5, 7, 16, (4, 4), depth=3), (3, 5, 4, 6), True),
+                                              (plain_spec(5, 7, 16, (1, 1)), (3, 5, 1, 1), False),
+                                              (plain_spec(5, 7, 16, (4, 4)), (3, 5, 1, 1), False)],
+                         ids=["3x3", "depth-3", "1x1-kernels", "3x3-on-1x1-map"])
+def test_subnet_pair_equals_the_two_bodies(spec, shape, exact):
+    """Stacked first layer, block-diagonal later ones: the zeros add exactly, so the convolutions agree bit for
+    bit on the CPU; the matrix route on 1x1 maps to float rounding (another product order)."""
+    a, b = _random_pair(spec)
+    pair = SubNetPair(a, b)
+    assert pair.pairable
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        ha, hb = pair.bodies(x)
+    for h, net in ((ha, a), (hb, b)):
+        assert h.shape == net.body(x).shape
+        assert torch.equal(h, net.body(x)) if exact else torch.allclose(h, net.body(x), atol=1e-5)
+
+
+def test_subnet_pair_gradients_equal_the_two_bodies():
+    a, b = _random_pair(plain_spec(5, 7, 16, (4, 4)))
+    x = torch.randn(3, 5, 4, 4, requires_grad=True)
+    ha, hb = SubNetPair(a, b).bodies(x)
+    (ha.square().sum() + hb.sin().sum()).backward()
+    paired = [p.grad.clone() for p in [*a.parameters(), *b.parameters(), x]]
+    for p in [*a.parameters(), *b.parameters(), x]:
+        p.grad = None
+    (a.body(x).square().sum() + b.body(x).sin().sum()).backward()
+    for g, p in zip(paired, [*a.parameters(), *b.parameters(), x]):
+        assert torch.allclose(g, p.grad, atol=1e-5)
+
+
+def test_subnet_pair_is_rebuilt_after_updates_and_skips_other_nets():
+    a, b = _random_pair(plain_spec(5, 7, 16, (4, 4)))
+    pair, x = SubNetPair(a, b), torch.randn(2, 5, 4, 4)
+    with torch.no_grad():
+        before = pair.bodies(x)[1]
+        b.net[0].weight.add_(0.5)  # an optimiser's in-place step
+        after = pair.bodies(x)[1]
+    assert not torch.allclose(before, after) and torch.equal(after, b.body(x))
+    for spec in (unet_spec(5, 7, 16, (4, 4)), [["conv", 5, 7, 3, 2, 1]]):  # transposed or strided convolutions
+        u, v = _random_pair(spec)
+        assert not SubNetPair(u, v).pairable
+        assert all(torch.equal(h, n.body(x)) for h, n in zip(SubNetPair(u, v).bodies(x), (u, v)))
+    u, v = SubNet(plain_spec(5, 7, 16, (4, 4))), SubNet(plain_spec(5, 7, 8, (4, 4)))
+    assert not SubNetPair(u, v).pairable  # different widths
+
+
+def test_kept_weights_from_inference_mode_do_not_enter_autograd():
+    """Weights kept under torch.inference_mode are rebuilt for a frozen network differentiated in its input
+    (DPS after an NLBP run in one process), instead of failing with 'Inference tensors cannot be saved'."""
+    blk = perturb_(SurjectiveCoupling((8, 4, 4), 3, hidden=8)).requires_grad_(False)
+    x = torch.randn(2, 8, 4, 4)
+    with torch.inference_mode():
+        y_ref = blk(x)[0]
+    x.requires_grad_(True)
+    y = blk(x)[0]
+    y.sum().backward()
+    assert torch.equal(y.detach(), y_ref) and x.grad is not None and x.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("cls", [CayleyMixing, HouseholderMixing])

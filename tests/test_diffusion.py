@@ -404,6 +404,30 @@ def test_bfloat16_unet_keeps_the_spnn_exact():
         resolve_precision("half", "cpu", 1)
 
 
+def test_bfloat16_copy_of_the_prior_is_kept_and_follows_the_weights():
+    """`Prior.at_precision("bfloat16")`: a copy whose UNet weights are bfloat16, kept while the weights stay the
+    same, rebuilt after an update; its noise prediction is the float32 one to bfloat16 rounding, and gradients reach
+    the input (DPS) but not the copy's weights."""
+    from spnn.diffusion.prior import predict_eps
+
+    prior = tiny_prior()
+    assert prior.at_precision("float32") is prior
+    twin = prior.at_precision("bfloat16")
+    assert twin is not prior and twin.bfloat16_weights and twin.at_precision("bfloat16") is twin
+    assert {p.dtype for p in twin.unet.parameters()} == {torch.bfloat16}
+    assert prior.at_precision("bfloat16") is twin  # kept
+    x, t = torch.rand(2, 3, 8, 8, requires_grad=True), torch.tensor([10, 700])
+    eps = predict_eps(twin, x, t, "bfloat16")
+    ref = prior.eps(x, t)
+    assert eps.dtype == torch.float32 and float((eps - ref).detach().norm() / ref.detach().norm()) < 0.05
+    eps.square().sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert all(p.grad is None for p in twin.unet.parameters())
+    with torch.no_grad():
+        next(prior.unet.parameters()).add_(1.0)  # a training step on the prior
+    assert prior.at_precision("bfloat16") is not twin
+
+
 def test_prior_train_init_starts_from_the_given_weights(tmp_path, monkeypatch):
     """`spnn prior train --init PRIOR`: the run starts from PRIOR's weights (fine-tuning on other data)."""
     from spnn.cli.main import main

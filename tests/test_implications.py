@@ -191,6 +191,21 @@ def test_stored_bound_levels_are_validated_and_used_unless_the_caller_gives_a_lo
         edit_bounds(op, 1, {"Gray": 1.0}, 2.0, levels={"Gray": -1})
 
 
+def test_a_level_per_direction_takes_precedence_over_the_attributes_level():
+    with pytest.raises(ConfigError, match="level key 'Gray=2' must be NAME"):
+        EditCalibration(levels={"Gray=2": 3.0})
+    with pytest.raises(ConfigError, match="level key '=1' must be NAME"):
+        EditCalibration(levels={"=1": 3.0})
+    net = tiny_net({})
+    op = SPNNOperator(net)
+    levels = {"Gray": 3.0, "Gray=0": 5.0, "Black=1": 4.0}
+    assert EditCalibration(levels=levels).levels == levels
+    lower, upper = edit_bounds(op, 1, {"Gray": 0, "Black": 1}, 2.0, levels=levels)
+    assert float(upper[0, 1]) == -5.0 and float(lower[0, 0]) == 4.0  # each direction's own level
+    lower, upper = edit_bounds(op, 1, {"Gray": 1, "Black": 0}, 2.0, levels=levels)
+    assert float(lower[0, 1]) == 3.0 and float(upper[0, 0]) == -2.0  # the attribute's level, else the logit
+
+
 def test_edit_and_generate_take_time_travel_and_still_meet_the_bounds():
     from test_diffusion import tiny_prior
 

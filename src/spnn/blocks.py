@@ -18,7 +18,7 @@ from torch import nn
 from spnn.checks import check_shape
 from spnn.errors import ConfigError
 from spnn.mixing import exact_float32, make_mixing
-from spnn.subnets import SubNet, subnet_spec
+from spnn.subnets import SubNet, SubNetPair, subnet_spec
 
 __all__ = ["Block", "PixelUnshuffle", "SurjectiveCoupling", "block_from_config"]
 
@@ -140,13 +140,15 @@ class SurjectiveCoupling(Block):
                         bound=t_bound)
         self.r = SubNet(r_spec or subnet_spec(subnet, out_channels, nz, hidden, spatial, depth),
                         bound=r_bound)
+        self._st = SubNetPair(self.s, self.t)
 
     def conditioners(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(log s(z), t(z)): all the block computes from its latent. Without TF32 on CUDA: cuDNN picks algorithms
         by memory layout, and z is a strided slice in `conditioned` but a fresh tensor in `inverse`, so TF32's
         ~1e-3 rounding would differ between the two and break g(g+(y)) = y at that level."""
-        with exact_float32(z):
-            return self.s.raw(z), self.t(z)
+        with exact_float32(z):  # s and t in one pass of stacked weights (`SubNetPair`)
+            a, b = self._st.bodies(z)
+            return self.s.bounded(a), self.t.bounded(b)
 
     def conditioned(self, x):
         h = self.mix(x)

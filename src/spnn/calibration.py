@@ -43,10 +43,14 @@ def check_starts(starts: object) -> None:
 
 
 def check_levels(levels: object) -> None:
-    """Refuse bound levels that are not ``{NAME: finite positive number}``."""
+    """Refuse bound levels that are not ``{NAME or NAME=1 or NAME=0: finite positive number}``."""
     if not isinstance(levels, dict):
         raise ConfigError(f"edit calibration: levels must be a mapping, got {type(levels).__name__}")
     for name, level in levels.items():
+        if not isinstance(name, str) or not name.split("=")[0] or name.count("=") > 1 or (
+                "=" in name and name.split("=")[1] not in ("0", "1")):
+            raise ConfigError(f"edit calibration: level key {name!r} must be NAME (both directions), NAME=1 (on) or "
+                              "NAME=0 (off)")
         if not isinstance(level, (int, float)) or not is_level(level):
             raise ConfigError(f"edit calibration: the level of {name!r} must be a finite positive number, got "
                               f"{level!r}")
@@ -63,7 +67,8 @@ class EditCalibration:
     ``{NAME: {"t_start": int, "invert": bool}}``, the editing start measured best for an attribute with this
     network (`start_for`); an edit whose named attributes share one uses it unless the caller sets its own.
     ``levels``: ``{NAME: level}``, a bound level measured best for an attribute with this network, used in
-    place of ``logit`` for it (named or implied) unless the caller gives a logit.
+    place of ``logit`` for it (named or implied) unless the caller gives a logit; ``NAME=1`` / ``NAME=0`` keys
+    hold a level for turning it on / off alone (`spnn.operators.level_of`).
     """
 
     logit: float = 4.0

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spnn.caching import FrozenCache
 from spnn.errors import ConfigError
 
 __all__ = ["exact_float32", "OrthogonalMixing", "CayleyMixing", "HouseholderMixing", "make_mixing", "MIXINGS"]
@@ -52,20 +53,16 @@ class OrthogonalMixing(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.channels = int(channels)
-        self._cache: tuple | None = None
+        self._cache = FrozenCache()
 
     def matrix(self) -> torch.Tensor:
-        """W, recomputed unless gradients are off and the parameter is unchanged since the last call
-        (sampling with frozen weights then pays the O(C^3) Cayley solve once, not twice per step)."""
-        exact = exact_float32(self.weight)
-        if torch.is_grad_enabled() and self.weight.requires_grad:
-            with exact:
-                return self._matrix()
-        key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype, self.weight.device)
-        if self._cache is None or self._cache[0] != key:
-            with torch.no_grad(), exact:
-                self._cache = (key, self._matrix())
-        return self._cache[1]
+        """W, kept while the weight is frozen (`FrozenCache`: sampling then pays the O(C^3) Cayley solve once, not
+        twice per step)."""
+        return self._cache.get([self.weight], self._exact_matrix)
+
+    def _exact_matrix(self) -> torch.Tensor:
+        with exact_float32(self.weight):
+            return self._matrix()
 
     def _matrix(self) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -24,7 +24,7 @@ from spnn.network import PINV_MODES, SPNN
 
 __all__ = ["Operator", "SPNNOperator", "FeedbackEmulator", "LinearOperator", "AveragePool", "Inpainting",
            "Colorization", "Identity", "MatrixOperator", "Composed", "Chain", "as_operator", "edit_target",
-           "edit_bounds", "check_changes", "LATENT_SOURCES"]
+           "edit_bounds", "level_of", "check_changes", "LATENT_SOURCES"]
 
 LATENT_SOURCES = ("logits", "labels")  # what NLBP's learned-mode target latents are computed from
 
@@ -407,10 +407,22 @@ def check_changes(changes: dict[str, float], logit: float, levels: dict[str, flo
                                   "number (e.g. 4)")
 
 
+def level_of(levels: dict[str, float] | None, name: str, value: float, logit: float) -> float:
+    """The bound level of setting ``name`` to ``value``: ``levels["NAME=1"]`` (on) or ``["NAME=0"]`` (off), else
+    ``levels["NAME"]`` (both directions), else ``logit``.
+
+    >>> level_of({"Smiling": 6.0, "Smiling=0": 8.0}, "Smiling", 0, 3.5), level_of({"Smiling": 6.0}, "Smiling", 1, 3.5)
+    (8.0, 6.0)
+    """
+    levels = levels or {}
+    key = f"{name}={1 if float(value) > 0 else 0}"
+    return float(levels.get(key, levels.get(name, logit)))
+
+
 def edit_target(op: Operator, y: torch.Tensor, changes: dict[str, float], logit: float = 4.0,
                 levels: dict[str, float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Target and mask that set named attributes: value 1 -> +logit, 0 (or -1) -> -logit, with
-    ``levels[name]`` in place of logit for the attributes it names.
+    """Target and mask that set named attributes: value 1 -> +logit, 0 (or -1) -> -logit, with a level of
+    ``levels`` in place of logit for the attributes it names (`level_of`).
 
     Returns (y_edit, mask): coordinates not named keep y and are not enforced (mask 0).
     """
@@ -423,7 +435,7 @@ def edit_target(op: Operator, y: torch.Tensor, changes: dict[str, float], logit:
     mask = torch.zeros(y.shape[-1], dtype=torch.bool, device=y.device)
     for name, value in changes.items():
         i = attribute_index(names, name)
-        level = float(levels.get(name, logit))
+        level = level_of(levels, name, value, logit)
         y_edit[..., i] = level if float(value) > 0 else -level
         mask[i] = True
     return y_edit, mask
@@ -433,7 +445,7 @@ def edit_bounds(op: Operator, n: int, changes: dict[str, float], logit: float = 
                 levels: dict[str, float] | None = None, device=None,
                 dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
     """One-sided targets that set named attributes: value 1 -> logit >= +logit, 0 -> logit <= -logit
-    (``levels[name]`` in place of logit for the attributes it names).
+    (a level of ``levels`` in place of logit for the attributes it names: `level_of`).
 
     Returns (lower, upper) of shape (n, k) for ``BackProjection(bounds=...)``; coordinates not named
     are free (+-inf). A logit already beyond the bound is not moved, so the edit changes as little as
@@ -456,7 +468,7 @@ def edit_bounds(op: Operator, n: int, changes: dict[str, float], logit: float = 
     upper = torch.full((n, k), float("inf"), device=device, dtype=dtype)
     for name, value in changes.items():
         i = attribute_index(names, name)
-        level = float(levels.get(name, logit))
+        level = level_of(levels, name, value, logit)
         if float(value) > 0:
             lower[:, i] = level
         else:

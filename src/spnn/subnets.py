@@ -12,9 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spnn.caching import FrozenCache
 from spnn.errors import ConfigError
 
-__all__ = ["SubNet", "plain_spec", "unet_spec", "subnet_spec"]
+__all__ = ["SubNet", "SubNetPair", "plain_spec", "unet_spec", "subnet_spec"]
 
 Spec = list[list]
 
@@ -111,10 +112,77 @@ class SubNet(nn.Module):
             return h[:, :, None, None]
         return self.net(x)
 
+    def bounded(self, h: torch.Tensor) -> torch.Tensor:
+        """b tanh(h) for a body output h."""
+        return self.bound * torch.tanh(h)
+
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         """b tanh(net(x)): the log-scale for s, the value for t and r."""
-        return self.bound * torch.tanh(self.body(x))
+        return self.bounded(self.body(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.raw(x)
         return out.exp() if self.exp_output else out
+
+
+class SubNetPair:
+    """Two subnets of one input (a coupling's s and t) run as one net: the first layer's weights stacked, each later
+    layer block-diagonal, so each layer is one call instead of two (small maps cost per call, not per product).
+
+    The zeros of the block-diagonal weights add exactly, so on the CPU the pair gives the two bodies bit for bit;
+    elsewhere to float rounding. Pairs only nets of equal specs made of stride-1 convolutions and ReLUs (`pairable`);
+    others run one after the other. The stacked weights are kept while frozen (`FrozenCache`).
+
+    >>> s, t = SubNet(plain_spec(2, 3, 8, (4, 4))), SubNet(plain_spec(2, 3, 8, (4, 4)))
+    >>> for p in [*s.parameters(), *t.parameters()]:
+    ...     _ = torch.nn.init.normal_(p)
+    >>> x = torch.randn(5, 2, 4, 4)
+    >>> a, b = SubNetPair(s, t).bodies(x)
+    >>> bool(torch.allclose(a, s.body(x), atol=1e-5) and torch.allclose(b, t.body(x), atol=1e-5))
+    True
+    """
+
+    def __init__(self, first: SubNet, second: SubNet):
+        self.first, self.second = first, second
+        self.pairable = first.spec == second.spec and all(
+            e[0] == "relu" or (e[0] == "conv" and e[4] == 1) for e in first.spec)
+        self._cache = FrozenCache()
+
+    def bodies(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(first.body(x), second.body(x)); the route depends only on x's shape, like `SubNet.body`."""
+        if not self.pairable:
+            return self.first.body(x), self.second.body(x)
+        pointwise = self.first.pointwise and x.shape[-2:] == (1, 1)
+        params = [*self.first.parameters(), *self.second.parameters()]
+        layers = self._cache.get(params, lambda: self._stacked(pointwise), pointwise)
+        h = x.flatten(1) if pointwise else x
+        for layer in layers:
+            if layer is None:
+                h = torch.relu(h)
+            elif pointwise:
+                h = F.linear(h, *layer)
+            else:
+                h = F.conv2d(h, *layer[:2], padding=layer[2])
+        if pointwise:
+            h = h[:, :, None, None]
+        k = self.first.spec[-1][2]
+        return h[:, :k], h[:, k:]
+
+    def _stacked(self, pointwise: bool) -> list:
+        """Per layer: None (ReLU) or (weight, bias[, padding]) of the pair."""
+        layers, first = [], True
+        for a, b in zip(self.first.net, self.second.net):
+            if isinstance(a, nn.ReLU):
+                layers.append(None)
+                continue
+            wa, wb = a.weight, b.weight
+            if pointwise:
+                k = a.kernel_size
+                wa, wb = wa[:, :, k[0] // 2, k[1] // 2], wb[:, :, k[0] // 2, k[1] // 2]
+            if not first:  # block-diagonal: [wa 0; 0 wb] over the two halves of the input
+                spatial = (0, 0) * (wa.dim() - 2)
+                wa, wb = F.pad(wa, (*spatial, 0, wb.shape[1])), F.pad(wb, (*spatial, wa.shape[1], 0))
+            weight, bias = torch.cat([wa, wb]), torch.cat([a.bias, b.bias])
+            layers.append((weight, bias) if pointwise else (weight, bias, a.padding))
+            first = False
+        return layers

@@ -32,7 +32,7 @@ from spnn.diffusion.prior import Prior
 from spnn.diffusion.sampler import sample
 from spnn.errors import ConfigError
 from spnn.implications import check_implications, with_implied
-from spnn.operators import Operator, SPNNOperator, check_changes, edit_bounds, edit_target
+from spnn.operators import Operator, SPNNOperator, check_changes, edit_bounds, edit_target, level_of
 
 __all__ = ["EDIT_T_START", "EDIT_ETA", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "SOLVERS", "check_pair", "edit_reach",
            "parse_max_abs", "implied_attributes", "make_guidance", "solve", "reconstruct", "generate", "edit",
@@ -224,8 +224,8 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     guidance = make_guidance(method, op, y, mask=mask, preset=preset, **guidance_options)
     out = sample(prior, n, steps=steps, guidance=guidance, seeds=seeds, preset=preset, precision=precision,
                  travel=travel, progress=progress).images
-    return TaskResult(out, y, mask, {"implied": also, "levels": {k: levels.get(k, logit) for k in full}},
-                      bounds=bounds)
+    levels_used = {k: level_of(levels, k, v, logit) for k, v in full.items()}
+    return TaskResult(out, y, mask, {"implied": also, "levels": levels_used}, bounds=bounds)
 
 
 def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[str, float], *,
@@ -261,7 +261,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     guidance_options.setdefault("lam", gentle_lam)
     bounds, info = None, {"original_logits": y0, "implied": also, "start": {"t_start": int(t_start),
                                                                            "invert": bool(invert)},
-                          "levels": {k: levels.get(k, logit) for k in full}}
+                          "levels": {k: level_of(levels, k, v, logit) for k, v in full.items()}}
     if method == "nlbp":
         bounds = edit_bounds(op, len(images), full, logit, levels=levels, device=p.device, dtype=p.dtype)
         info["reach"] = reach = edit_reach(op, images, bounds)

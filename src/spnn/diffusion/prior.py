@@ -7,12 +7,14 @@ original DDPM/DDIM repository (``celeba_hq.ckpt``) through `spnn.diffusion.conve
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from spnn.caching import FrozenCache
 from spnn.errors import CheckpointError, ConfigError
 
 __all__ = ["Prior", "build_unet", "UNET_PRESETS", "linear_schedule", "resolve_precision", "predict_eps", "PRECISIONS"]
@@ -21,11 +23,14 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 def predict_eps(prior: Prior, x: torch.Tensor, t: torch.Tensor, precision: str = "float32") -> torch.Tensor:
-    """``prior.eps(x, t)``, under bfloat16 autocast when ``precision`` is "bfloat16" (returned in x's dtype)."""
+    """``prior.eps(x, t)`` in x's dtype; with ``precision`` "bfloat16" computed in bfloat16: by a prior whose
+    weights are bfloat16 (`Prior.at_precision`, the fast route), else under bfloat16 autocast."""
     if precision == "float32":
         return prior.eps(x, t)
     if precision != "bfloat16":
         raise ConfigError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
+    if prior.bfloat16_weights:
+        return prior.eps(x.to(torch.bfloat16), t).to(x.dtype)
     with torch.autocast(x.device.type, dtype=torch.bfloat16):
         return prior.eps(x, t).to(x.dtype)
 
@@ -107,6 +112,8 @@ class Prior(nn.Module):
         self.scheduler = scheduler or linear_schedule()
         self.register_buffer("alphas_cumprod", self.scheduler.alphas_cumprod.clone().float(), persistent=False)
         self._channels_last = False
+        self.bfloat16_weights = False  # a copy made by `at_precision`
+        self._bfloat16 = FrozenCache(differentiable=False)
 
     @property
     def num_train_timesteps(self) -> int:
@@ -133,6 +140,24 @@ class Prior(nn.Module):
             self.unet.to(memory_format=torch.channels_last)
             self._channels_last = True
         return self
+
+    def at_precision(self, precision: str) -> Prior:
+        """The prior to sample with at a resolved precision ("float32" or "bfloat16"): itself, or a copy with its
+        UNet's weights in bfloat16 (no gradients; kept until this prior's weights change), which `predict_eps`
+        calls in bfloat16 throughout: no per-call weight casts as under autocast (about 13% less time per UNet call
+        at batch 16 on the 2-core CPU, the same rounding level)."""
+        if precision != "bfloat16" or self.bfloat16_weights:
+            return self
+        if next(self.unet.parameters()).dtype != torch.float32:
+            return self  # other weight dtypes keep autocast (`resolve_precision` gives them float32 under "auto")
+        return self._bfloat16.get(list(self.unet.parameters()), self._bfloat16_copy)
+
+    def _bfloat16_copy(self) -> Prior:
+        unet = copy.deepcopy(self.unet).requires_grad_(False).eval()
+        nn.Module.to(unet, dtype=torch.bfloat16)  # nn.Module's own: diffusers' `to` warns about dtype casts
+        twin = Prior(unet, self.scheduler)
+        twin._channels_last, twin.bfloat16_weights = self._channels_last, True
+        return twin
 
     def training_loss(self, x0: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Noise-prediction MSE at uniformly drawn timesteps."""

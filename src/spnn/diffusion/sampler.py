@@ -124,13 +124,13 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
         return abar[t].to(dtype) if t >= 0 else torch.ones((), device=device, dtype=dtype)
 
     unet_precision = resolve_precision(precision, device, n, pr.name, dtype)
-    prior.for_inference()
+    unet = prior.for_inference().at_precision(unet_precision)  # the prior in the UNet's precision
     x = noise()
     if x_start is not None:
         if x_start.shape[1:] != shape:
             raise ConfigError(f"x_start has shape {tuple(x_start.shape[1:])}, the prior makes {shape}")
         if invert:
-            x = ddim_invert(prior, x_start.to(device, dtype), ts, unet_precision)
+            x = ddim_invert(unet, x_start.to(device, dtype), ts, unet_precision)
         else:
             x = a(ts[0]).sqrt() * x_start.to(device, dtype) + (1 - a(ts[0])).sqrt() * x
     elif invert:
@@ -148,7 +148,7 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
         if guidance.needs_grad:
             with torch.enable_grad():
                 x_in = x.detach().requires_grad_(True)
-                eps = predict_eps(prior, x_in, tt, unet_precision)
+                eps = predict_eps(unet, x_in, tt, unet_precision)
                 x0 = (x_in - (1 - a_t).sqrt() * eps) / a_t.sqrt()
                 if clip_x0:
                     x0 = x0.clamp(-1, 1)
@@ -156,7 +156,7 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
             eps, x0 = eps.detach(), x0.detach()
         else:
             with torch.no_grad():
-                eps = predict_eps(prior, x, tt, unet_precision)
+                eps = predict_eps(unet, x, tt, unet_precision)
                 x0 = (x - (1 - a_t).sqrt() * eps) / a_t.sqrt()
                 if clip_x0:
                     x0 = x0.clamp(-1, 1)

@@ -135,8 +135,8 @@ def daps(prior: Prior, op, y: torch.Tensor, *, levels: int = 200, sigma_max: flo
     p = next(prior.parameters())
     n, shape = len(y), prior.image_shape
     y = y.to(p.device, p.dtype)
-    prior.for_inference()
-    ve = _VE(prior, resolve_precision(precision, p.device, n))
+    unet_precision = resolve_precision(precision, p.device, n)
+    ve = _VE(prior.for_inference().at_precision(unet_precision), unet_precision)
     gens = _generators(seeds, n)
     steps = [ve.timestep(s) for s in edm_sigmas(sigma_max, sigma_min, levels)]
     rs = [float(ve.sigma(t)) if r_std is None else float(r_std(ve.sigma(t))) for t in steps]
@@ -189,8 +189,8 @@ def red_diff(prior: Prior, op, y: torch.Tensor, *, steps: int = 1000, lr: float 
     p = next(prior.parameters())
     n, shape = len(y), prior.image_shape
     y = y.to(p.device, p.dtype)
-    prior.for_inference()
     unet_precision = resolve_precision(precision, p.device, n)
+    unet = prior.for_inference().at_precision(unet_precision)
     gens = _generators(seeds, n)
     abar = prior.alphas_cumprod.to(p.device, torch.float64)
     if init is None:
@@ -207,7 +207,7 @@ def red_diff(prior: Prior, op, y: torch.Tensor, *, steps: int = 1000, lr: float 
         e = _noise(gens, shape, y)
         with torch.no_grad():
             x_t = a.sqrt() * mu + (1 - a).sqrt() * e
-            eps = predict_eps(prior, x_t, torch.full((n,), t, device=p.device), unet_precision)
+            eps = predict_eps(unet, x_t, torch.full((n,), t, device=p.device), unet_precision)
         weight = lam * float(((1 - a) / a).sqrt())
         fit = (op.A(mu) - y).pow(2).flatten(1).mean(1).sum() / 2
         reg = ((eps - e).detach() * mu).flatten(1).mean(1).sum()
