@@ -143,7 +143,8 @@ class Prior(nn.Module):
 
     def at_precision(self, precision: str) -> Prior:
         """The prior to sample with at a resolved precision ("float32" or "bfloat16"): itself, or a copy with its
-        UNet's weights in bfloat16 (no gradients; kept until this prior's weights change), which `predict_eps`
+        UNet's weights in bfloat16 (no gradients; kept until this prior's weights change, at half the memory of the
+        float32 weights), which `predict_eps`
         calls in bfloat16 throughout: no per-call weight casts as under autocast (about 13% less time per UNet call
         at batch 16 on the 2-core CPU, the same rounding level)."""
         if precision != "bfloat16" or self.bfloat16_weights:
