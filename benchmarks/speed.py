@@ -1,8 +1,9 @@
 """Sampling speed and peak memory per method at batch 1 and 16, with the cost of each component.
 
 NLBP's floor is unconditional sampling plus one SPNN completion and one inverse per step (plus one
-r pass per step in learned mode; natural mode can go below it: its inverse reuses the completion's s and t
-values, ``inverse_reuse_s``): ``vs_floor`` compares with that sum of separately timed parts,
+r pass per step in learned mode). Both modes can go below it: natural mode's inverse reuses the completion's s
+and t values (``inverse_reuse_s``), and learned mode from batch 2 walks the r pass and the inverse down the blocks
+together (`SPNN.inverse_along_walk`): ``vs_floor`` compares with that sum of separately timed parts,
 ``vs_floor_in_loop`` with a bare guidance that does exactly those passes inside the same loop (rows
 floor-*), which also pays the cache cost of running a second network between UNet calls. Timings: all methods in one process, interleaved, the fastest of
 ``--repeats`` rounds (the least disturbed by other processes). Peak memory (max RSS on CPU, max

@@ -62,6 +62,19 @@ def test_learned_mode_moves_latents_by_lam_times_difference():
     assert rel(net(xp), gx + lam * (y - gx)) < 1e-10
 
 
+@pytest.mark.parametrize("latents_from", ["logits", "labels"])
+def test_learned_back_projection_is_the_same_alone_and_in_a_batch(latents_from):
+    """Batches of two or more take Z(g(x)) and the inverse in one walk, a single image two walks: the same map."""
+    net = _attribute_net() if latents_from == "labels" else _net()
+    op = SPNNOperator(net, mode="learned", latents_from=latents_from)
+    x = torch.rand(3, 3, 8, 8, dtype=torch.float64)
+    y = torch.randn(3, 5, dtype=torch.float64)
+    lam = torch.tensor([0.2, 0.7, 1.0], dtype=torch.float64)
+    batch = op.back_project(x, y, lam)
+    alone = op.back_project(x[1:2], y[1:2].clone(), lam[1:2])
+    assert rel(batch[1:2], alone) < 1e-10
+
+
 @pytest.mark.parametrize("form", ["completion", "paper"])
 @pytest.mark.parametrize("step", [0.0, 0.4, 1.0])
 def test_latent_step_scales_the_latents_move_and_keeps_the_constraint(step, form):

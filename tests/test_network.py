@@ -226,3 +226,23 @@ def test_learned_latents_match_the_pseudo_inverse():
     got = net.learned_latents(y)
     assert len(got) == len(expected) == len(net.latent_shapes)
     assert all(torch.equal(a, b) for a, b in zip(got, expected))
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_inverse_along_walk_equals_the_two_walks(n):
+    """One walk down the blocks for Z(source) and G^-1(y, latent_of(Z)) together, as the two done apart."""
+    net = perturb_(SPNN.build((3, 16, 8), (6,), hidden=8)).double()
+    y, source = torch.randn(n, 6, dtype=torch.float64), torch.randn(n, 6, dtype=torch.float64)
+    seen = []
+
+    def latent_of(i, z):
+        seen.append(i)
+        return 0.5 * z + i
+
+    apart = net.inverse(y, [latent_of(i, z) for i, z in enumerate(net.learned_latents(source))])
+    seen.clear()
+    together = net.inverse_along_walk(y, source, latent_of)
+    assert seen == list(range(len(net.latent_shapes)))[::-1]  # from the last latent to the first
+    assert rel(together, apart) < 1e-12 and together.shape == (n, 3, 16, 8)
+    with pytest.raises(ShapeError, match="the walk's source has shape"):
+        net.inverse_along_walk(y, source[:, :3], latent_of)

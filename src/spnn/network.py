@@ -5,7 +5,7 @@ the exact inverse G^-1, and two pseudo-inverses g+ (learned through r, or natura
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -242,6 +242,38 @@ class SPNN(nn.Module):
         """The latents of the learned pseudo-inverse, ``pinv(y, return_latents=True)[1]``, without inverting
         the blocks below the last latent (which only the image needs)."""
         return self._learned_inverse(self._y_to_map(y), image=False)[1]
+
+    def inverse_along_walk(self, y: torch.Tensor, source: torch.Tensor,
+                           latent_of: Callable[[int, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """G^-1(y, [latent_of(i, Z_i) for each latent i]) with Z = `learned_latents`(source), in one walk down the
+        blocks: both walks share each coupling's s, t and mixing calls (a batch of 2n rows instead of two of n),
+        which halves those calls where small maps cost per call. ``latent_of`` is called from the last latent to
+        the first. Learned-mode NLBP: x' = G^-1(y, q + B (Z(y) - Z(g(x)))) with source g(x).
+
+        >>> net = SPNN.build((3, 8, 8), (3, 4, 4), hidden=4)
+        >>> y, g = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+        >>> a = net.inverse_along_walk(y, g, lambda i, z: 2 * z)
+        >>> b = net.inverse(y, [2 * z for z in net.learned_latents(g)])
+        >>> bool(torch.allclose(a, b, atol=1e-5))
+        True
+        """
+        n = y.shape[0]
+        if source.shape != y.shape:
+            raise ShapeError(f"the walk's source has shape {tuple(source.shape)} but y has {tuple(y.shape)}")
+        h = torch.cat([self._y_to_map(source), self._y_to_map(y)])  # rows :n walk, rows n: invert
+        remaining, walking = len(self.latent_shapes), True
+        for b in reversed(self.blocks):
+            if b.latent_shape is None:
+                h = b.inverse(h)
+                continue
+            remaining -= 1
+            walked = b.learned_latent(h[:n])
+            z = latent_of(remaining, walked)
+            if remaining:
+                h = b.inverse(h, torch.cat([walked, z]))
+            else:  # the walk needs nothing below the last latent
+                h, walking = b.inverse(h[n:], z), False
+        return h[n:] if walking else h
 
     def _learned_inverse(self, h: torch.Tensor, image: bool) -> tuple[torch.Tensor | None, Latents]:
         """Walk the blocks down from the output map h, each latent from r: (image or None, latents)."""

@@ -175,9 +175,14 @@ class SPNNOperator(Operator):
         if self.latent_step == 0.0:
             return self.net.inverse(y_new, qx)
         zy = target_latents if target_latents is not None else self.target_latents(y)
-        zg = self.pinv_latents(gx)
-        latents = [q + _lam(lam, q) * self.latent_step * (a - b) for q, a, b in zip(qx, zy, zg)]
-        return self.net.inverse(y_new, latents)
+
+        def moved(i: int, zg: torch.Tensor) -> torch.Tensor:  # q + lam B (Z(y) - Z(g(x)))
+            return qx[i] + _lam(lam, qx[i]) * self.latent_step * (zy[i] - zg)
+
+        source = self.labels_of(gx) if self.latents_from == "labels" else gx
+        if len(gx) > 1:  # Z(g(x)) and the inverse in one walk (`SPNN.inverse_along_walk`; at batch 1 two walks
+            return self.net.inverse_along_walk(y_new, source, moved)  # measured faster)
+        return self.net.inverse(y_new, [moved(i, z) for i, z in enumerate(self.net.learned_latents(source))])
 
 
 class FeedbackEmulator(Operator):
