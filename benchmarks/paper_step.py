@@ -2,9 +2,11 @@
 layout (celeba256, 150 M parameters, 40 attributes) and the CelebA-HQ DDPM UNet (the DDIM-repository Model,
 ch 128, ch_mult 1,1,2,2,4,4, as a diffusers UNet2DModel). Reports seconds per step for the UNet, the SPNN
 completion and inverse, a full NLBP step (natural and learned), a full DPS step (UNet forward and backward
-through x0(x_t) and the SPNN), and the peak memory of the NLBP steps and of the DPS step.
+through x0(x_t) and the SPNN), and the peak memory of the NLBP steps and of the DPS step. ``--sampling STEPS``
+adds whole sampling runs (`spnn.diffusion.sampler.sample`) of every method at each UNet precision and, on CUDA,
+with plain launches and CUDA-graph replays side by side: seconds per 100-step image and peak memory.
 
-    python benchmarks/paper_step.py [--batch 1] [--repeats 2]
+    python benchmarks/paper_step.py [--batch 1] [--repeats 2] [--sampling 10] [--name paper_step]
 """
 
 import argparse
@@ -16,7 +18,7 @@ from common import Timer, table, write
 from spnn.convert import authors_preset
 from spnn.diffusion.convert_ddim import ddim_to_diffusers_config
 from spnn.diffusion.guidance import DPS, BackProjection
-from spnn.diffusion.prior import linear_schedule
+from spnn.diffusion.prior import Prior, linear_schedule
 from spnn.testing import perturb_
 
 
@@ -26,6 +28,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--sampling", type=int, default=0, metavar="STEPS",
+                    help="also time whole sampling runs of STEPS steps per method, precision and graphs setting")
+    ap.add_argument("--name", default="paper_step", help="results file benchmarks/results/NAME.json")
     args = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(0)
@@ -71,12 +76,43 @@ def main() -> None:
     ratios = {mode: by["full step: DPS (UNet and SPNN forward + backward)"] / by[f"full step: UNet + NLBP ({mode})"]
               for mode in ("natural", "learned")}
     print(table(rows, ["part", "seconds"]))
+    loops = sampling_runs(Prior(unet), net, y, args) if args.sampling else []
     print(f"peak memory {peak:.2f} GiB (NLBP), {peak_gib(device):.2f} GiB (with the DPS step); DPS / NLBP step: "
           f"{ratios['natural']:.2f} (natural), {ratios['learned']:.2f} (learned); SPNN parameters "
           f"{sum(p.numel() for p in net.parameters()) / 1e6:.1f} M, "
           f"UNet parameters {sum(p.numel() for p in unet.parameters()) / 1e6:.1f} M")
-    write("paper_step", {"batch": args.batch, "rows": rows, "peak_gib": peak, "peak_gib_dps": peak_gib(device),
-                         "dps_over_nlbp": ratios})
+    write(args.name, {"batch": args.batch, "rows": rows, "peak_gib": peak, "peak_gib_dps": peak_gib(device),
+                      "dps_over_nlbp": ratios, "sampling_steps": args.sampling, "sampling": loops})
+
+
+def sampling_runs(prior, net, y, args) -> list[dict]:
+    """Whole sampling runs at 256x256: seconds per 100-step image (fastest of ``args.repeats`` after a warm-up,
+    which also records the graphs) and peak memory, per method, UNet precision and graphs setting."""
+    from spnn.diffusion.sampler import sample
+
+    cuda = torch.cuda.is_available()
+    methods = {"none": None, "nlbp-natural": BackProjection(net, y, mode="natural"),
+               "nlbp-learned": BackProjection(net, y, mode="learned"), "dps": DPS(net, y)}
+    rows = []
+    for method, guidance in methods.items():
+        for precision in ("float32", "bfloat16"):
+            for graphs in (("off", "on") if cuda and method != "dps" else ("off",)):
+                def once(g=guidance, p=precision, gr=graphs):
+                    sample(prior, args.batch, steps=args.sampling, guidance=g, precision=p, graphs=gr, progress=False)
+                if cuda:
+                    torch.cuda.reset_peak_memory_stats()
+                once()
+                times = []
+                for _ in range(args.repeats):
+                    with Timer() as tm:
+                        once()
+                    times.append(tm.seconds)
+                rows.append({"method": method, "precision": precision, "graphs": graphs, "batch": args.batch,
+                             "s_per_image_100_steps": min(times) / args.batch * 100 / args.sampling,
+                             "peak_gib": peak_gib("cuda" if cuda else "cpu")})
+                print(rows[-1])
+    print(table(rows, ["method", "precision", "graphs", "batch", "s_per_image_100_steps", "peak_gib"]))
+    return rows
 
 
 def peak_gib(device: str) -> float:

@@ -265,16 +265,32 @@ def main() -> None:
         print(table(sv["rows"], ["problem", "method", "budget", "psnr_db", "agreement", "consistency", "network_calls",
                                  "operator_calls", "s_per_image", "peak_mb"]))
         print("\n![quality against seconds per image](results/solvers.png)\n")
-    for name in ("speed", "speed-gpu"):  # the CPU run of the README, the GPU run of its "On a GPU" section
+    for name in ("speed", "speed-gpu", "speed-gpu-pinned"):  # the CPU run of the README, the GPU runs
         if not (s := load(name)):
             continue
+        graphs = any(r.get("graphs") == "on" for r in s["rows"])
         print(f"**Speed** ({s['steps']} steps, fastest of {s.get('repeats', 1)} interleaved runs, {s['machine']}, "
-              f"{s['date']}):\n")
-        print(table(s["rows"], ["method", "precision", "batch", "seconds", "s_per_image_100_steps", "vs_float32",
-                                "vs_unconditional", "vs_floor", "vs_floor_in_loop", "vs_nlbp_natural", "peak_mb"]))
-        for batch, c in s.get("components", {}).items():
+              f"{s['date']}" + ("; graphs: CUDA-graph replays (on) or plain launches (off), vs_plain the ratio, "
+                                "max_diff the largest pixel difference of the images on against off, and of two "
+                                "plain runs" if graphs else "") + "):\n")
+        columns = ["method", "precision", "batch", "seconds", "s_per_image_100_steps", "vs_float32", "vs_unconditional",
+                   "vs_floor", "vs_floor_in_loop", "vs_nlbp_natural", "peak_mb"]
+        if graphs:
+            columns[2:2] = ["graphs"]
+            columns += ["vs_plain", "max_diff_vs_plain", "max_diff_plain_rerun"]
+        rows = [r for r in s["rows"] if not (graphs and r["method"].startswith("floor"))]
+        print(table(rows, [c for c in columns if any(c in r for r in rows)]))
+        if s.get("throughput_100_steps"):
+            print("\n100-step sampling of a whole batch at once:\n")
+            print(table(s["throughput_100_steps"], ["method", "batch", "precision", "graphs", "seconds",
+                                                    "images_per_second"]))
+        for key, c in s.get("components", {}).items():
+            batch, precision, *rest = key.split("-")
             spnn = c["complete_s"] + c["inverse_s"]
-            print(f"\nbatch {batch.replace('-', ', UNet in ')}, per step: UNet {c['unet_s'] * 1e3:.2f} ms, SPNN completion "
+            setting = f"batch {batch}, UNet in {precision}" + (f", graphs {rest[-1]}" if rest else "")
+            projections = (f", NLBP projection natural {c['project_natural_s'] * 1e3:.2f} ms, learned "
+                           f"{c['project_learned_s'] * 1e3:.2f} ms; plain" if "project_natural_s" in c else "")
+            print(f"\n{setting}, per step: UNet {c['unet_s'] * 1e3:.2f} ms{projections} SPNN completion "
                   f"{c['complete_s'] * 1e3:.2f} ms + inverse {c['inverse_s'] * 1e3:.2f} ms "
                   f"({spnn / c['unet_s']:.0%} of the UNet), r pass {c['r_pass_s'] * 1e3:.2f} ms"
                   + (f", inverse reusing s and t (natural NLBP) {c['inverse_reuse_s'] * 1e3:.2f} ms"
@@ -294,15 +310,22 @@ def main() -> None:
         print(f"**Training throughput**, phase 1, batch {t['batch']} ({t['machine']}):\n")
         print(table(t["rows"], ["hidden", "parameters", "s_per_step", "images_per_s"]))
         print()
-    if p := load("paper_step"):
+    for name in ("paper_step", "paper_step-gpu"):
+        if not (p := load(name)):
+            continue
         dps = ""
         if "dps_over_nlbp" in p:
             r = p["dps_over_nlbp"]
             dps = (f", {p['peak_gib_dps']:.2f} GiB with the DPS step; a DPS step costs {r['natural']:.2f}x an NLBP "
                    f"step (natural), {r['learned']:.2f}x (learned)")
-        print(f"**One 256x256 NLBP step in the paper's setting**, random weights, batch {p['batch']} ({p['machine']}), "
-              f"peak memory {p['peak_gib']:.2f} GiB{dps}:\n")
+        print(f"**One 256x256 NLBP step in the paper's setting**, random weights, batch {p['batch']} ({p['machine']}, "
+              f"{p['date']}), peak memory {p['peak_gib']:.2f} GiB{dps}:\n")
         print(table(p["rows"], ["part", "seconds"]))
+        if p.get("sampling"):
+            print(f"\nWhole sampling runs at 256x256 ({p['sampling_steps']} steps, scaled to 100; peak memory of each "
+                  "run):\n")
+            print(table(p["sampling"], ["method", "precision", "graphs", "batch", "s_per_image_100_steps", "peak_gib"]))
+        print()
 
 
 PAGE_HEAD = """# Benchmarks
@@ -328,6 +351,9 @@ python benchmarks/quality.py --methods nlbp-learned nlbp-natural none --identity
     --edits Eyeglasses --multi Eyeglasses --name quality-identity     # ~15 min: does reconstruction return the original?
 python benchmarks/identities.py && python benchmarks/spnn_accuracy.py
 python benchmarks/paper_step.py --repeats 4                           # ~3 min
+bash scripts/gpu-speed.sh OUTDIR      # on a CUDA machine, ~4.5 min on an H200: the GPU tests, speed-gpu, paper_step-gpu
+python benchmarks/speed.py --steps 20 --repeats 3 --batches 1 16 --precisions bfloat16 --graphs off on \
+    --throughput 256 --no-memory --name speed-gpu-pinned           # the GPU rerun after the noise change (CUDA)
 python benchmarks/level_sets.py --grid docs/level-sets.png            # ~30 s
 ```
 

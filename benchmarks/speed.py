@@ -7,7 +7,9 @@ together (`SPNN.inverse_along_walk`): ``vs_floor`` compares with that sum of sep
 ``vs_floor_in_loop`` with a bare guidance that does exactly those passes inside the same loop (rows
 floor-*), which also pays the cache cost of running a second network between UNet calls. Timings: all methods in one process, interleaved, the fastest of
 ``--repeats`` rounds (the least disturbed by other processes). Peak memory (max RSS on CPU, max
-allocated on CUDA): each configuration in a fresh process, so that the figure is its own.
+allocated on CUDA): each configuration in a fresh process, so that the figure is its own. Each UNet precision
+and, on CUDA, plain launches and CUDA-graph replays (``--graphs off on``) are measured side by side;
+``--throughput N`` adds 100-step sampling of N images at once (images per second).
 
     python benchmarks/speed.py [--steps 20] [--batches 1 16] [--repeats 5] [--name speed]
 """
@@ -61,11 +63,11 @@ def setup(batch: int, spnn=None, prior=None):
     return net, pr, x, y, guidances
 
 
-def run(pr, guidance, batch: int, steps: int, precision: str = "float32") -> float:
+def run(pr, guidance, batch: int, steps: int, precision: str = "float32", graphs: str = "off") -> float:
     from spnn.diffusion.sampler import sample
 
     with Timer() as t:
-        sample(pr, batch, steps=steps, guidance=guidance, precision=precision, progress=False)
+        sample(pr, batch, steps=steps, guidance=guidance, precision=precision, progress=False, graphs=graphs)
     return t.seconds
 
 
@@ -87,22 +89,33 @@ def peak_memory_mb(method: str, batch: int, steps: int, spnn=None, prior=None) -
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(batch: int, steps: int, repeats: int, spnn=None, prior=None, precision: str = "float32"
-            ) -> tuple[list[dict], dict]:
+def measure(batch: int, steps: int, repeats: int, spnn=None, prior=None, precision: str = "float32",
+            graphs: str = "off") -> tuple[list[dict], dict]:
     net, pr, x, y, guidances = setup(batch, spnn, prior)
     pr.for_inference()
     for g in guidances.values():
-        run(pr, g, batch, 2, precision)  # warm-up
+        run(pr, g, batch, 2, precision, graphs)  # warm-up (and the graphs' recording)
     seconds = {m: [] for m in METHODS}
     for _ in range(repeats):
         for m in METHODS:
-            seconds[m].append(run(pr, guidances[m], batch, steps, precision))
+            seconds[m].append(run(pr, guidances[m], batch, steps, precision, graphs))
     tt = torch.full((batch,), 500, device=x.device)
     with torch.no_grad():
         completion = net.complete(x, return_conditioners=True)
         from spnn.diffusion.prior import predict_eps
+        from spnn.graphs import resolve_graphs
 
-        parts = {"unet_s": fastest(lambda: predict_eps(pr.at_precision(precision), x, tt, precision), 10 * repeats),
+        at = pr.at_precision(precision)
+        eps = at.graphed_eps(precision) if resolve_graphs(graphs, x.device) else (
+            lambda x, t: predict_eps(at, x, t, precision))
+        projections = {}
+        for mode in ("natural", "learned"):
+            g = guidances[f"nlbp-{mode}"]
+            g.begin(batch)
+            g.use_graphs(resolve_graphs(graphs, x.device))
+            projections[f"project_{mode}_s"] = fastest(lambda g=g: g.project(x, 100), 10 * repeats)
+            g.use_graphs(False)
+        parts = {"unet_s": fastest(lambda: eps(x, tt), 10 * repeats), **projections,
                  "complete_s": fastest(lambda: net.complete(x), 10 * repeats),
                  "inverse_s": fastest(lambda: net.inverse(*completion), 10 * repeats),
                  # natural NLBP keeps the latents and reuses the completion's s and t values
@@ -115,18 +128,41 @@ def measure(batch: int, steps: int, repeats: int, spnn=None, prior=None, precisi
     rows = []
     for m in METHODS:
         s = min(seconds[m])
-        row = {"method": m, "precision": precision, "batch": batch, "seconds": s, "s_per_image_100_steps": s / batch * 100 / steps,
+        row = {"method": m, "precision": precision, "graphs": graphs, "batch": batch, "seconds": s,
+               "s_per_image_100_steps": s / batch * 100 / steps,
                "vs_unconditional": s / base}
-        if m in floor:
+        if m in floor and graphs == "off":  # the floors are plain launches
             row["floor_seconds"] = floor[m]
             row["vs_floor"] = s / floor[m]
             row["vs_floor_in_loop"] = s / in_loop[m]
         rows.append(row)
+    if graphs == "on" and x.is_cuda:  # the replays' numbers against plain launches, same seeds, and a plain
+        from spnn.diffusion.sampler import sample  # rerun (cuDNN's backward passes are not deterministic)
+
+        for r in rows:
+            if not r["method"].startswith("floor"):
+                a, b, c = (sample(pr, batch, steps=steps, guidance=guidances[r["method"]], precision=precision,
+                                  progress=False, graphs=g).images for g in ("off", "on", "off"))
+                r["max_diff_vs_plain"] = float((a - b).abs().max())
+                r["max_diff_plain_rerun"] = float((a - c).abs().max())
     nat = min(seconds["nlbp-natural"])
     for r in rows:
         if r["method"] in ("dps", "dps-paper", "cg"):
             r["vs_nlbp_natural"] = r["seconds"] / nat
     return rows, parts
+
+
+def images_per_second(n: int, repeats: int, spnn, prior, precisions, graphs) -> list[dict]:
+    """100-step sampling of n images in one call: unconditional and learned NLBP, fastest of ``repeats``."""
+    _, pr, _, _, guidances = setup(n, spnn, prior)
+    rows = []
+    for method in ("none", "nlbp-learned"):
+        for precision in precisions:
+            for g in graphs:
+                s = fastest(lambda m=method, p=precision, g=g: run(pr, guidances[m], n, 100, p, g), max(1, repeats // 2))
+                rows.append({"method": method, "batch": n, "precision": precision, "graphs": g, "seconds": s,
+                             "images_per_second": n / s})
+    return rows
 
 
 def main() -> None:
@@ -138,6 +174,10 @@ def main() -> None:
     ap.add_argument("--prior")
     ap.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"],
                     help="the prior UNet's precision; each is measured and reported side by side")
+    ap.add_argument("--graphs", nargs="+", default=["off"], choices=["off", "on"],
+                    help="plain kernel launches and/or CUDA-graph replays (sample's graphs; on a CPU both are plain)")
+    ap.add_argument("--throughput", type=int, nargs="*", default=[], metavar="N",
+                    help="also time 100-step sampling of N images at once (unconditional and learned NLBP)")
     ap.add_argument("--name", default="speed", help="results file benchmarks/results/NAME.json")
     ap.add_argument("--no-memory", dest="memory", action="store_false",
                     help="skip peak memory (one fresh process per configuration: slow to start on a GPU)")
@@ -147,11 +187,11 @@ def main() -> None:
         print(json.dumps(peak_memory_mb(args.memory_of[0], int(args.memory_of[1]), args.steps, args.spnn,
                                         args.prior)))
         return
-    rows, components = [], {}
-    configs = [(b, p) for b in args.batches for p in args.precisions]
-    for batch, precision in configs:
-        batch_rows, parts = measure(batch, args.steps, args.repeats, args.spnn, args.prior, precision)
-        components[f"{batch}-{precision}"] = parts
+    rows, components, throughput = [], {}, []
+    configs = [(b, p, g) for b in args.batches for p in args.precisions for g in args.graphs]
+    for batch, precision, graphs in configs:
+        batch_rows, parts = measure(batch, args.steps, args.repeats, args.spnn, args.prior, precision, graphs)
+        components[f"{batch}-{precision}-graphs-{graphs}"] = parts
         for r in batch_rows if args.memory else []:
             if r["method"].startswith("floor"):
                 continue
@@ -161,21 +201,29 @@ def main() -> None:
             r["peak_mb"] = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
         rows += batch_rows
         spnn_ms = (parts["complete_s"] + parts["inverse_s"]) * 1e3
-        print(f"batch {batch}, {precision}: per step UNet {parts['unet_s'] * 1e3:.2f} ms, SPNN completion "
+        print(f"batch {batch}, {precision}, graphs {graphs}: per step UNet {parts['unet_s'] * 1e3:.2f} ms, "
+              f"NLBP projection natural {parts['project_natural_s'] * 1e3:.2f} ms, learned "
+              f"{parts['project_learned_s'] * 1e3:.2f} ms; plain SPNN completion "
               f"{parts['complete_s'] * 1e3:.2f} ms + inverse {parts['inverse_s'] * 1e3:.2f} ms "
               f"(= {spnn_ms / (parts['unet_s'] * 1e3):.0%} of the UNet), r pass {parts['r_pass_s'] * 1e3:.2f} ms, "
               f"inverse reusing s and t (natural NLBP) {parts['inverse_reuse_s'] * 1e3:.2f} ms")
         # written after every batch size, so that a run stopped early keeps what it measured
         path = write(args.name, {"steps": args.steps, "repeats": args.repeats, "components": components,
-                                 "rows": rows, "complete": (batch, precision) == configs[-1]})
-    base = {(r["method"], r["batch"]): r["seconds"] for r in rows if r["precision"] == "float32"}
+                                 "rows": rows, "complete": False})
+    seconds = {(r["method"], r["batch"], r["precision"], r["graphs"]): r["seconds"] for r in rows}
     for r in rows:
-        if r["precision"] != "float32" and (r["method"], r["batch"]) in base:
-            r["vs_float32"] = r["seconds"] / base[(r["method"], r["batch"])]
+        key = (r["method"], r["batch"])
+        if r["precision"] != "float32" and (*key, "float32", "off") in seconds:
+            r["vs_float32"] = r["seconds"] / seconds[(*key, "float32", "off")]  # against plain float32
+        if r["graphs"] == "on" and (*key, r["precision"], "off") in seconds:
+            r["vs_plain"] = r["seconds"] / seconds[(*key, r["precision"], "off")]
+    for n in args.throughput:
+        throughput += images_per_second(n, args.repeats, args.spnn, args.prior, args.precisions, args.graphs)
+        print(table(throughput, ["method", "batch", "precision", "graphs", "seconds", "images_per_second"]))
     path = write(args.name, {"steps": args.steps, "repeats": args.repeats, "components": components, "rows": rows,
-                             "complete": True})
-    print(table(rows, ["method", "precision", "batch", "seconds", "vs_float32", "s_per_image_100_steps", "vs_unconditional", "floor_seconds",
-                       "vs_floor", "vs_floor_in_loop", "vs_nlbp_natural", "peak_mb"]))
+                             "throughput_100_steps": throughput, "complete": True})
+    print(table(rows, ["method", "precision", "graphs", "batch", "seconds", "vs_float32", "vs_plain", "s_per_image_100_steps",
+                       "vs_unconditional", "floor_seconds", "vs_floor", "vs_floor_in_loop", "vs_nlbp_natural", "max_diff_vs_plain", "max_diff_plain_rerun", "peak_mb"]))
     print("wrote", path)
 
 

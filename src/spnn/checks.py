@@ -37,7 +37,10 @@ def check_shape(t: torch.Tensor, expected: Sequence[int], what: str) -> None:
 
 
 def check_finite(t: torch.Tensor, what: str) -> None:
-    """Raise `ShapeError` if ``t`` holds NaN or infinite values."""
+    """Raise `ShapeError` if ``t`` holds NaN or infinite values. Skipped while a CUDA graph is recorded (the check
+    reads a value back to the host, which a graph cannot); `spnn.graphs` runs it before each replay instead."""
+    if t.is_cuda and torch.cuda.is_current_stream_capturing():
+        return
     if not torch.isfinite(t).all():
         n_bad = int((~torch.isfinite(t)).sum())
         raise ShapeError(

@@ -180,8 +180,9 @@ class SPNNOperator(Operator):
             return qx[i] + _lam(lam, qx[i]) * self.latent_step * (zy[i] - zg)
 
         source = self.labels_of(gx) if self.latents_from == "labels" else gx
-        if len(gx) > 1:  # Z(g(x)) and the inverse in one walk (`SPNN.inverse_along_walk`; at batch 1 two walks
-            return self.net.inverse_along_walk(y_new, source, moved)  # measured faster)
+        # Z(g(x)) and the inverse in one walk (`SPNN.inverse_along_walk`): half the kernel launches; on a CPU at
+        if len(gx) > 1 or gx.is_cuda:  # batch 1 two walks were measured faster
+            return self.net.inverse_along_walk(y_new, source, moved)
         return self.net.inverse(y_new, [moved(i, z) for i, z in enumerate(self.net.learned_latents(source))])
 
 

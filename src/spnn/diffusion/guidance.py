@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from spnn.errors import ConfigError
-from spnn.operators import Operator, as_operator
+from spnn.graphs import GraphedOperator
+from spnn.operators import LinearOperator, Operator, SPNNOperator, as_operator
 
 __all__ = ["Guidance", "BackProjection", "DPS", "PaperDPS", "ClassifierGuidance", "paper_lam", "constant"]
 
@@ -48,6 +49,9 @@ class Guidance:
 
     def begin(self, n: int) -> None:
         """Called by the sampler before the first step of a trajectory of ``n`` samples."""
+
+    def use_graphs(self, on: bool) -> None:
+        """Replay the operator's calls from CUDA graphs (`spnn.graphs`) while ``on``: the sampler's ``graphs``."""
 
 
 class BackProjection(Guidance):
@@ -95,6 +99,19 @@ class BackProjection(Guidance):
         self.exact_at_end, self.max_abs, self.backtrack = exact_at_end, max_abs, backtrack
         self.max_move, self.moved = max_move, None
         self.mask = None if mask is None else mask.to((y if y is not None else bounds[0]).device).bool()
+        self._graphed: GraphedOperator | None = None  # kept between runs: its graphs are recorded once
+        self._active: GraphedOperator | None = None
+        self._graphed_key: tuple = ()
+
+    def use_graphs(self, on: bool) -> None:
+        """SPNN and linear operators only: a black-box forward model may synchronise or leave the GPU."""
+        if not on or not isinstance(self.op, (SPNNOperator, LinearOperator)):
+            self._active = None
+            return
+        key = tuple(p.data_ptr() for p in self.op.parameters())
+        if self._graphed is None or self._graphed.op is not self.op or self._graphed_key != key:
+            self._graphed, self._graphed_key = GraphedOperator(self.op), key
+        self._active = self._graphed
 
     def target(self, ax: torch.Tensor, t: int = 0) -> torch.Tensor:
         """The point of the constraint set that the step aims at, given A(x0); with ``slack`` d, the box
@@ -121,8 +138,9 @@ class BackProjection(Guidance):
 
     def _project(self, x0, t):
         lam = self.lam(t)
-        completion = self.op.complete(x0) if hasattr(self.op, "complete") else None
-        ax = completion[0] if completion is not None else self.op.A(x0)
+        op = self._active if self._active is not None else self.op
+        completion = op.complete(x0) if hasattr(op, "complete") else None
+        ax = completion[0] if completion is not None else op.A(x0)
         y = self.target(ax, t)
         lam_b: float | torch.Tensor = lam
         done = None
@@ -135,8 +153,8 @@ class BackProjection(Guidance):
 
         def step(lam_b):
             if completion is not None:
-                return self.op.back_project(x0, y, lam_b, completion=completion, form=self.form)
-            return self.op.back_project(x0, y, lam_b)
+                return op.back_project(x0, y, lam_b, completion=completion, form=self.form)
+            return op.back_project(x0, y, lam_b)
 
         self.skipped = done  # per-sample skip flags of the last step (None: the rule is off)
         out = step(lam_b)

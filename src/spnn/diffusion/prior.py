@@ -10,12 +10,16 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from spnn.caching import FrozenCache
 from spnn.errors import CheckpointError, ConfigError
+
+if TYPE_CHECKING:
+    from spnn.graphs import GraphedCall
 
 __all__ = ["Prior", "build_unet", "UNET_PRESETS", "linear_schedule", "resolve_precision", "predict_eps", "PRECISIONS"]
 
@@ -114,6 +118,7 @@ class Prior(nn.Module):
         self._channels_last = False
         self.bfloat16_weights = False  # a copy made by `at_precision`
         self._bfloat16 = FrozenCache(differentiable=False)
+        self._graphs = FrozenCache(differentiable=False)
 
     @property
     def num_train_timesteps(self) -> int:
@@ -152,6 +157,14 @@ class Prior(nn.Module):
         if next(self.unet.parameters()).dtype != torch.float32:
             return self  # other weight dtypes keep autocast (`resolve_precision` gives them float32 under "auto")
         return self._bfloat16.get(list(self.unet.parameters()), self._bfloat16_copy)
+
+    def graphed_eps(self, precision: str = "float32") -> GraphedCall:
+        """``predict_eps(self, x, t, precision)`` replayed from CUDA graphs (`spnn.graphs`, one per batch size, each
+        keeping the memory of its activations; a plain call on the CPU), kept until the weights change."""
+        from spnn.graphs import GraphedCall
+
+        return self._graphs.get(list(self.unet.parameters()),
+                                lambda: GraphedCall(lambda x, t: predict_eps(self, x, t, precision)), precision)
 
     def _bfloat16_copy(self) -> Prior:
         unet = copy.deepcopy(self.unet).requires_grad_(False).eval()

@@ -24,6 +24,7 @@ from spnn.diffusion.presets import SamplerPreset, get_preset
 from spnn.diffusion.prior import Prior, predict_eps, resolve_precision
 from spnn.diffusion.schedule import ddim_timesteps, time_travel
 from spnn.errors import ConfigError
+from spnn.graphs import resolve_graphs
 
 __all__ = ["sample", "SampleResult", "ddim_invert", "noise_scale"]
 
@@ -65,7 +66,8 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
            seeds: list[int] | None = None, travel: tuple | None = None, x_start: torch.Tensor | None = None,
            t_start: int | None = None, invert: bool = False, clip_x0: bool | None = None,
            clip_guided: bool | None = None, preset: str | SamplerPreset = "spnn", precision: str = "auto",
-           return_trajectory: bool = False, progress: bool = True, dtype: torch.dtype | None = None) -> SampleResult:
+           return_trajectory: bool = False, progress: bool = True, dtype: torch.dtype | None = None,
+           graphs: str | bool = "auto") -> SampleResult:
     """Draw ``n`` images.
 
     ``preset``: "spnn" (ours) or "paper" (the authors' loop; `spnn.diffusion.presets`); ``eta``, ``clip_x0``,
@@ -74,7 +76,9 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
     repeats[, t_min, t_max]) RePaint time travel. ``x_start`` with ``t_start``: start from these images noised
     to t_start (editing), or with ``invert=True`` from their DDIM inversion (`ddim_invert`, deterministic; use
     with a small eta). ``precision``: the UNet's, "auto" (bfloat16 where measured faster: `resolve_precision`),
-    "float32" or "bfloat16"; the guidance (SPNN, operators) always runs in the images' dtype.
+    "float32" or "bfloat16"; the guidance (SPNN, operators) always runs in the images' dtype. ``graphs``: replay
+    the UNet call and the back-projection from CUDA graphs (`spnn.graphs`; "auto": on CUDA devices, "off" to
+    launch every kernel; the same numbers either way), recorded at the first run of each batch size.
     """
     from tqdm.auto import tqdm
 
@@ -112,8 +116,13 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
     shape = prior.image_shape
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
 
+    pinned = torch.device(device).type == "cuda"  # a copy from page-locked memory does not stop the host
+
     def noise() -> torch.Tensor:
-        return torch.stack([torch.randn(shape, generator=g) for g in gens]).to(device, dtype)
+        draws = [torch.randn(shape, generator=g) for g in gens]
+        if not pinned:
+            return torch.stack(draws).to(device, dtype)
+        return torch.stack(draws, out=torch.empty((n, *shape), pin_memory=True)).to(device, dtype, non_blocking=True)
 
     ts = ddim_timesteps(prior.num_train_timesteps, steps, t_start)
     if travel:
@@ -125,6 +134,8 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
 
     unet_precision = resolve_precision(precision, device, n, pr.name, dtype)
     unet = prior.for_inference().at_precision(unet_precision)  # the prior in the UNet's precision
+    use_graphs = resolve_graphs(graphs, device)
+    eps_of = unet.graphed_eps(unet_precision) if use_graphs else lambda x, t: predict_eps(unet, x, t, unet_precision)
     x = noise()
     if x_start is not None:
         if x_start.shape[1:] != shape:
@@ -137,39 +148,43 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
         raise ConfigError("invert=True needs x_start (the images to invert)")
     trajectory = [] if return_trajectory else None
     x0 = x
-    for k, t in enumerate(tqdm(ts, desc="sampling", disable=not progress, leave=False)):
-        t_next = ts[k + 1] if k + 1 < len(ts) else -1
-        a_t, a_n = a(t), a(t_next)
-        if t_next > t:  # time travel: re-noise x_t -> x_{t_next}
-            with torch.no_grad():
-                x = (a_n / a_t).sqrt() * x + (1 - a_n / a_t).sqrt() * noise()
-            continue
-        tt = torch.full((n,), t, device=device, dtype=torch.long)
-        if guidance.needs_grad:
-            with torch.enable_grad():
-                x_in = x.detach().requires_grad_(True)
-                eps = predict_eps(unet, x_in, tt, unet_precision)
-                x0 = (x_in - (1 - a_t).sqrt() * eps) / a_t.sqrt()
-                if clip_x0:
-                    x0 = x0.clamp(-1, 1)
-                grad = torch.autograd.grad(guidance.loss(x0, t).sum(), x_in)[0]
-            eps, x0 = eps.detach(), x0.detach()
-        else:
-            with torch.no_grad():
-                eps = predict_eps(unet, x, tt, unet_precision)
-                x0 = (x - (1 - a_t).sqrt() * eps) / a_t.sqrt()
-                if clip_x0:
-                    x0 = x0.clamp(-1, 1)
-                x0 = guidance.project(x0, t)
-                if clip_guided and t_next >= 0:
-                    # keep x_t in the prior's range; the last step's projection is returned unclipped
-                    x0 = x0.clamp(-1, 1)
-        if trajectory is not None:
-            trajectory.append(x0.detach().cpu())
-        with torch.no_grad():
-            sigma = noise_scale(a_t, a_n, eta)
-            z = noise()
-            x = a_n.sqrt() * x0 + (1 - a_n - sigma**2).clamp_min(0).sqrt() * eps + sigma * z
+    guidance.use_graphs(use_graphs)
+    try:
+        for k, t in enumerate(tqdm(ts, desc="sampling", disable=not progress, leave=False)):
+            t_next = ts[k + 1] if k + 1 < len(ts) else -1
+            a_t, a_n = a(t), a(t_next)
+            if t_next > t:  # time travel: re-noise x_t -> x_{t_next}
+                with torch.no_grad():
+                    x = (a_n / a_t).sqrt() * x + (1 - a_n / a_t).sqrt() * noise()
+                continue
+            tt = torch.full((n,), t, device=device, dtype=torch.long)
             if guidance.needs_grad:
-                x = x - guidance.step_size(t) * grad
+                with torch.enable_grad():
+                    x_in = x.detach().requires_grad_(True)
+                    eps = predict_eps(unet, x_in, tt, unet_precision)
+                    x0 = (x_in - (1 - a_t).sqrt() * eps) / a_t.sqrt()
+                    if clip_x0:
+                        x0 = x0.clamp(-1, 1)
+                    grad = torch.autograd.grad(guidance.loss(x0, t).sum(), x_in)[0]
+                eps, x0 = eps.detach(), x0.detach()
+            else:
+                with torch.no_grad():
+                    eps = eps_of(x, tt)
+                    x0 = (x - (1 - a_t).sqrt() * eps) / a_t.sqrt()
+                    if clip_x0:
+                        x0 = x0.clamp(-1, 1)
+                    x0 = guidance.project(x0, t)
+                    if clip_guided and t_next >= 0:
+                        # keep x_t in the prior's range; the last step's projection is returned unclipped
+                        x0 = x0.clamp(-1, 1)
+            if trajectory is not None:
+                trajectory.append(x0.detach().cpu())
+            with torch.no_grad():
+                sigma = noise_scale(a_t, a_n, eta)
+                z = noise()
+                x = a_n.sqrt() * x0 + (1 - a_n - sigma**2).clamp_min(0).sqrt() * eps + sigma * z
+                if guidance.needs_grad:
+                    x = x - guidance.step_size(t) * grad
+    finally:
+        guidance.use_graphs(False)
     return SampleResult(images=x0.detach(), timesteps=ts, trajectory=trajectory)
