@@ -117,3 +117,29 @@ def test_sampling_with_graphs_equals_sampling_without(device, guide):
         assert float((net(runs[1]) - y).abs().max()) < 1e-4
     if device.type == "cuda" and g is not None:
         assert g._graphed is not None and g._active is None  # kept for the next run, off outside sample
+
+
+def test_only_known_code_is_recorded():
+    """A user's operator or network may synchronise with the host: they are called plainly."""
+
+    class MyPool(AveragePool):  # a linear operator of one's own
+        pass
+
+    y = torch.rand(2, 3, 4, 4)
+    own, mine = BackProjection(AveragePool((3, 8, 8), 2), y), BackProjection(MyPool((3, 8, 8), 2), y)
+    for g in (own, mine):
+        g.use_graphs(True)
+    assert isinstance(own._active, GraphedOperator) and mine._active is None
+    own.use_graphs(False)
+    assert own._active is None and own._graphed is not None
+
+    class MyUNet(torch.nn.Module):
+        config = tiny_prior("cpu").unet.config
+
+        def forward(self, x, t):
+            return type("Out", (), {"sample": x * 0})()
+
+    assert isinstance(tiny_prior("cpu").graphed_eps(), GraphedCall)
+    plain = Prior(MyUNet()).graphed_eps()
+    assert not isinstance(plain, GraphedCall) and torch.equal(plain(torch.ones(1, 3, 8, 8), torch.tensor([3])),
+                                                              torch.zeros(1, 3, 8, 8))

@@ -104,8 +104,10 @@ class BackProjection(Guidance):
         self._graphed_key: tuple = ()
 
     def use_graphs(self, on: bool) -> None:
-        """SPNN and linear operators only: a black-box forward model may synchronise or leave the GPU."""
-        if not on or not isinstance(self.op, (SPNNOperator, LinearOperator)):
+        """The SPNN and spnn's own linear operators only: other code (a black-box forward model, an operator of
+        one's own) may read values back to the host or leave the GPU, which a graph cannot record."""
+        own = isinstance(self.op, (SPNNOperator, LinearOperator)) and type(self.op).__module__ == "spnn.operators"
+        if not on or not own:
             self._active = None
             return
         key = tuple(p.data_ptr() for p in self.op.parameters())

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from spnn.caching import FrozenCache
 from spnn.errors import CheckpointError, ConfigError
-
-if TYPE_CHECKING:
-    from spnn.graphs import GraphedCall
 
 __all__ = ["Prior", "build_unet", "UNET_PRESETS", "linear_schedule", "resolve_precision", "predict_eps", "PRECISIONS"]
 
@@ -158,11 +155,17 @@ class Prior(nn.Module):
             return self  # other weight dtypes keep autocast (`resolve_precision` gives them float32 under "auto")
         return self._bfloat16.get(list(self.unet.parameters()), self._bfloat16_copy)
 
-    def graphed_eps(self, precision: str = "float32") -> GraphedCall:
+    def graphed_eps(self, precision: str = "float32") -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """``predict_eps(self, x, t, precision)`` replayed from CUDA graphs (`spnn.graphs`, one per batch size, each
-        keeping the memory of its activations; a plain call on the CPU), kept until the weights change."""
+        keeping the memory of its activations; a plain call on the CPU), kept until the weights change. Only for
+        a diffusers ``UNet2DModel``: another network may read values back to the host, which a graph cannot
+        record, so it is called plainly."""
+        from diffusers import UNet2DModel
+
         from spnn.graphs import GraphedCall
 
+        if not isinstance(self.unet, UNet2DModel):
+            return lambda x, t: predict_eps(self, x, t, precision)
         return self._graphs.get(list(self.unet.parameters()),
                                 lambda: GraphedCall(lambda x, t: predict_eps(self, x, t, precision)), precision)
 
