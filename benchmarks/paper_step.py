@@ -111,8 +111,21 @@ def sampling_runs(prior, net, y, args) -> list[dict]:
                              "s_per_image_100_steps": min(times) / args.batch * 100 / args.sampling,
                              "peak_gib": peak_gib("cuda" if cuda else "cpu")})
                 print(rows[-1])
-    print(table(rows, ["method", "precision", "graphs", "batch", "s_per_image_100_steps", "peak_gib"]))
+    add_ratios(rows)
+    print(table(rows, ["method", "precision", "graphs", "batch", "s_per_image_100_steps", "vs_unconditional",
+                       "vs_plain", "peak_gib"]))
     return rows
+
+
+def add_ratios(rows: list[dict]) -> None:
+    """vs_unconditional: against unconditional sampling at the same precision and graphs setting (DPS: plain);
+    vs_plain: graph replays against plain launches of the same method and precision."""
+    s = {(r["method"], r["precision"], r["graphs"]): r["s_per_image_100_steps"] for r in rows}
+    for r in rows:
+        if (base := s.get(("none", r["precision"], r["graphs"]))) is not None:
+            r["vs_unconditional"] = r["s_per_image_100_steps"] / base
+        if r["graphs"] == "on" and (plain := s.get((r["method"], r["precision"], "off"))) is not None:
+            r["vs_plain"] = r["s_per_image_100_steps"] / plain
 
 
 def peak_gib(device: str) -> float:

@@ -324,7 +324,8 @@ def main() -> None:
         if p.get("sampling"):
             print(f"\nWhole sampling runs at 256x256 ({p['sampling_steps']} steps, scaled to 100; peak memory of each "
                   "run):\n")
-            print(table(p["sampling"], ["method", "precision", "graphs", "batch", "s_per_image_100_steps", "peak_gib"]))
+            print(table(p["sampling"], ["method", "precision", "graphs", "batch", "s_per_image_100_steps",
+                                        "vs_unconditional", "vs_plain", "peak_gib"]))
         print()
 
 

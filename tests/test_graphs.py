@@ -143,3 +143,17 @@ def test_only_known_code_is_recorded():
     plain = Prior(MyUNet()).graphed_eps()
     assert not isinstance(plain, GraphedCall) and torch.equal(plain(torch.ones(1, 3, 8, 8), torch.tensor([3])),
                                                               torch.zeros(1, 3, 8, 8))
+
+
+def test_changed_weights_are_recorded_again():
+    """The graphs hold values derived from the weights (the mixing matrices): an in-place change records anew."""
+    net = tiny_net("cpu")
+    g = BackProjection(net, torch.randn(2, 5), mode="learned")
+    g.use_graphs(True)
+    first = g._graphed
+    g.use_graphs(True)
+    assert g._graphed is first
+    with torch.no_grad():
+        next(net.parameters()).add_(0.01)
+    g.use_graphs(True)
+    assert g._graphed is not first

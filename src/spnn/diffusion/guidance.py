@@ -110,7 +110,8 @@ class BackProjection(Guidance):
         if not on or not own:
             self._active = None
             return
-        key = tuple(p.data_ptr() for p in self.op.parameters())
+        # recorded again when a weight moves or changes in place: the graphs hold values derived from them
+        key = tuple((p.data_ptr(), p._version) for p in self.op.parameters())
         if self._graphed is None or self._graphed.op is not self.op or self._graphed_key != key:
             self._graphed, self._graphed_key = GraphedOperator(self.op), key
         self._active = self._graphed
