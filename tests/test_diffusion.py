@@ -6,7 +6,7 @@ from spnn import SPNN
 from spnn.data.common import ArrayDataset
 from spnn.diffusion.convert_ddim import convert_ddim_state_dict, infer_ddim_config, load_ddim_checkpoint
 from spnn.diffusion.guidance import DPS, BackProjection, ClassifierGuidance, paper_lam
-from spnn.diffusion.prior import Prior, build_unet
+from spnn.diffusion.prior import Prior, build_unet, resolve_precision
 from spnn.diffusion.sampler import sample
 from spnn.diffusion.schedule import ddim_timesteps, time_travel
 from spnn.diffusion.train import train_prior
@@ -387,7 +387,6 @@ def test_prior_load_errors(tmp_path):
 
 def test_bfloat16_unet_keeps_the_spnn_exact():
     """precision="bfloat16" changes only the UNet's arithmetic: the SPNN's constraint still holds to float32."""
-    from spnn.diffusion.prior import resolve_precision
     from spnn.operators import SPNNOperator
     from spnn.tasks import reconstruct
 
@@ -400,6 +399,17 @@ def test_bfloat16_unet_keeps_the_spnn_exact():
     diff = float((runs["float32"].images - runs["bfloat16"].images).abs().mean())
     assert 0 < diff < 0.1  # different arithmetic, the same images up to bfloat16 rounding
     assert resolve_precision("auto", "cpu", 16, dtype=torch.float64) == "float32"
+
+
+def test_auto_precision_follows_the_pixels_of_a_call(monkeypatch):
+    import spnn.diffusion.prior as prior_module
+
+    monkeypatch.setattr(prior_module, "cpu_has_bfloat16", lambda: True)
+    assert [resolve_precision("auto", "cpu", b) for b in (1, 3, 4)] == ["float32", "float32", "bfloat16"]
+    assert resolve_precision("auto", "cpu", 1, pixels=256 * 256) == "bfloat16"  # one large image
+    assert resolve_precision("auto", "cpu", 1, preset="paper", pixels=256 * 256) == "float32"
+    monkeypatch.setattr(prior_module, "cpu_has_bfloat16", lambda: False)
+    assert resolve_precision("auto", "cpu", 64, pixels=256 * 256) == "float32"
     with pytest.raises(ValueError, match="precision"):
         resolve_precision("half", "cpu", 1)
 

@@ -135,7 +135,7 @@ def daps(prior: Prior, op, y: torch.Tensor, *, levels: int = 200, sigma_max: flo
     p = next(prior.parameters())
     n, shape = len(y), prior.image_shape
     y = y.to(p.device, p.dtype)
-    unet_precision = resolve_precision(precision, p.device, n)
+    unet_precision = resolve_precision(precision, p.device, n, pixels=shape[1] * shape[2])
     ve = _VE(prior.for_inference().at_precision(unet_precision), unet_precision)
     gens = _generators(seeds, n)
     steps = [ve.timestep(s) for s in edm_sigmas(sigma_max, sigma_min, levels)]
@@ -189,7 +189,7 @@ def red_diff(prior: Prior, op, y: torch.Tensor, *, steps: int = 1000, lr: float 
     p = next(prior.parameters())
     n, shape = len(y), prior.image_shape
     y = y.to(p.device, p.dtype)
-    unet_precision = resolve_precision(precision, p.device, n)
+    unet_precision = resolve_precision(precision, p.device, n, pixels=shape[1] * shape[2])
     unet = prior.for_inference().at_precision(unet_precision)
     gens = _generators(seeds, n)
     abar = prior.alphas_cumprod.to(p.device, torch.float64)
