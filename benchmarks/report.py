@@ -257,6 +257,32 @@ def main() -> None:
               f"runs in float32 in both, the UNet in bfloat16 as a copy with bfloat16 weights{spnn_of(q)}):\n")
         print(table(rows, list(rows[0])))
         print()
+    judges = [(name, q) for name, q in (("shipped", load("quality-implied-20")), ("spatial", load("quality-implied-20-spatial")))
+              if q]
+    if len(judges) == 2:
+        rows = []
+        for name, q in judges:
+            row = {"evaluator": name}
+            row |= {e["attribute"]: f"{e['success']:.2f} / {e['others_kept']:.3f}" for e in q["editing"]
+                    if e["attribute"] != "(no edit)"}
+            row |= {m["attributes"]: f"{m['all_set']:.2f}" for m in q.get("multi_attribute", [])}
+            rows.append(row)
+        for name, rec_name in (("shipped", "quality-labels-20"), ("spatial", "quality-labels-20-spatial")):
+            if r := load(rec_name):
+                rec = next(x for x in r["reconstruction"] if x["method"] == "nlbp-learned+labels")
+                next(row for row in rows if row["evaluator"] == name)["reconstruction (labels)"] = f"{rec['agreement']:.3f}"
+        q = judges[1][1]
+        print(f"**Two judges of the same images** (the edits of `quality-implied-20` scored by the shipped evaluator "
+              "and by the second one, a spatial head trained under random colour casts, `--evaluator spatial`; "
+              f"success / others kept, sets: all set; {q['machine']}, {q['date']}):\n")
+        print(table(rows, list(rows[0])))
+        print()
+    if c := load("evaluator-casts"):
+        print(f"**Colour casts** ({c['n']} real test faces with a global cast x + a c, clamped; agreement with the true "
+              "labels, and the attribute whose positive rate rises most; `benchmarks/evaluator_casts.py --evaluators "
+              "shipped spatial`):\n")
+        print(table(c["rows"], ["evaluator", "cast", "strength", "agreement", "most_risen", "rise"]))
+        print()
     if sv := load("solvers"):
         print(f"**Solvers side by side** ({sv['settings']['n']} held-out faces per problem, {sv['machine']}, {sv['date']}; "
               "quality: PSNR in dB, or the evaluator's attribute agreement for semantics; consistency: |A(x) - y| / |y| "
@@ -356,6 +382,9 @@ bash scripts/gpu-speed.sh OUTDIR      # on a CUDA machine, ~4.5 min on an H200: 
 python benchmarks/speed.py --steps 20 --repeats 3 --batches 1 16 --precisions bfloat16 --graphs off on \
     --throughput 256 --no-memory --name speed-gpu-pinned           # the GPU rerun after the noise change (CUDA)
 python benchmarks/level_sets.py --grid docs/level-sets.png            # ~30 s
+python benchmarks/evaluator_casts.py --evaluators shipped spatial     # ~1 min: are the judges fooled by colour casts?
+python benchmarks/quality.py --methods --n 50 --n-edit 50 --steps 20 --evaluator spatial \
+    --name quality-implied-20-spatial                                  # the same edits, the second judge
 ```
 
 What the figures mean, and what was tried to improve them, is in the [Lab notes](findings.md).

@@ -76,3 +76,10 @@ def test_level_sets_benchmark(tmp_path):
     assert set(rows) == {"nlbp", "nearest"} and (tmp_path / "grid.png").exists()
     for r in rows.values():  # both images meet the raised logit (max(y_i, level)) exactly: only the latents differ
         assert r["logit"] >= result["logit"] - 1e-3
+
+
+def test_evaluator_casts_benchmark(tmp_path):
+    result = _run("evaluator_casts.py", tmp_path, "--n", "6", "--data-n", "60", "--strengths", "0.3")
+    rows = result["rows"]
+    assert [r["cast"] for r in rows] == ["none", "blue", "red", "green", "yellow", "dark", "bright"]
+    assert all(0 <= r["agreement"] <= 1 for r in rows) and all(-1 <= r["rise"] <= 1 for r in rows[1:])

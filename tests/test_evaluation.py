@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from spnn.data.common import ArrayDataset
-from spnn.errors import CheckpointError, ShapeError
+from spnn.errors import CheckpointError, ConfigError, ShapeError
 from spnn.evaluation import AttributeEvaluator, attribute_agreement, consistency_error, psnr, train_evaluator
 from spnn.evaluation.metrics import high_frequency_ratio
 from spnn.viz import image_grid, labelled_grid
@@ -49,6 +49,19 @@ def test_evaluator_learns_and_round_trips(tmp_path):
         ev(torch.zeros(1, 3, 8, 8))
     with pytest.raises(CheckpointError, match="no such file"):
         AttributeEvaluator.load(tmp_path / "nope.safetensors")
+
+
+def test_spatial_evaluator_with_casts_learns_and_round_trips(tmp_path):
+    """The second design: a spatial head, trained under random colour casts smaller than the attributes' own."""
+    res = train_evaluator(_toy(512, 0), _toy(128, 1), tmp_path, epochs=8, batch_size=64, widths=(8, 16),
+                          progress=False, warmup=5, head="spatial", cast=0.1)
+    assert res["finished"] and res["accuracy"] > 0.95
+    ev = AttributeEvaluator.load(tmp_path / "evaluator.safetensors")
+    assert ev.head_kind == "spatial" and ev.embed(_toy(4, 2).tensors()[0]).shape == (4, 16 * 8 * 8)
+    with pytest.raises(ConfigError, match="unknown evaluator head 'mean'"):
+        AttributeEvaluator((3, 8, 8), ["a"], head="mean")
+    with pytest.raises(ConfigError, match="cast = 1.5"):
+        train_evaluator(_toy(8, 0), _toy(8, 1), tmp_path / "bad", cast=1.5, progress=False)
 
 
 def test_evaluator_cli_score(tmp_path):

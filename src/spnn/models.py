@@ -6,12 +6,14 @@ from pathlib import Path
 
 from spnn.errors import CheckpointError
 
-__all__ = ["ASSETS", "load_spnn", "load_prior", "load_evaluator"]
+__all__ = ["ASSETS", "EVALUATORS", "load_spnn", "load_prior", "load_evaluator"]
 
 ASSETS = Path(__file__).parent / "assets"
 DEFAULT_SPNN = ASSETS / "avatars32-spnn.safetensors"
 DEFAULT_PRIOR = ASSETS / "avatars32-prior"
 DEFAULT_EVALUATOR = ASSETS / "avatars32-evaluator.safetensors"
+# a second judge of another design: a spatial head, trained under random colour casts (docs: training)
+EVALUATORS = {"shipped": DEFAULT_EVALUATOR, "spatial": ASSETS / "avatars32-evaluator-spatial.safetensors"}
 
 
 def _default(path, default: Path, what: str) -> Path:
@@ -54,6 +56,9 @@ def load_prior(path=None, device="cpu", image_size: int | None = None):
 
 
 def load_evaluator(path=None, device="cpu"):
+    """An evaluator file, or a shipped one by name: "shipped" (the default) or "spatial" (`EVALUATORS`)."""
     from spnn.evaluation.evaluator import AttributeEvaluator
 
+    if isinstance(path, str) and path in EVALUATORS:
+        path = EVALUATORS[path]
     return AttributeEvaluator.load(_default(path, DEFAULT_EVALUATOR, "evaluator"), device)

@@ -19,8 +19,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     val_set = open_dataset(args.data, "val", size=args.size, n=args.n)
     result = train_evaluator(train_set, val_set, args.out, epochs=args.epochs, batch_size=args.batch_size,
                              lr=args.lr, widths=args.widths, seed=args.seed, resume=not args.no_resume,
-                             progress=not args.quiet, max_steps=args.max_steps,
-                             device=device_of(args))
+                             progress=not args.quiet, max_steps=args.max_steps, head=args.head,
+                             cast=args.cast, device=device_of(args))
     print(json.dumps(result, indent=1))
     return 0
 
@@ -49,6 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--batch-size", type=positive_int, default=128)
     t.add_argument("--lr", type=float_in(0, 1, lo_open=True), default=2e-3)
     t.add_argument("--widths", type=positive_int, nargs="+", default=[32, 64, 128])
+    t.add_argument("--head", default="pool", choices=["pool", "spatial"],
+                   help="pool: global average (the shipped evaluator); spatial: a linear map of the last feature map")
+    t.add_argument("--cast", type=float_in(0, 1, hi_open=True), default=0.0,
+                   help="random colour casts in training (per-channel gain and offset up to this), 0: none")
     t.add_argument("--seed", type=nonnegative_int, default=0)
     t.add_argument("--max-steps", type=positive_int)
     t.add_argument("--no-resume", action="store_true")

@@ -12,28 +12,38 @@ import torch.nn.functional as F
 from torch import nn
 
 from spnn.checks import check_shape
-from spnn.errors import CheckpointError
+from spnn.errors import CheckpointError, ConfigError
 from spnn.io import check_header, load_tensors, read_metadata, save_tensors
 
-__all__ = ["AttributeEvaluator", "train_evaluator"]
+__all__ = ["AttributeEvaluator", "train_evaluator", "HEADS"]
 
 FORMAT = "spnn.AttributeEvaluator/1"
 
 
+HEADS = ("pool", "spatial")
+
+
 class AttributeEvaluator(nn.Module):
-    """VGG-style CNN: stages of two 3x3 conv + BatchNorm + ReLU, 2x max-pool, global average, linear.
+    """VGG-style CNN: stages of two 3x3 conv + BatchNorm + ReLU, 2x max-pool, then a head: ``"pool"``, global
+    average and linear (where a feature is does not matter); ``"spatial"``, a 1x1 convolution to 16 channels and a
+    linear map of the whole last map (where it is does: bangs on the forehead, a hat above it).
 
     >>> ev = AttributeEvaluator((3, 32, 32), ["Smiling", "Bald"], widths=(8, 16))
     >>> ev(torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2, 2])
+    >>> AttributeEvaluator((3, 32, 32), ["Smiling"], widths=(8, 16), head="spatial")(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 1])
     """
 
     def __init__(self, input_shape: Sequence[int], attribute_names: Sequence[str],
-                 widths: Sequence[int] = (32, 64, 128)):
+                 widths: Sequence[int] = (32, 64, 128), head: str = "pool"):
         super().__init__()
+        if head not in HEADS:
+            raise ConfigError(f"unknown evaluator head {head!r}; choose one of {HEADS}")
         self.input_shape = tuple(int(v) for v in input_shape)
         self.attribute_names = list(attribute_names)
         self.widths = [int(w) for w in widths]
+        self.head_kind = head
         layers: list[nn.Module] = []
         c = self.input_shape[0]
         for i, w in enumerate(self.widths):
@@ -43,12 +53,22 @@ class AttributeEvaluator(nn.Module):
             if i < len(self.widths) - 1:
                 layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(c, len(self.attribute_names))
+        if head == "pool":
+            self.head = nn.Linear(c, len(self.attribute_names))
+        else:
+            side = [s // 2 ** (len(self.widths) - 1) for s in self.input_shape[1:]]
+            self.squeeze = nn.Conv2d(c, 16, 1)
+            self.head = nn.Linear(16 * side[0] * side[1], len(self.attribute_names))
+
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """The head's input: averaged features, or the squeezed map flattened."""
+        h = self.features(x)
+        return h.mean((2, 3)) if self.head_kind == "pool" else F.relu(self.squeeze(h)).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Attribute logits for images in [-1, 1]."""
         check_shape(x, self.input_shape, "evaluator input")
-        return self.head(self.features(x).mean((2, 3)))
+        return self.head(self.pooled(x))
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
@@ -66,13 +86,13 @@ class AttributeEvaluator(nn.Module):
         was = self.training
         self.eval()
         device = next(self.parameters()).device
-        out = torch.cat([self.features(x[i:i + batch].to(device)).mean((2, 3)) for i in range(0, len(x), batch)])
+        out = torch.cat([self.pooled(x[i:i + batch].to(device)) for i in range(0, len(x), batch)])
         self.train(was)
         return out.to(x.device)
 
     def config(self) -> dict:
         return {"format": FORMAT, "input_shape": list(self.input_shape),
-                "attribute_names": self.attribute_names, "widths": self.widths}
+                "attribute_names": self.attribute_names, "widths": self.widths, "head": self.head_kind}
 
     def save(self, path: str | os.PathLike, meta: dict | None = None) -> None:
         save_tensors(path, self.state_dict(), {**(meta or {}), "evaluator_config": self.config()})
@@ -88,12 +108,12 @@ class AttributeEvaluator(nn.Module):
                                   "metadata); give the file written by `spnn evaluator train`")
         try:
             with torch.device("meta"):
-                skeleton = cls(cfg["input_shape"], cfg["attribute_names"], cfg["widths"])
+                skeleton = cls(cfg["input_shape"], cfg["attribute_names"], cfg["widths"], cfg.get("head", "pool"))
         except Exception as e:  # noqa: BLE001 - any malformed description
             raise CheckpointError(f"{path}: invalid evaluator description ({type(e).__name__}: {e})") from None
         check_header(path, skeleton.state_dict())
         tensors, _ = load_tensors(path, map_location)
-        ev = cls(cfg["input_shape"], cfg["attribute_names"], cfg["widths"])
+        ev = cls(cfg["input_shape"], cfg["attribute_names"], cfg["widths"], cfg.get("head", "pool"))
         load_state_checked(ev, tensors, str(path))
         return ev.eval().to(map_location)
 
@@ -101,15 +121,19 @@ class AttributeEvaluator(nn.Module):
 def train_evaluator(train_set, val_set, out_dir: str | Path, *, epochs: float = 8, batch_size: int = 128,
                     lr: float = 2e-3, widths: Sequence[int] = (32, 64, 128), seed: int = 0, device="cpu",
                     resume: bool = True, progress: bool = True, max_steps: int | None = None,
-                    warmup: int = 100) -> dict:
-    """Train with BCE, light augmentation (random 1-pixel shifts); returns validation metrics."""
+                    warmup: int = 100, head: str = "pool", cast: float = 0.0) -> dict:
+    """Train with BCE, light augmentation (random 1-pixel shifts; with ``cast`` c, also a random colour cast per
+    image, x -> g x + o with per-channel gain g in [1 - c, 1 + c] and offset o in [-c, c], so that a cast is not
+    read as an attribute); returns validation metrics."""
+    if not 0 <= cast < 1:
+        raise ConfigError(f"cast = {cast!r}: a colour-cast strength in [0, 1)")
     from spnn.evaluation.metrics import attribute_agreement
     from spnn.network import load_state_checked
     from spnn.training.loop import LoopConfig, TrainLoop
 
     torch.manual_seed(seed)
     out_dir = Path(out_dir)
-    ev = AttributeEvaluator(train_set.image_shape, train_set.attribute_names, widths).to(device)
+    ev = AttributeEvaluator(train_set.image_shape, train_set.attribute_names, widths, head).to(device)
     val_x, val_y = (t.to(device) for t in val_set.tensors(limit=2000))
     gen = torch.Generator().manual_seed(seed)
 
@@ -117,6 +141,9 @@ def train_evaluator(train_set, val_set, out_dir: str | Path, *, epochs: float = 
         x, y = batch
         dx, dy = (int(v) for v in torch.randint(-1, 2, (2,), generator=gen))
         x = torch.roll(x, (dx, dy), dims=(2, 3))
+        if cast:
+            gain, offset = ((torch.rand(2, len(x), x.shape[1], 1, 1, generator=gen) * 2 - 1) * cast).to(x)
+            x = (x * (1 + gain) + offset).clamp(-1, 1)
         loss = F.binary_cross_entropy_with_logits(ev(x), y)
         return loss, {}
 
