@@ -274,7 +274,8 @@ def main() -> None:
         q = judges[1][1]
         print(f"**Two judges of the same images** (the edits of `quality-implied-20` scored by the shipped evaluator "
               "and by the second one, a spatial head trained under random colour casts, `--evaluator spatial`; "
-              f"success / others kept, sets: all set; {q['machine']}, {q['date']}):\n")
+              f"success / others kept, sets: all set; {q['machine']}, {q['date']}; looked at: the second is the better "
+              "judge of casts and the more lenient of hair colours, taking pink-tinted hair for grey, lab notes):\n")
         print(table(rows, list(rows[0])))
         print()
     if c := load("evaluator-casts"):
