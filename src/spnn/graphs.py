@@ -101,14 +101,14 @@ class GraphedCall:
             return self.fn(*args)
         if self.check is not None:
             self.check(*args)
-        entry = self.graphs.get(spec)
-        if entry is None:
-            entry = self.graphs[spec] = self._record(spec, leaves)
-        for static, t in zip(entry.inputs, leaves):
-            if static is not t:
+        with torch.cuda.device(leaves[0].device):  # the device the graph lives on, whichever is current
+            entry = self.graphs.get(spec)
+            if entry is None:
+                entry = self.graphs[spec] = self._record(spec, leaves)
+            for static, t in zip(entry.inputs, leaves):
                 static.copy_(t)
-        entry.graph.replay()
-        return _unflatten(entry.out_spec, iter([t.clone() for t in entry.outputs]))
+            entry.graph.replay()
+            return _unflatten(entry.out_spec, iter([t.clone() for t in entry.outputs]))
 
     def _record(self, spec: Any, leaves: list[torch.Tensor]) -> _Graph:
         inputs = [t.detach().clone() for t in leaves]
