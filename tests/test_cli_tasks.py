@@ -165,6 +165,7 @@ def test_calibration_travels_with_the_network(tmp_path, capsys, monkeypatch):
     ["reconstruct", "--method", "red-diff", "--steps", "3"],
     ["restore", "--task", "sr4", "--method", "daps", "--steps", "2"],
     ["reconstruct", "--precision", "bfloat16", "--steps", "2"],
+    ["edit", "--set", "Eyeglasses=1", "--graphs", "off", "--steps", "2"],
     ["reconstruct", "--method", "dps-paper", "--steps", "2"],
 ])
 def test_other_solvers_and_precisions_from_the_cli(models, tmp_path, argv):

@@ -21,9 +21,20 @@ import torch
 
 from spnn.network import Completion
 
-__all__ = ["GraphedCall", "GraphedOperator", "resolve_graphs", "GRAPHS"]
+__all__ = ["GraphedCall", "GraphedOperator", "check_graphs", "resolve_graphs", "GRAPHS"]
 
 GRAPHS = ("auto", "on", "off")
+
+
+def check_graphs(graphs: str | bool) -> str:
+    """The setting as one of `GRAPHS` (True / False as "on" / "off"); a one-line error for anything else."""
+    from spnn.errors import ConfigError
+
+    if isinstance(graphs, bool):
+        return "on" if graphs else "off"
+    if not isinstance(graphs, str) or graphs not in GRAPHS:
+        raise ConfigError(f"unknown graphs setting {graphs!r}; choose one of {GRAPHS}")
+    return graphs
 
 
 def resolve_graphs(graphs: str | bool, device: torch.device | str) -> bool:
@@ -33,13 +44,7 @@ def resolve_graphs(graphs: str | bool, device: torch.device | str) -> bool:
     >>> resolve_graphs("auto", "cpu"), resolve_graphs("off", "cuda")
     (False, False)
     """
-    from spnn.errors import ConfigError
-
-    if isinstance(graphs, bool):
-        graphs = "on" if graphs else "off"
-    if graphs not in GRAPHS:
-        raise ConfigError(f"unknown graphs setting {graphs!r}; choose one of {GRAPHS}")
-    return graphs != "off" and torch.device(device).type == "cuda"
+    return check_graphs(graphs) != "off" and torch.device(device).type == "cuda"
 
 
 def _flatten(obj: Any, leaves: list[torch.Tensor]) -> Any:

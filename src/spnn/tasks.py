@@ -31,6 +31,7 @@ from spnn.diffusion.presets import SamplerPreset, get_preset
 from spnn.diffusion.prior import Prior
 from spnn.diffusion.sampler import sample
 from spnn.errors import ConfigError
+from spnn.graphs import check_graphs
 from spnn.implications import check_implications, with_implied
 from spnn.operators import Operator, SPNNOperator, check_changes, edit_bounds, edit_target, level_of
 
@@ -159,16 +160,17 @@ def make_guidance(method: str, op: Operator, y: torch.Tensor, *, mask=None, lam=
 def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method: str = "nlbp",
                 steps: int = 100, seeds=None, skip_tol: float | None | str = "preset", travel: tuple | None = None,
                 preset: str | SamplerPreset = "spnn", precision: str = "auto", progress: bool = True,
-                slack: float | None = None, **guidance_options) -> TaskResult:
+                slack: float | None = None, graphs: str | bool = "auto", **guidance_options) -> TaskResult:
     """Reconstruction from semantics: y = g(image); sample images x with g(x) = y.
 
     ``preset``: "spnn" (ours) or "paper" (the authors' loop step for step: `spnn.diffusion.presets`).
     ``skip_tol``: the paper's rule (0.11) stops projecting a sample once its attributes are about right; the
     preset's by default ("preset": off for ours, 0.11 for the paper's), None never skips. ``travel``: RePaint
     time travel (length, repeats), see `spnn.diffusion.sample`. ``slack`` (nlbp): the target's box before the
-    last step (`BackProjection`)."""
+    last step (`BackProjection`). ``graphs``: CUDA-graph replays, as in `spnn.diffusion.sample` (every task)."""
     check_images(images)
     check_pair(prior, op)
+    check_graphs(graphs)
     _check_slack(method, slack)
     with torch.no_grad():
         y = op.A(images.to(next(prior.parameters())))
@@ -176,7 +178,7 @@ def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method:
         return TaskResult(solve(method, prior, op, y, steps, seeds, precision, progress, guidance_options), y)
     guidance = make_guidance(method, op, y, skip_tol=skip_tol, preset=preset, slack=slack, **guidance_options)
     out = sample(prior, len(y), steps=steps, guidance=guidance, seeds=seeds, travel=travel, preset=preset,
-                 precision=precision, progress=progress).images
+                 precision=precision, progress=progress, graphs=graphs).images
     return TaskResult(out, y)
 
 
@@ -195,7 +197,7 @@ def solve(method: str, prior: Prior, op, y: torch.Tensor, steps: int = 200, seed
 def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: int, *, method: str = "nlbp",
              steps: int = 100, seeds=None, logit: float | None = None, max_abs: float | str | None = "auto",
              max_move: float | None = EDIT_MAX_MOVE, preset: str | SamplerPreset = "spnn", precision: str = "auto",
-             progress: bool = True, implied: bool = True, travel: tuple | None = None,
+             progress: bool = True, implied: bool = True, travel: tuple | None = None, graphs: str | bool = "auto",
              **guidance_options) -> TaskResult:
     """Multi-attribute generation: value 1 -> logit >= +logit, 0 -> logit <= -logit; others free (with
     ``implied``, those the named ones imply are set too: `implied_attributes`; ``info["implied"]`` lists them).
@@ -208,6 +210,7 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"n = {n!r}: ask for at least one image (a positive integer)")
     check_pair(prior, op)
+    check_graphs(graphs)
     calib = calibration_of(op)
     max_abs = parse_max_abs(max_abs)
     max_abs = calib.max_abs if isinstance(max_abs, str) else max_abs  # "auto"
@@ -223,7 +226,7 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
         guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move)
     guidance = make_guidance(method, op, y, mask=mask, preset=preset, **guidance_options)
     out = sample(prior, n, steps=steps, guidance=guidance, seeds=seeds, preset=preset, precision=precision,
-                 travel=travel, progress=progress).images
+                 travel=travel, progress=progress, graphs=graphs).images
     levels_used = {k: level_of(levels, k, v, logit) for k, v in full.items()}
     return TaskResult(out, y, mask, {"implied": also, "levels": levels_used}, bounds=bounds)
 
@@ -232,7 +235,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
          t_start: int | None = None, steps: int = 100, seeds=None, logit: float | None = None, method: str = "nlbp",
          max_abs: float | str | None = "auto", max_move: float | None = EDIT_MAX_MOVE, eta: float = EDIT_ETA,
          invert: bool | None = None, preset: str | SamplerPreset = "spnn", precision: str = "auto",
-         progress: bool = True, implied: bool = True, travel: tuple | None = None,
+         progress: bool = True, implied: bool = True, travel: tuple | None = None, graphs: str | bool = "auto",
          **guidance_options) -> TaskResult:
     """Edit real images: set the named attributes, keep the rest (see the module docstring); with ``implied``
     also what the named ones imply (`implied_attributes`; ``info["implied"]`` lists them). With NLBP,
@@ -245,6 +248,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     (`spnn.diffusion.sample`)."""
     check_images(images)
     check_pair(prior, op)
+    check_graphs(graphs)
     p = next(prior.parameters())
     images = images.to(p)
     max_abs = parse_max_abs(max_abs)
@@ -272,7 +276,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     guidance = make_guidance(method, op, y, mask=mask, preset=preset, **guidance_options)
     out = sample(prior, len(images), steps=steps, guidance=guidance, seeds=seeds, x_start=images,
                  t_start=t_start, eta=eta, invert=invert, preset=preset, precision=precision,
-                 travel=travel, progress=progress).images
+                 travel=travel, progress=progress, graphs=graphs).images
     if "edited" in info:
         out = torch.where(info["edited"].view(-1, *[1] * (out.dim() - 1)), out, images)
     return TaskResult(out, y, mask, info, bounds=bounds)
@@ -280,10 +284,11 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
 
 def restore(prior: Prior, op: Operator, images: torch.Tensor, *, method: str = "nlbp", steps: int = 100,
             seeds=None, preset: str | SamplerPreset = "spnn", precision: str = "auto", progress: bool = True,
-            **guidance_options) -> TaskResult:
+            graphs: str | bool = "auto", **guidance_options) -> TaskResult:
     """Restoration from y = A(image) (linear: DDNM; non-linear operators work the same way)."""
     check_images(images)
     check_pair(prior, op)
+    check_graphs(graphs)
     p = next(prior.parameters())
     with torch.no_grad():
         y = op.A(images.to(p))
@@ -292,5 +297,5 @@ def restore(prior: Prior, op: Operator, images: torch.Tensor, *, method: str = "
     guidance_options.setdefault("lam", 1.0)
     guidance = make_guidance(method, op, y, preset=preset, **guidance_options)
     out = sample(prior, len(images), steps=steps, guidance=guidance, seeds=seeds, preset=preset,
-                 precision=precision, progress=progress).images
+                 precision=precision, progress=progress, graphs=graphs).images
     return TaskResult(out, y)

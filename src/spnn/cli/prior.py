@@ -74,7 +74,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     prior = Prior.load(args.prior, device)
     seeds = list(range(args.seed, args.seed + args.n))
     out = sample(prior, args.n, steps=args.steps, eta=args.eta, seeds=seeds, preset=args.preset,
-                 precision=args.precision, progress=True).images
+                 precision=args.precision, graphs=args.graphs, progress=True).images
     image_grid([out[i:i + args.per_row] for i in range(0, args.n, args.per_row)], args.out, scale=args.scale)
     print(f"wrote {args.out}")
     return 0
@@ -119,6 +119,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--preset", default="spnn", choices=["spnn", "paper"], help="sampler settings (docs: sampling)")
     q.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
                    help="the UNet's precision (auto: bfloat16 where measured faster with the same quality)")
+    q.add_argument("--graphs", default="auto", choices=["auto", "off"],
+                   help="CUDA-graph replays of the UNet call (auto: on CUDA devices; off: launch every kernel)")
     q.add_argument("--seed", type=nonnegative_int, default=0)
     q.add_argument("--per-row", type=positive_int, default=8)
     q.add_argument("--scale", type=int_in(1, 16), default=3)

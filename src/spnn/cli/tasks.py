@@ -226,7 +226,8 @@ def _reconstruct_all(args, prior, op) -> int:
         x = torch.stack([ds[i][0] for i in idx])
         seeds = idx if args.seed is not None or args.preset != "paper" else None  # theirs: 1234 for all
         res = reconstruct(prior, op, x, method=args.method, steps=args.steps, seeds=seeds, progress=False,
-                          skip_tol=_skip_tol(args), preset=args.preset, precision=args.precision, slack=args.slack)
+                          skip_tol=_skip_tol(args), preset=args.preset, precision=args.precision, slack=args.slack,
+                          graphs=args.graphs)
         for i, img in zip(idx, to_uint8(res.images)):
             save_png(Image.fromarray(img), out / f"{i:05d}.png")  # seed = index: independent of sharding
     return 0
@@ -244,7 +245,8 @@ def cmd_reconstruct(args) -> int:
         return _reconstruct_all(args, prior, op)
     x = _inputs(args, prior.image_shape)
     res = reconstruct(prior, op, x, method=args.method, steps=args.steps, skip_tol=_skip_tol(args),
-                      seeds=_seeds(args, len(x)), preset=args.preset, precision=args.precision, slack=args.slack)
+                      seeds=_seeds(args, len(x)), preset=args.preset, precision=args.precision, slack=args.slack,
+                      graphs=args.graphs)
     out = Path(args.out)
     caps = _captions(op, res.targets)
     image_grid([x, res.images], out / "reconstruct.png", row_labels=["original", args.method], scale=3,
@@ -268,7 +270,8 @@ def cmd_generate(args) -> int:
     prior, op, evaluator = _models(args)
     res = generate(prior, op, attrs, args.n, method=args.method, steps=args.steps, logit=args.logit,
                    max_abs=args.max_abs, max_move=args.max_move or None, implied=args.implied,
-                   seeds=_seeds(args, args.n), preset=args.preset, precision=args.precision)
+                   seeds=_seeds(args, args.n), preset=args.preset, precision=args.precision,
+                   graphs=args.graphs)
     _say_implied(res)
     out = Path(args.out)
     image_grid([res.images], out / "generate.png", scale=3, row_labels=[" ".join(f"{k}={v:g}" for k, v in
@@ -287,7 +290,8 @@ def cmd_edit(args) -> int:
     x = _inputs(args, prior.image_shape)
     res = edit(prior, op, x, attrs, method=args.method, t_start=args.t_start, steps=args.steps, logit=args.logit,
                max_abs=args.max_abs, max_move=args.max_move or None, eta=args.eta, invert=args.invert,
-               seeds=_seeds(args, len(x)), preset=args.preset, precision=args.precision, implied=args.implied)
+               seeds=_seeds(args, len(x)), preset=args.preset, precision=args.precision, implied=args.implied,
+               graphs=args.graphs)
     _say_implied(res)
     out = Path(args.out)
     image_grid([x, res.images], out / "edit.png", scale=3, row_labels=["original", "edited"])
@@ -341,12 +345,12 @@ def cmd_restore(args) -> int:
         else:
             guidance = make_guidance(args.method, op, y, lam=1.0, preset=args.preset)
             res = TaskResult(sample(prior, len(x), steps=args.steps, guidance=guidance, seeds=seeds,
-                                    preset=args.preset, precision=args.precision).images, y)
+                                    preset=args.preset, precision=args.precision, graphs=args.graphs).images, y)
         op = camera
     elif args.task in ops:
         op = ops[args.task]().to(x)
         res = restore(prior, op, x, method=args.method, steps=args.steps, seeds=seeds, preset=args.preset,
-                      precision=args.precision)
+                      precision=args.precision, graphs=args.graphs)
     else:
         raise DataError(f"unknown restoration task {args.task!r}; choose one of {sorted(ops) + ['camera']}")
     from spnn.evaluation.metrics import psnr
@@ -427,6 +431,9 @@ def _common(p, spnn: bool = True, images: bool = True) -> None:
     p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
                    help="the prior UNet's precision (auto: bfloat16 where measured faster with the same quality; "
                         "the SPNN always runs in float32)")
+    p.add_argument("--graphs", default="auto", choices=["auto", "off"],
+                   help="replay the UNet call and the back-projection from CUDA graphs (auto: on CUDA devices; "
+                        "the same images, faster; off: launch every kernel)")
     p.add_argument("--preset", default="spnn", choices=sorted(PRESETS),
                    help="sampler settings: spnn (ours) or paper (the authors' loop step for step; "
                         "docs: sampling)")

@@ -24,7 +24,7 @@ from spnn.diffusion.presets import SamplerPreset, get_preset
 from spnn.diffusion.prior import Prior, predict_eps, resolve_precision
 from spnn.diffusion.schedule import ddim_timesteps, time_travel
 from spnn.errors import ConfigError
-from spnn.graphs import resolve_graphs
+from spnn.graphs import check_graphs, resolve_graphs
 
 __all__ = ["sample", "SampleResult", "ddim_invert", "noise_scale"]
 
@@ -85,6 +85,7 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"n = {n!r}: ask for at least one sample (a positive integer)")
     pr = get_preset(preset)
+    check_graphs(graphs)
     eta = pr.eta if eta is None else eta
     clip_x0 = pr.clip if clip_x0 is None else clip_x0
     clip_guided = pr.clip if clip_guided is None else clip_guided
