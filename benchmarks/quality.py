@@ -90,6 +90,8 @@ def main() -> None:
     ap.add_argument("--max-abs", type=parse_max_abs, default="auto",
                     help="editing range safeguard: auto (the default of `spnn edit`), a number, or 0 (off)")
     ap.add_argument("--max-move", type=float, default=EDIT_MAX_MOVE or 0.0, help="editing movement budget (0: off)")
+    ap.add_argument("--edit-lam", type=float_in(0, 1, lo_open=True), default=None,
+                    help="a constant editing step lam (default: tasks.gentle_lam, 0.5 above t = 200 and 1 below)")
     ap.add_argument("--no-invert", dest="invert", action="store_const", const=False, default=None,
                     help="edit from re-noised images (SDEdit start) instead of their DDIM inversion (default: the "
                     "SPNN's stored start per attribute, else the inversion)")
@@ -209,7 +211,8 @@ def main() -> None:
                 res = edit(prior, op, xe[sel], {attr: value}, steps=args.steps, seeds=sel.tolist(), t_start=args.t_start,
                            logit=args.logit, eta=args.eta, invert=args.invert, max_abs=args.max_abs,
                            max_move=args.max_move or None, precision=args.precision, progress=False,
-                           implied=args.implied, travel=args.edit_travel)
+                           implied=args.implied, travel=args.edit_travel,
+                           **({"lam": args.edit_lam} if args.edit_lam is not None else {}))
                 pred = ev.predict(res.images) > 0
                 implied = [names.index(k) for k in res.info["implied"]]
                 free = [j for j in range(len(names)) if j != i and j not in implied]
@@ -250,7 +253,8 @@ def main() -> None:
             gen = generate(prior, op, dict.fromkeys(combo, 1.0), args.n_edit, steps=args.steps,
                            seeds=range(10_000, 10_000 + args.n_edit), logit=args.logit, max_abs=args.max_abs,
                            max_move=args.max_move or None, precision=args.precision, progress=False,
-                           implied=args.implied, travel=args.edit_travel)
+                           implied=args.implied, travel=args.edit_travel,
+                           **({"lam": args.edit_lam} if args.edit_lam is not None else {}))
             pred = ev.predict(gen.images)[:, [names.index(a) for a in combo]] > 0
             multi_rows.append({"attributes": " + ".join(combo), "n": args.n_edit, "all_set": float(pred.all(1).float().mean()),
                                "each_set": float(pred.float().mean())})
@@ -262,7 +266,7 @@ def main() -> None:
                 "edit_t_start": t_start, "edit_eta": args.eta, "edit_logit": logit, "edit_levels": levels, "edit_max_abs": args.max_abs,
                 "precision": args.precision, "recon_max_abs": args.recon_max_abs,
                 "recon_slack": args.recon_slack,
-                "edit_max_move": args.max_move, "edit_invert": invert, "edit_starts": starts, "implied": args.implied, "edit_travel": args.edit_travel,
+                "edit_max_move": args.max_move, "edit_lam": args.edit_lam, "edit_invert": invert, "edit_starts": starts, "implied": args.implied, "edit_travel": args.edit_travel,
                 "edit_latents_from": args.latents_from,
                 "edit_calibration": calibration_of(op).to_dict()}
     print("wrote", write(args.name, {**models, **settings, "reconstruction": rows,
