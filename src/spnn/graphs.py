@@ -55,8 +55,8 @@ def _flatten(obj: Any, leaves: list[torch.Tensor]) -> Any:
         return ("tensor", obj.shape, obj.dtype, obj.device)
     if isinstance(obj, Completion):
         return ("completion", _flatten(tuple(obj), leaves), _flatten(obj.conditioners, leaves))
-    if isinstance(obj, (list, tuple)):
-        return (type(obj).__name__, tuple(_flatten(o, leaves) for o in obj))
+    if isinstance(obj, (list, tuple)):  # subclasses come back as plain lists and tuples
+        return ("list" if isinstance(obj, list) else "tuple", tuple(_flatten(o, leaves) for o in obj))
     hash(obj)  # a constant is part of the graph's key
     return ("constant", obj)
 
@@ -166,10 +166,12 @@ class GraphedOperator:
         return self.op.back_project(x, y, lam, **kwargs)
 
     def back_project(self, x, y, lam=1.0, completion=None, form: str = "completion"):
-        if self._check is not None:
+        if self._check is not None and completion is None:  # with a completion, `complete` checked x already
             self._finite(x)
-        if not isinstance(lam, torch.Tensor) or lam.dim() == 0:
+        if not isinstance(lam, torch.Tensor):
             lam = x.new_full((len(x),), float(lam))  # a fill on the device, no host-to-device copy
+        elif lam.dim() == 0:
+            lam = lam.to(x).expand(len(x))
         target = None
         if getattr(self.op, "mode", None) == "learned" and form == "completion" and hasattr(self.op, "target_latents"):
             target = self.op.target_latents(y)
