@@ -5,7 +5,7 @@
   consistency mean |g(x_hat) - y|; for NLBP (learned and natural pseudo-inverse), DPS, classifier guidance,
   unconditional sampling;
 - editing (real faces, one attribute flipped at a time): success and preservation of the other attributes,
-  the rate at which the SPNN's logit meets the edit bound, the share of faces within the SPNN's reach (one
+  the pixel RMSE from the original (how much of the picture changed, in [-1, 1] units), the rate at which the SPNN's logit meets the edit bound, the share of faces within the SPNN's reach (one
   NLBP step from the face stays within |x| <= 2; `spnn.tasks.edit_reach`), the share returned unedited (out of
   reach, with the default safeguard), and a "(no edit)" row: the same start and
   sampler without guidance (how much of each face the sampler alone keeps);
@@ -50,6 +50,7 @@ from spnn.tasks import (
     edit,
     generate,
     parse_max_abs,
+    parse_region,
     reconstruct,
 )
 
@@ -58,8 +59,15 @@ EDITS = ["Eyeglasses", "Smiling", "Bangs", "Gray_Hair", "Black_Hair", "Blond_Hai
 # the paper's multi-attribute sets mapped to the built-in attributes
 MULTI = [["Pale_Skin", "Black_Hair"], ["Blond_Hair", "Smiling"], ["Eyeglasses", "Smiling", "Mustache"]]
 EDIT_COLUMNS = ["attribute", "images", "success", "success_on", "success_off", "others_kept", "others_kept_free",
-                "implied_set", "bound_met", "within_reach", "unedited"]
+                "implied_set", "rmse_to_original", "bound_met", "within_reach", "unedited"]
 DIRECTIONS = {1.0: "success_on", 0.0: "success_off"}  # success among the faces turned on / off
+
+
+def region_setting(text: str):
+    try:
+        return parse_region(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def batched(fn, n, batch):
@@ -105,6 +113,9 @@ def main() -> None:
     ap.add_argument("--edit-travel", type=int, nargs="+", metavar="N", default=None,
                     help="RePaint time travel in the edits and the multi-attribute generation: LENGTH REPEATS "
                          "[T_MIN [T_MAX]] (`spnn.diffusion.schedule.time_travel`)")
+    ap.add_argument("--edit-region", type=region_setting, default="auto",
+                    help="confine each edit to where the SPNN's own full step moves pixels by at least this fraction "
+                    "of its largest move (spnn.tasks.edit_region; auto: the SPNN's stored threshold; off: none)")
     ap.add_argument("--no-implied", dest="implied", action="store_false",
                     help="edits and generation set only the named attributes, not what they imply (spnn.implications)")
     ap.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
@@ -211,7 +222,7 @@ def main() -> None:
                 res = edit(prior, op, xe[sel], {attr: value}, steps=args.steps, seeds=sel.tolist(), t_start=args.t_start,
                            logit=args.logit, eta=args.eta, invert=args.invert, max_abs=args.max_abs,
                            max_move=args.max_move or None, precision=args.precision, progress=False,
-                           implied=args.implied, travel=args.edit_travel,
+                           implied=args.implied, travel=args.edit_travel, region=args.edit_region,
                            **({"lam": args.edit_lam} if args.edit_lam is not None else {}))
                 pred = ev.predict(res.images) > 0
                 implied = [names.index(k) for k in res.info["implied"]]
@@ -222,7 +233,9 @@ def main() -> None:
                 others = [j for j in range(len(names)) if j != i]
                 edited = res.info.get("edited", torch.ones_like(met))
                 by_direction[DIRECTIONS[value]] = float((pred[:, i] == (value > 0)).float().mean())
+                rmse = (res.images.clamp(-1, 1) - xe[sel]).flatten(1).pow(2).mean(1).sqrt()
                 results.append((len(sel), {"success": (pred[:, i] == (value > 0)).float().mean(),
+                                           "rmse_to_original": rmse.mean(),
                                            "others_kept": (pred[:, others] == before[sel][:, others]).float().mean(),
                                            "others_kept_free": (pred[:, free] == before[sel][:, free]).float().mean(),
                                            "implied_set": (pred[:, implied] == wanted).float().mean() if implied
@@ -243,7 +256,8 @@ def main() -> None:
                        eta=args.eta, invert=invert, precision=args.precision, progress=False).images
         edit_rows.append({"attribute": "(no edit)", "images": len(xe), "success": "", "success_on": "", "success_off": "",
                           "others_kept": float(((ev.predict(plain) > 0) == before).float().mean()),
-                          "others_kept_free": "", "implied_set": "", "bound_met": "", "within_reach": "", "unedited": ""})
+                          "others_kept_free": "", "implied_set": "",
+                          "rmse_to_original": float((plain.clamp(-1, 1) - xe).flatten(1).pow(2).mean(1).sqrt().mean()), "bound_met": "", "within_reach": "", "unedited": ""})
         print(f"editing (flip one attribute of a real face; success_on / _off: among the faces turned on / off; bound_met: SPNN logit within {BOUND_TOL} of its bound; "
               f"within_reach: one NLBP step from the face stays within |x| <= {calibration_of(op).reach_limit:g}; unedited: returned "
               f"as given, out of reach):")
@@ -266,7 +280,7 @@ def main() -> None:
                 "edit_t_start": t_start, "edit_eta": args.eta, "edit_logit": logit, "edit_levels": levels, "edit_max_abs": args.max_abs,
                 "precision": args.precision, "recon_max_abs": args.recon_max_abs,
                 "recon_slack": args.recon_slack,
-                "edit_max_move": args.max_move, "edit_lam": args.edit_lam, "edit_invert": invert, "edit_starts": starts, "implied": args.implied, "edit_travel": args.edit_travel,
+                "edit_max_move": args.max_move, "edit_lam": args.edit_lam, "edit_invert": invert, "edit_starts": starts, "implied": args.implied, "edit_travel": args.edit_travel, "edit_region": parse_region(args.edit_region, calibration_of(op)),
                 "edit_latents_from": args.latents_from,
                 "edit_calibration": calibration_of(op).to_dict()}
     print("wrote", write(args.name, {**models, **settings, "reconstruction": rows,

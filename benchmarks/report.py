@@ -70,7 +70,7 @@ def reproduce_flags(result: dict) -> str:
 
 def edit_table(rows: list[dict]) -> str:
     columns = ["attribute", "images", "success", "success_on", "success_off", "others_kept", "others_kept_free",
-               "implied_set", "bound_met", "within_reach", "unedited"]
+               "implied_set", "rmse_to_original", "bound_met", "within_reach", "unedited"]
     return table(rows, [c for c in columns if any(c in r for r in rows)])
 
 
@@ -197,6 +197,34 @@ def main() -> None:
                      f"--steps {qi['steps']}{reproduce_flags(qi)} --name {name}`; `--no-implied` gives the tables above"
                      + (f"; {', '.join(qi['edit_starts'])} from the start the SPNN stores" if qi.get("edit_starts")
                         else "") + "):")
+    for steps in (20, 100):  # the same edits confined to the SPNN's own region, side by side with the whole image
+        base, reg = load(f"quality-implied-{steps}"), load(f"quality-region-{steps}")
+        if not (base and reg):
+            continue
+        rows = [{"attribute": b["attribute"], "success": f"{b['success']:.2f} -> {r['success']:.2f}",
+                 "others_kept": f"{b['others_kept']:.3f} -> {r['others_kept']:.3f}",
+                 **({"rmse_to_original": f"{b['rmse_to_original']:.3f} -> {r['rmse_to_original']:.3f}"}
+                    if "rmse_to_original" in b else {})}
+                for b, r in zip(base["editing"], reg["editing"]) if b["attribute"] != "(no edit)"]
+        print(f"**Edits in a region, at {steps} steps** (whole image -> confined to where the SPNN's own step moves "
+              f"pixels by at least {reg['edit_region']:g} of its largest move, `edit(..., region={reg['edit_region']:g})`; "
+              f"the same {reg['n_edit']} test faces and seeds, {reg['machine']}, {reg['date']}; `quality.py --methods "
+              f"--n {reg['n']} --n-edit {reg['n_edit']} --steps {steps} --edit-region {reg['edit_region']:g} "
+              f"--name quality-region-{steps}`; generation has no region, its sets are those above):\n")
+        print(table(rows, list(rows[0])))
+        print()
+    if val := [(t, r) for t in ("0.05", "0.1", "0.15", "0.25") if (r := load(f"region-val-{t}"))]:
+        base = load("editlam-val-gentle")  # the defaults on the same validation faces
+        runs = ([("off", base)] if base else []) + val
+        rows = [{"region": t, **{e["attribute"]: f"{e['success']:.2f} / {e['others_kept']:.3f}" for e in r["editing"]
+                                 if e["attribute"] != "(no edit)"}} for t, r in runs]
+        r = val[0][1]
+        print(f"**Choosing the region threshold** ({r['n_edit']} validation faces per edit, {r['steps']} steps, success / "
+              f"others kept, {r['machine']}, {r['date']}; `quality.py --split val --methods --n 50 --n-edit 50 --steps "
+              f"{r['steps']} --edits Eyeglasses Smiling Bangs Gray_Hair --edit-region T --multi Blond_Hair Smiling "
+              "--name region-val-T`; off: `editlam-val-gentle`, the defaults):\n")
+        print(table(rows, list(rows[0])))
+        print()
     for name in ("quality-labels-20", "quality-labels-100"):
         if not (ql := load(name)):
             continue
@@ -380,12 +408,14 @@ python benchmarks/quality.py --methods nlbp-learned nlbp-natural none --identity
 python benchmarks/identities.py && python benchmarks/spnn_accuracy.py
 python benchmarks/paper_step.py --repeats 4                           # ~3 min
 bash scripts/gpu-speed.sh OUTDIR      # on a CUDA machine, ~4.5 min on an H200: the GPU tests, speed-gpu, paper_step-gpu
-python benchmarks/speed.py --steps 20 --repeats 3 --batches 1 16 --precisions bfloat16 --graphs off on \
+python benchmarks/speed.py --steps 20 --repeats 3 --batches 1 16 --precisions bfloat16 --graphs off on \\
     --throughput 256 --no-memory --name speed-gpu-pinned           # the GPU rerun after the noise change (CUDA)
 python benchmarks/level_sets.py --grid docs/level-sets.png            # ~30 s
 python benchmarks/evaluator_casts.py --evaluators shipped spatial     # ~1 min: are the judges fooled by colour casts?
-python benchmarks/quality.py --methods --n 50 --n-edit 50 --steps 20 --evaluator spatial \
+python benchmarks/quality.py --methods --n 50 --n-edit 50 --steps 20 --evaluator spatial \\
     --name quality-implied-20-spatial                                  # the same edits, the second judge
+python benchmarks/quality.py --methods --n 50 --n-edit 50 --steps 20 --edit-region 0.1 \\
+    --name quality-region-20                                           # ~3 min (and --steps 100): edits in a region
 ```
 
 What the figures mean, and what was tried to improve them, is in the [Lab notes](findings.md).

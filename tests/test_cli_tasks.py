@@ -62,6 +62,18 @@ def test_edit(models, tmp_path, start):
     assert report["constraint_violation_max"] < 1e-4 and report["invert"] == (not start)
 
 
+def test_edit_in_a_region_and_a_bad_region(models, tmp_path, capsys):
+    _run(models, tmp_path, "edit", str(models / "images"), "--spnn", str(models / "spnn.safetensors"),
+         "--set", "Bald=1", "--t-start", "300", "--max-abs", "0", "--region", "0.8")  # a random SPNN moves most pixels
+    report = json.loads((tmp_path / "edit.json").read_text())
+    assert 0 < report["region_area"] < 1 and report["constraint_violation_max"] < 1e-4
+    with pytest.raises(SystemExit):
+        main(["edit", "--set", "Bald=1", "--region", "2", "--out", str(tmp_path / "bad")])
+    err = capsys.readouterr().err
+    assert "region must be 'auto', 'off' or a fraction in (0, 1), got '2'" in err and "Traceback" not in err
+    assert not (tmp_path / "bad").exists()
+
+
 def test_edit_reports_unmet_bounds(models, tmp_path, capsys):
     # a logit of 1e4 is out of reach inside the image range: one NLBP step from each image goes far outside it,
     # so by default (--max-abs auto) the images come back unedited, and the report says so

@@ -68,7 +68,9 @@ class EditCalibration:
     network (`start_for`); an edit whose named attributes share one uses it unless the caller sets its own.
     ``levels``: ``{NAME: level}``, a bound level measured best for an attribute with this network, used in
     place of ``logit`` for it (named or implied) unless the caller gives a logit; ``NAME=1`` / ``NAME=0`` keys
-    hold a level for turning it on / off alone (`spnn.operators.level_of`).
+    hold a level for turning it on / off alone (`spnn.operators.level_of`). ``region``: the threshold of the
+    region an edit is confined to (`spnn.tasks.edit_region`: the pixels the network's own step moves by at least
+    this fraction of its largest move), None for none (the whole image is free).
     """
 
     logit: float = 4.0
@@ -80,6 +82,7 @@ class EditCalibration:
     implications: dict = field(default_factory=dict)
     starts: dict = field(default_factory=dict)
     levels: dict = field(default_factory=dict)
+    region: float | None = None
     source: str = ""
 
     def __post_init__(self):
@@ -92,6 +95,9 @@ class EditCalibration:
         check_implications(self.implications)
         check_starts(self.starts)
         check_levels(self.levels)
+        if self.region is not None and (isinstance(self.region, bool) or not isinstance(self.region, (int, float))
+                                        or not 0 < self.region < 1):
+            raise ConfigError(f"edit calibration: region must be a fraction in (0, 1) or null, got {self.region!r}")
 
     def start_for(self, attributes) -> dict:
         """The editing start of ``attributes`` (names): the stored one if every name has the same, else {}.

@@ -16,6 +16,9 @@ final step meets the bounds exactly. ``max_abs="auto"`` (the default) decides pe
 safeguard is looser, beyond its limit the image comes back unedited (``info["edited"]`` False). The logit
 level and the reach limits belong to the SPNN (`spnn.calibration`: stored with its weights; the shipped
 avatar SPNN's were measured on its validation faces: logit 3.5, M = 1.5 up to reach 1.82, 1.2 up to 3.64).
+With a ``region`` (`edit_region`: where the SPNN's own full step moves pixels, or a mask of one's own) every step
+but the last pulls the pixels outside it back to the original (`InRegion`), so background, skin and the attributes
+that live elsewhere stay as they were.
 """
 
 from __future__ import annotations
@@ -23,10 +26,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 from spnn.calibration import calibration_of
 from spnn.checks import check_images
-from spnn.diffusion.guidance import DPS, BackProjection, ClassifierGuidance, Guidance, PaperDPS, paper_lam
+from spnn.diffusion.guidance import (
+    DPS,
+    BackProjection,
+    ClassifierGuidance,
+    Guidance,
+    InRegion,
+    PaperDPS,
+    check_region,
+    paper_lam,
+)
 from spnn.diffusion.presets import SamplerPreset, get_preset
 from spnn.diffusion.prior import Prior
 from spnn.diffusion.sampler import sample
@@ -36,8 +49,8 @@ from spnn.implications import check_implications, with_implied
 from spnn.operators import Operator, SPNNOperator, check_changes, edit_bounds, edit_target, level_of
 
 __all__ = ["EDIT_T_START", "EDIT_ETA", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "SOLVERS", "check_pair", "edit_reach",
-           "parse_max_abs", "implied_attributes", "make_guidance", "solve", "reconstruct", "generate", "edit",
-           "restore", "TaskResult", "gentle_lam"]
+           "edit_region", "full_step", "parse_region", "parse_max_abs", "implied_attributes", "make_guidance", "solve",
+           "reconstruct", "generate", "edit", "restore", "TaskResult", "gentle_lam"]
 
 METHODS = ("nlbp", "dps", "dps-paper", "cg", "none", "daps", "red-diff")
 SOLVERS = ("daps", "red-diff")  # methods with their own loop (spnn.diffusion.solvers): reconstruct and restore
@@ -64,11 +77,49 @@ class TaskResult:
         return (diff[:, self.mask] if self.mask is not None else diff).flatten(1).amax(1)
 
 
-def edit_reach(op: SPNNOperator, images: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """Per image, max |x'| of one full NLBP step (lam = 1) from the image onto the bounds: how far outside the
-    image range the SPNN's own way to the edit lies (`benchmarks/level_sets.py`)."""
+def parse_region(value, calib=None) -> float | torch.Tensor | None:
+    """An edit's region setting: "auto" (``calib.region``; kept as "auto" without ``calib``), a threshold in (0, 1),
+    a tensor, or None / "off"."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if value is None or (isinstance(value, str) and value.lower() in ("off", "none")):
+        return None
+    if isinstance(value, str) and value.lower() == "auto":
+        return "auto" if calib is None else calib.region
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"region must be 'auto', 'off' or a fraction in (0, 1), got {value!r}") from None
+    if not 0 < v < 1:
+        raise ConfigError(f"region must be 'auto', 'off' or a fraction in (0, 1), got {value!r}")
+    return v
+
+
+def full_step(op: SPNNOperator, images: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """One full NLBP step (lam = 1) from the images onto the bounds: the SPNN's own way to the edit."""
     with torch.no_grad():
-        return BackProjection(op, None, lam=1.0, bounds=bounds).project(images, 0).flatten(1).abs().amax(1)
+        return BackProjection(op, None, lam=1.0, bounds=bounds).project(images, 0)
+
+
+def edit_reach(op: SPNNOperator, images: torch.Tensor, bounds: tuple[torch.Tensor, torch.Tensor],
+               stepped: torch.Tensor | None = None) -> torch.Tensor:
+    """Per image, max |x'| of one full NLBP step from the image onto the bounds (`full_step`, or ``stepped``
+    if given): how far outside the image range the SPNN's own way to the edit lies (`benchmarks/level_sets.py`)."""
+    stepped = full_step(op, images, bounds) if stepped is None else stepped
+    return stepped.flatten(1).abs().amax(1)
+
+
+def edit_region(images: torch.Tensor, stepped: torch.Tensor, threshold: float, grow: int = 1) -> torch.Tensor:
+    """Where the edit may change pixels, (n, 1, H, W) of 0 / 1: the pixels that the SPNN's own full step
+    (`full_step`) moves by at least ``threshold`` times its largest move in the image, d = mean_c |x' - x|
+    averaged over 3 x 3, grown by ``grow`` pixels (none where the step moves nothing). For an SPNN whose steps
+    are perceptual this is the attribute's place: the mouth for Smiling, the hair for a hair colour."""
+    if not (0 < threshold < 1):
+        raise ConfigError(f"region threshold = {threshold!r}: a fraction of the largest move, in (0, 1)")
+    d = F.avg_pool2d((stepped - images).abs().mean(1, keepdim=True), 3, 1, 1, count_include_pad=False)
+    peak = d.flatten(1).amax(1).view(-1, 1, 1, 1)
+    m = ((d >= threshold * peak) & (d > 0)).to(images.dtype)  # a step that moves nothing: an empty region
+    return F.max_pool2d(m, 2 * grow + 1, 1, grow) if grow > 0 else m
 
 
 def parse_max_abs(value) -> float | str | torch.Tensor | None:
@@ -236,7 +287,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
          max_abs: float | str | None = "auto", max_move: float | None = EDIT_MAX_MOVE, eta: float = EDIT_ETA,
          invert: bool | None = None, preset: str | SamplerPreset = "spnn", precision: str = "auto",
          progress: bool = True, implied: bool = True, travel: tuple | None = None, graphs: str | bool = "auto",
-         **guidance_options) -> TaskResult:
+         region: float | str | torch.Tensor | None = "auto", **guidance_options) -> TaskResult:
     """Edit real images: set the named attributes, keep the rest (see the module docstring); with ``implied``
     also what the named ones imply (`implied_attributes`; ``info["implied"]`` lists them). With NLBP,
     ``info["reach"]`` holds each image's `edit_reach`, and with ``max_abs="auto"`` ``info["edited"]`` says
@@ -245,7 +296,9 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     (`EditCalibration.start_for`), else (or for the one not given) 500 and DDIM inversion; ``info["start"]``
     says which ran. ``logit`` None: the calibration's, with the levels it stores for some attributes
     (`bound_levels`; ``info["levels"]`` gives each bounded attribute's). ``travel``: RePaint time travel
-    (`spnn.diffusion.sample`)."""
+    (`spnn.diffusion.sample`). ``region`` confines the change (`InRegion`, NLBP only): "auto" the threshold the
+    calibration stores (none: the whole image), a fraction for `edit_region`, a tensor of 0..1 per pixel, or
+    None / "off"; ``info["region"]`` holds the one used."""
     check_images(images)
     check_pair(prior, op)
     check_graphs(graphs)
@@ -253,6 +306,12 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     images = images.to(p)
     max_abs = parse_max_abs(max_abs)
     calib = calibration_of(op)
+    if method != "nlbp" and parse_region(region) not in (None, "auto"):  # auto: other methods are unconfined
+        raise ConfigError(f"a region confines NLBP's projections; {method} has none: use method='nlbp' or "
+                          "region=None")
+    region = parse_region(region, calib) if method == "nlbp" else None
+    if isinstance(region, torch.Tensor):
+        check_region(region, images)
     logit, levels = bound_levels(calib, logit)
     also = implied_attributes(op, attributes, logit, implied)
     full = {**attributes, **also}
@@ -268,12 +327,18 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
                           "levels": {k: level_of(levels, k, v, logit) for k, v in full.items()}}
     if method == "nlbp":
         bounds = edit_bounds(op, len(images), full, logit, levels=levels, device=p.device, dtype=p.dtype)
-        info["reach"] = reach = edit_reach(op, images, bounds)
+        stepped = full_step(op, images, bounds)
+        info["reach"] = reach = edit_reach(op, images, bounds, stepped)
+        if region is not None and not isinstance(region, torch.Tensor):
+            region = edit_region(images, stepped, region)
         if isinstance(max_abs, str):  # "auto"
             info["edited"] = calib.editable(reach)
             max_abs = calib.max_abs_for(reach)
         guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move)
     guidance = make_guidance(method, op, y, mask=mask, preset=preset, **guidance_options)
+    if region is not None:
+        info["region"] = region
+        guidance = InRegion(guidance, images, region)
     out = sample(prior, len(images), steps=steps, guidance=guidance, seeds=seeds, x_start=images,
                  t_start=t_start, eta=eta, invert=invert, preset=preset, precision=precision,
                  travel=travel, progress=progress, graphs=graphs).images

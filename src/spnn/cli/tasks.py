@@ -33,6 +33,7 @@ from spnn.tasks import (
     METHODS,
     SOLVERS,
     parse_max_abs,
+    parse_region,
 )
 
 
@@ -291,12 +292,18 @@ def cmd_edit(args) -> int:
     res = edit(prior, op, x, attrs, method=args.method, t_start=args.t_start, steps=args.steps, logit=args.logit,
                max_abs=args.max_abs, max_move=args.max_move or None, eta=args.eta, invert=args.invert,
                seeds=_seeds(args, len(x)), preset=args.preset, precision=args.precision, implied=args.implied,
-               graphs=args.graphs)
+               graphs=args.graphs, region=args.region)
     _say_implied(res)
     out = Path(args.out)
-    image_grid([x, res.images], out / "edit.png", scale=3, row_labels=["original", "edited"])
+    region = res.info.get("region")
+    rows, labels = [x, res.images], ["original", "edited"]
+    if region is not None:  # where the edit was free to change pixels (white)
+        rows.append(region.expand_as(x) * 2 - 1)
+        labels.append("region")
+    image_grid(rows, out / "edit.png", scale=3, row_labels=labels)
     _report(res, op, evaluator, out, "edit", {"set": attrs, "implied": res.info["implied"], **res.info["start"],
-                                              "levels": res.info["levels"], "eta": args.eta})
+                                              "levels": res.info["levels"], "eta": args.eta,
+                                              "region_area": None if region is None else float(region.mean())})
     return 0
 
 
@@ -455,6 +462,13 @@ def _max_abs(text: str):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _region(text: str):
+    try:
+        return parse_region(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _bounds_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logit", type=positive_float, default=None,
                    help="NAME=1 means logit >= +LOGIT, NAME=0 means logit <= -LOGIT (NLBP); DPS/cg aim at +-LOGIT "
@@ -508,6 +522,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-invert", dest="invert", action="store_const", const=False, default=None,
                    help="start from the re-noised images (SDEdit) instead of their DDIM inversion (with neither this "
                    "nor --t-start: the start the SPNN stores for the named attributes, else the inversion from 500)")
+    p.add_argument("--region", type=_region, default="auto",
+                   help="confine the change to where the SPNN's own step moves pixels by at least this fraction of its "
+                   "largest move (auto: the threshold the SPNN stores, if any; off: the whole image; NLBP only)")
     _bounds_options(p)
     p.set_defaults(func=cmd_edit)
     p = sub.add_parser("calibrate", help="measure an SPNN's editing numbers (logit level, reach limits) on "

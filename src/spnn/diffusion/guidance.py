@@ -15,7 +15,8 @@ from spnn.errors import ConfigError
 from spnn.graphs import GraphedOperator
 from spnn.operators import LinearOperator, Operator, SPNNOperator, as_operator
 
-__all__ = ["Guidance", "BackProjection", "DPS", "PaperDPS", "ClassifierGuidance", "paper_lam", "constant"]
+__all__ = ["Guidance", "BackProjection", "InRegion", "check_region", "DPS", "PaperDPS", "ClassifierGuidance",
+           "paper_lam", "constant"]
 
 Schedule = Callable[[int], float]
 
@@ -177,6 +178,49 @@ class BackProjection(Guidance):
             lam_b = torch.where(bad.flatten(), lam_b / 2, lam_b)
             out = torch.where(bad, step(lam_b), out)
         return out
+
+
+def check_region(region: torch.Tensor, images: torch.Tensor) -> None:
+    """Refuse a region that does not broadcast to the images (n, C, H, W) or has values outside [0, 1]."""
+    if region.dim() != images.dim() or any(r not in (1, n) for r, n in zip(region.shape, images.shape)):
+        raise ConfigError(f"region of shape {tuple(region.shape)} does not fit images of shape "
+                          f"{tuple(images.shape)}: give one value per pixel (n, 1, H, W) or per image and channel")
+    if not region.is_floating_point() or not torch.isfinite(region).all() or region.min() < 0 or region.max() > 1:
+        raise ConfigError("region values must be finite floats in [0, 1] (1: free to change, 0: kept)")
+
+
+class InRegion(Guidance):
+    """Changes confined to a region: x0 <- x_ref + m (P(x0) - x_ref) before the last step, P(x0) at t = 0.
+
+    ``inner`` is the projecting guidance P (a back-projection), ``reference`` the images to keep (n, C, H, W)
+    and ``region`` m in [0, 1], broadcastable to them (1: free, 0: kept). As in DiffEdit (Couairon et al. 2022)
+    with the region in place of its noise-difference mask, outside the region every step is pulled back to the
+    reference while the prior redraws what is inside; the last step is ``inner``'s alone, so its constraint holds
+    exactly at the end.
+
+    >>> g = InRegion(Guidance(), torch.zeros(1, 1, 2, 2), torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]]))
+    >>> g.project(torch.ones(1, 1, 2, 2), t=10).flatten().tolist(), g.project(torch.ones(1, 1, 2, 2), t=0).sum().item()
+    ([1.0, 0.0, 0.0, 0.0], 4.0)
+    """
+
+    def __init__(self, inner: Guidance, reference: torch.Tensor, region: torch.Tensor):
+        if inner.needs_grad:
+            raise ConfigError("a region confines a projecting guidance (NLBP / DDNM); gradient methods have no "
+                              "projection to confine: use method='nlbp' or drop the region")
+        check_region(region, reference)
+        self.inner, self.reference, self.region = inner, reference, region.to(reference)
+
+    def project(self, x0: torch.Tensor, t: int) -> torch.Tensor:
+        out = self.inner.project(x0, t)
+        return out if t == 0 else torch.lerp(self.reference.to(out), out, self.region.to(out))
+
+    def begin(self, n: int) -> None:
+        if n != len(self.reference):
+            raise ConfigError(f"a region for {len(self.reference)} images used to sample {n}")
+        self.inner.begin(n)
+
+    def use_graphs(self, on: bool) -> None:
+        self.inner.use_graphs(on)
 
 
 class DPS(Guidance):
