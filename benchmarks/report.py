@@ -320,12 +320,13 @@ def main() -> None:
         print(table(sv["rows"], ["problem", "method", "budget", "psnr_db", "agreement", "consistency", "network_calls",
                                  "operator_calls", "s_per_image", "peak_mb"]))
         print("\n![quality against seconds per image](results/solvers.png)\n")
-    for name in ("speed", "speed-gpu", "speed-gpu-pinned"):  # the CPU run of the README, the GPU runs
+    for name in ("speed", "speed-traces-b16", "speed-gpu", "speed-gpu-pinned"):  # CPU runs, then the GPU runs
         if not (s := load(name)):
             continue
         graphs = any(r.get("graphs") == "on" for r in s["rows"])
         print(f"**Speed** ({s['steps']} steps, fastest of {s.get('repeats', 1)} interleaved runs, {s['machine']}, "
-              f"{s['date']}" + ("; graphs: CUDA-graph replays (on) or plain launches (off), vs_plain the ratio, "
+              f"{s['date']}" + ("; graphs: recorded calls (on: CUDA-graph replays on a GPU, the bfloat16 UNet's "
+                                "frozen trace on a CPU) or plain calls (off), vs_plain the ratio, "
                                 "max_diff the largest pixel difference of the images on against off, and of two "
                                 "plain runs" if graphs else "") + "):\n")
         columns = ["method", "precision", "batch", "seconds", "s_per_image_100_steps", "vs_float32", "vs_unconditional",
@@ -410,6 +411,8 @@ python benchmarks/paper_step.py --repeats 4                           # ~3 min
 bash scripts/gpu-speed.sh OUTDIR      # on a CUDA machine, ~4.5 min on an H200: the GPU tests, speed-gpu, paper_step-gpu
 python benchmarks/speed.py --steps 20 --repeats 3 --batches 1 16 --precisions bfloat16 --graphs off on \\
     --throughput 256 --no-memory --name speed-gpu-pinned           # the GPU rerun after the noise change (CUDA)
+python benchmarks/speed.py --batches 16 --precisions float32 bfloat16 --graphs off on --repeats 5 --no-memory \\
+    --name speed-traces-b16                                            # ~5 min: the CPU's frozen UNet trace, off / on
 python benchmarks/level_sets.py --grid docs/level-sets.png            # ~30 s
 python benchmarks/evaluator_casts.py --evaluators shipped spatial     # ~1 min: are the judges fooled by colour casts?
 python benchmarks/quality.py --methods --n 50 --n-edit 50 --steps 20 --evaluator spatial \\

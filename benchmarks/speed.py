@@ -106,6 +106,7 @@ def measure(batch: int, steps: int, repeats: int, spnn=None, prior=None, precisi
         from spnn.graphs import resolve_graphs
 
         at = pr.at_precision(precision)
+        at.use_traces = graphs != "off"  # the CPU's frozen trace of a bfloat16 UNet, as in the sampling runs
         eps = at.graphed_eps(precision) if resolve_graphs(graphs, x.device) else (
             lambda x, t: predict_eps(at, x, t, precision))
         projections = {}
@@ -121,6 +122,7 @@ def measure(batch: int, steps: int, repeats: int, spnn=None, prior=None, precisi
                  # natural NLBP keeps the latents and reuses the completion's s and t values
                  "inverse_reuse_s": fastest(lambda: net.inverse(*completion, completion.conditioners), 10 * repeats),
                  "r_pass_s": fastest(lambda: net.learned_latents(y), 10 * repeats)}
+        at.use_traces = True
     base = min(seconds["none"])
     floor_nat = base + steps * (parts["complete_s"] + parts["inverse_s"])
     floor = {"nlbp-natural": floor_nat, "nlbp-learned": floor_nat + steps * parts["r_pass_s"]}
@@ -136,7 +138,7 @@ def measure(batch: int, steps: int, repeats: int, spnn=None, prior=None, precisi
             row["vs_floor"] = s / floor[m]
             row["vs_floor_in_loop"] = s / in_loop[m]
         rows.append(row)
-    if graphs == "on" and x.is_cuda:  # the replays' numbers against plain launches, same seeds, and a plain
+    if graphs == "on":  # the replays' (traces') numbers against plain launches, same seeds, and a plain
         from spnn.diffusion.sampler import sample  # rerun (cuDNN's backward passes are not deterministic)
 
         for r in rows:
@@ -175,7 +177,8 @@ def main() -> None:
     ap.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"],
                     help="the prior UNet's precision; each is measured and reported side by side")
     ap.add_argument("--graphs", nargs="+", default=["off"], choices=["off", "on"],
-                    help="plain kernel launches and/or CUDA-graph replays (sample's graphs; on a CPU both are plain)")
+                    help="plain kernel launches and/or recorded calls (sample's graphs: CUDA-graph replays on a GPU, the "
+                         "bfloat16 UNet's frozen TorchScript trace on a CPU)")
     ap.add_argument("--throughput", type=int, nargs="*", default=[], metavar="N",
                     help="also time 100-step sampling of N images at once (unconditional and learned NLBP)")
     ap.add_argument("--name", default="speed", help="results file benchmarks/results/NAME.json")

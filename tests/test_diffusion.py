@@ -438,6 +438,36 @@ def test_bfloat16_copy_of_the_prior_is_kept_and_follows_the_weights():
     assert prior.at_precision("bfloat16") is not twin
 
 
+def test_the_cpu_bfloat16_copy_calls_a_frozen_trace_per_input_signature():
+    """On the CPU the bfloat16 copy of a diffusers UNet replays a frozen TorchScript trace, one per input
+    signature: the eager call's numbers to bfloat16 rounding, eager again when gradients are needed or traces are
+    off (the sampler's graphs="off"), and the same images from a sampling run either way to bfloat16 rounding."""
+    from spnn.diffusion.prior import predict_eps
+
+    prior = tiny_prior().for_inference()
+    twin = prior.at_precision("bfloat16")
+    assert twin._traces == {} and prior._traces is None  # only the CPU copy in bfloat16 is traced
+    x, t = torch.rand(2, 3, 8, 8) * 2 - 1, torch.tensor([10, 700])
+    with torch.no_grad():
+        traced = predict_eps(twin, x, t, "bfloat16")
+        assert len(twin._traces) == 1 and next(iter(twin._traces.values())) is not None
+        predict_eps(twin, x * 0.5, torch.tensor([3, 999]), "bfloat16")  # the same signature: replayed
+        assert len(twin._traces) == 1
+        predict_eps(twin, x[:1], t[:1], "bfloat16")  # another batch size: its own trace
+        assert len(twin._traces) == 2
+        twin.use_traces = False
+        eager = predict_eps(twin, x, t, "bfloat16")
+        twin.use_traces = True
+    assert float((traced - eager).norm() / eager.norm()) < 0.02 and not torch.equal(traced, eager)
+    xg = x.clone().requires_grad_(True)
+    predict_eps(twin, xg, t, "bfloat16").square().sum().backward()  # DPS: eager, gradients reach the input
+    assert xg.grad is not None and xg.grad.abs().sum() > 0 and len(twin._traces) == 2
+    runs = {g: sample(prior, 2, steps=4, seeds=[0, 1], precision="bfloat16", graphs=g, progress=False).images
+            for g in ("auto", "off")}
+    assert twin.use_traces  # restored after the run
+    assert float((runs["auto"] - runs["off"]).abs().max()) < 0.1
+
+
 def test_prior_train_init_starts_from_the_given_weights(tmp_path, monkeypatch):
     """`spnn prior train --init PRIOR`: the run starts from PRIOR's weights (fine-tuning on other data)."""
     from spnn.cli.main import main

@@ -120,7 +120,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
                    help="the UNet's precision (auto: bfloat16 where measured faster with the same quality)")
     q.add_argument("--graphs", default="auto", choices=["auto", "off"],
-                   help="CUDA-graph replays of the UNet call (auto: on CUDA devices; off: launch every kernel)")
+                   help="recorded UNet calls (auto: CUDA-graph replays on CUDA devices, a bfloat16 UNet's frozen "
+                        "trace on a CPU; off: plain calls)")
     q.add_argument("--seed", type=nonnegative_int, default=0)
     q.add_argument("--per-row", type=positive_int, default=8)
     q.add_argument("--scale", type=int_in(1, 16), default=3)

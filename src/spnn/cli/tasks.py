@@ -439,8 +439,9 @@ def _common(p, spnn: bool = True, images: bool = True) -> None:
                    help="the prior UNet's precision (auto: bfloat16 where measured faster with the same quality; "
                         "the SPNN always runs in float32)")
     p.add_argument("--graphs", default="auto", choices=["auto", "off"],
-                   help="replay the UNet call and the back-projection from CUDA graphs (auto: on CUDA devices; "
-                        "the same images, faster; off: launch every kernel)")
+                   help="recorded calls: on CUDA devices the UNet call and the back-projection replayed from CUDA "
+                        "graphs (the same images, faster), on a CPU a bfloat16 UNet's frozen trace (the same images "
+                        "to bfloat16 rounding); off: plain calls")
     p.add_argument("--preset", default="spnn", choices=sorted(PRESETS),
                    help="sampler settings: spnn (ours) or paper (the authors' loop step for step; "
                         "docs: sampling)")

@@ -74,6 +74,30 @@ def resolve_precision(precision: str, device: torch.device | str, batch: int, pr
     return "float32"
 
 
+class _Sample(nn.Module):
+    """A UNet2DModel's noise prediction as a plain tensor (what the tracer records)."""
+
+    def __init__(self, unet: nn.Module):
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.unet(x, t, return_dict=False)[0]
+
+
+def _frozen_trace(unet: nn.Module, x: torch.Tensor, t: torch.Tensor):
+    """``unet`` traced at (x, t), frozen and optimised for inference; None if the tracer cannot record it."""
+    import warnings
+
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's notes on shape checks it records as constants
+            traced = torch.jit.trace(_Sample(unet).eval(), (x, t), check_trace=False)
+            return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+    except Exception:  # noqa: BLE001 - any failure of the tracer means: call the UNet as it is
+        return None
+
+
 UNET_PRESETS = {
     # ~1.1 M parameters: 32x32 avatars on a CPU
     "tiny": dict(block_out_channels=(32, 64, 64), layers_per_block=1, norm_num_groups=8,
@@ -124,6 +148,8 @@ class Prior(nn.Module):
         self.bfloat16_weights = False  # a copy made by `at_precision`
         self._bfloat16 = FrozenCache(differentiable=False)
         self._graphs = FrozenCache(differentiable=False)
+        self._traces: dict | None = None  # input signature -> frozen trace (`at_precision`'s CPU copy), None: off
+        self.use_traces = True  # the sampler's graphs="off" switches the traces off for its run
 
     @property
     def num_train_timesteps(self) -> int:
@@ -138,8 +164,22 @@ class Prior(nn.Module):
     def eps(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Predicted noise eps_theta(x_t, t) (``t`` a tensor of per-sample integer timesteps)."""
         if self._channels_last:
-            return self.unet(x.contiguous(memory_format=torch.channels_last), t).sample.contiguous()
+            x = x.contiguous(memory_format=torch.channels_last)
+            traced = self._trace_for(x, t)
+            return (traced(x, t) if traced is not None else self.unet(x, t).sample).contiguous()
         return self.unet(x, t).sample
+
+    def _trace_for(self, x: torch.Tensor, t: torch.Tensor):
+        """The UNet traced and frozen for inputs like (x, t) (TorchScript: its convolutions fused with what
+        follows them; 0.72-0.83x the time of a bfloat16 call on the 2-core CPU, where float32 gains nothing), or
+        None: traces off, or a call that needs gradients. Recorded once per input signature; a UNet the tracer
+        cannot record is called as it is."""
+        if self._traces is None or not self.use_traces or (torch.is_grad_enabled() and x.requires_grad):
+            return None
+        key = (x.shape, x.dtype, x.device, t.shape, t.dtype)
+        if key not in self._traces:
+            self._traces[key] = _frozen_trace(self.unet, x, t)
+        return self._traces[key]
 
     def for_inference(self) -> Prior:
         """Eval mode, and on the CPU the UNet's weights in channels-last memory order (faster convolutions,
@@ -178,10 +218,14 @@ class Prior(nn.Module):
                                 lambda: GraphedCall(lambda x, t: predict_eps(self, x, t, precision)), precision)
 
     def _bfloat16_copy(self) -> Prior:
+        from diffusers import UNet2DModel
+
         unet = copy.deepcopy(self.unet).requires_grad_(False).eval()
         nn.Module.to(unet, dtype=torch.bfloat16)  # nn.Module's own: diffusers' `to` warns about dtype casts
         twin = Prior(unet, self.scheduler)
         twin._channels_last, twin.bfloat16_weights = self._channels_last, True
+        if self._channels_last and isinstance(unet, UNet2DModel):  # on the CPU (`for_inference`), a known UNet
+            twin._traces = {}
         return twin
 
     def training_loss(self, x0: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -77,8 +77,9 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
     to t_start (editing), or with ``invert=True`` from their DDIM inversion (`ddim_invert`, deterministic; use
     with a small eta). ``precision``: the UNet's, "auto" (bfloat16 where measured faster: `resolve_precision`),
     "float32" or "bfloat16"; the guidance (SPNN, operators) always runs in the images' dtype. ``graphs``: replay
-    the UNet call and the back-projection from CUDA graphs (`spnn.graphs`; "auto": on CUDA devices, "off" to
-    launch every kernel; the same numbers either way), recorded at the first run of each batch size.
+    the UNet call and the back-projection from CUDA graphs (`spnn.graphs`; "auto": on CUDA devices, the same
+    numbers as plain calls), recorded at the first run of each batch size; on a CPU a bfloat16 UNet is called as a
+    frozen TorchScript trace (`Prior.eps`; the same numbers to bfloat16 rounding); "off": plain calls everywhere.
     """
     from tqdm.auto import tqdm
 
@@ -137,20 +138,20 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
     unet = prior.for_inference().at_precision(unet_precision)  # the prior in the UNet's precision
     use_graphs = resolve_graphs(graphs, device)
     eps_of = unet.graphed_eps(unet_precision) if use_graphs else lambda x, t: predict_eps(unet, x, t, unet_precision)
-    x = noise()
-    if x_start is not None:
-        if x_start.shape[1:] != shape:
-            raise ConfigError(f"x_start has shape {tuple(x_start.shape[1:])}, the prior makes {shape}")
-        if invert:
-            x = ddim_invert(unet, x_start.to(device, dtype), ts, unet_precision)
-        else:
-            x = a(ts[0]).sqrt() * x_start.to(device, dtype) + (1 - a(ts[0])).sqrt() * x
-    elif invert:
+    if x_start is not None and x_start.shape[1:] != shape:
+        raise ConfigError(f"x_start has shape {tuple(x_start.shape[1:])}, the prior makes {shape}")
+    if x_start is None and invert:
         raise ConfigError("invert=True needs x_start (the images to invert)")
+    x = noise()
     trajectory = [] if return_trajectory else None
-    x0 = x
+    traces_before, unet.use_traces = unet.use_traces, check_graphs(graphs) != "off"  # the CPU's frozen traces
     guidance.use_graphs(use_graphs)
     try:
+        if x_start is not None and invert:
+            x = ddim_invert(unet, x_start.to(device, dtype), ts, unet_precision)
+        elif x_start is not None:
+            x = a(ts[0]).sqrt() * x_start.to(device, dtype) + (1 - a(ts[0])).sqrt() * x
+        x0 = x
         for k, t in enumerate(tqdm(ts, desc="sampling", disable=not progress, leave=False)):
             t_next = ts[k + 1] if k + 1 < len(ts) else -1
             a_t, a_n = a(t), a(t_next)
@@ -188,4 +189,5 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
                     x = x - guidance.step_size(t) * grad
     finally:
         guidance.use_graphs(False)
+        unet.use_traces = traces_before
     return SampleResult(images=x0.detach(), timesteps=ts, trajectory=trajectory)
