@@ -58,6 +58,10 @@ def test_edit_endpoint(client):
     assert set(report) >= {"bound_violation", "reach", "edited", "also_set"}
     if report["edited"] and report["reach"] <= 1.5:  # within reach, exact bounds at the last step
         assert report["bound_violation"] <= 0.05
+    assert report["region_area"] is None  # none asked, none stored
+    *_, report = client.predict(2, None, {"Eyeglasses": "on"}, 3, 300, 0.3, "learned", "spnn", False, 0.8,
+                                api_name="/edit")
+    assert 0 < report["region_area"] <= 1
 
 
 def test_implications_switch(tmp_path):

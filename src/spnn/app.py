@@ -125,7 +125,7 @@ class Editor:
 
     def edit(self, face: int = 0, upload: str | None = None, attributes: dict | None = None, steps: int = 100,
              t_start: int = 0, eta: float = 0.3, pinv: str = "learned", preset: str = "spnn",
-             implied: bool = True):
+             implied: bool = True, region: float = 0.0):
         from spnn.calibration import calibration_of
         from spnn.tasks import edit
 
@@ -140,14 +140,16 @@ class Editor:
         stored = int(t_start) == 0  # the SPNN's stored start for these attributes (else 500, inverted)
         res = edit(self.m.prior, op, x, attrs, steps=int(steps), t_start=None if stored else int(t_start),
                    invert=None if stored else True, eta=float(eta),
-                   preset=preset, seeds=[0], progress=True, implied=bool(implied))
+                   preset=preset, seeds=[0], progress=True, implied=bool(implied),
+                   region=float(region) if float(region) > 0 else "auto")  # 0: the SPNN's stored region, if any
         with torch.no_grad():
             violation = float(res.violation(self.m.net(res.images))[0])
         calib = calibration_of(op)
         reach = float(res.info["reach"][0])
         report = {"bound_violation": round(violation, 4), "reach": round(reach, 3), "also_set": res.info["implied"],
                   "start": res.info["start"], "levels": res.info["levels"],
-                  "edited": bool(res.info.get("edited", torch.ones(1, dtype=torch.bool))[0])}
+                  "edited": bool(res.info.get("edited", torch.ones(1, dtype=torch.bool))[0]),
+                  "region_area": round(float(res.info["region"].mean()), 3) if "region" in res.info else None}
         if not report["edited"]:
             report["warning"] = (f"out of the SPNN's reach (one NLBP step goes to |x| {reach:.2f} > "
                                  f"{calib.reach_max:g}): returned unedited")
@@ -254,6 +256,10 @@ def build_app(models: EditorModels, steps: int = 100):
                     gr.Radio(["spnn", "paper"], value="spnn", label="preset")]
             if implied:
                 out.append(implied_box())
+            if with_t_start:  # the Edit tab
+                out.append(gr.Slider(0, 0.95, value=0, step=0.05, label="region (0: the whole image, or the region "
+                                     "the SPNN stores; else only where the SPNN's own step moves pixels by at least "
+                                     "this fraction of its largest move)"))
         return out
 
     with gr.Blocks(title="spnn editor", analytics_enabled=False) as app:
@@ -288,8 +294,8 @@ def build_app(models: EditorModels, steps: int = 100):
 
             def edit_ui(f, u, *values):
                 settings = dict(zip(names, values[:len(names)]))
-                s, t, e, pinv, preset, implied = values[len(names):]
-                return _show(ed.edit(f, u, settings, s, t, e, pinv, preset, implied))
+                s, t, e, pinv, preset, implied, region = values[len(names):]
+                return _show(ed.edit(f, u, settings, s, t, e, pinv, preset, implied, region))
 
             go.click(_guard(edit_ui), [face, upload, *attr, *opts], [orig, result, report], api_visibility="private")
         with gr.Tab("Reconstruct"):
