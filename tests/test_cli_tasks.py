@@ -167,10 +167,14 @@ def test_calibration_travels_with_the_network(tmp_path, capsys, monkeypatch):
     out = tmp_path / "calibrated.safetensors"
     assert main(["calibrate", "--spnn", str(DEFAULT_SPNN), "--n", "40", "--data-n", "400", "--out", str(out),
                  "--cpu"]) == 0
-    measured = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    captured = capsys.readouterr()
+    measured = json.loads(captured.out.strip().splitlines()[-1])
     again = calibration_of(SPNN.load(out))
     assert again.logit == measured["logit"] and 1.0 <= again.logit <= 8.0
     assert 1.0 < again.reach_limit < again.reach_max
+    # what calibrate does not measure (the stored start and levels, chosen by benchmarks) is kept, and said
+    assert again.starts == shipped.starts and again.levels == shipped.levels and again.starts
+    assert "kept what spnn calibrate does not measure" in captured.err and "starts" in captured.err
 
 
 @pytest.mark.parametrize("argv", [

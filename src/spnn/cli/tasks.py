@@ -384,8 +384,11 @@ def _evaluator_path(text: str) -> str:
 
 
 def cmd_calibrate(args) -> int:
-    """Measure an SPNN's editing numbers on a labelled split and write a copy of it that carries them."""
-    from spnn.calibration import calibrate_edits
+    """Measure an SPNN's editing numbers on a labelled split and write a copy of it that carries them (the
+    stored starts, levels, region and label temperature, which it does not measure, are kept)."""
+    from dataclasses import replace
+
+    from spnn.calibration import calibrate_edits, calibration_of
     from spnn.cli.args import check_output_file
     from spnn.data.registry import open_dataset
     from spnn.models import load_spnn
@@ -408,12 +411,22 @@ def cmd_calibrate(args) -> int:
     x, labels = ds.tensors(limit=max(args.n, args.rules_n or 0))
     rule_labels = labels[:args.rules_n] if args.rules_n else None
     x, labels = x[:args.n], labels[:args.n]
+    before = calibration_of(SPNNOperator(net)) if net.edit_calibration else None
     calib = calibrate_edits(SPNNOperator(net), x.to(device_of(args)), labels.to(device_of(args)),
                             rule_labels=rule_labels)
+    if before is not None:  # what calibrate does not measure stays as the SPNN stored it, and the report says so
+        kept = {k: getattr(before, k) for k in KEPT_BY_CALIBRATE if getattr(before, k) != getattr(calib, k)}
+        if kept:
+            calib = replace(calib, **kept, source=f"{calib.source}; kept from the input SPNN: {', '.join(kept)}")
+            print(f"kept what spnn calibrate does not measure, as the SPNN stored it: {', '.join(kept)}",
+                  file=sys.stderr)
     net.edit_calibration = calib.to_dict()
     net.save(out, {"calibrated_from": str(args.spnn or "shipped")})
     print(json.dumps(calib.to_dict()))
     return 0
+
+
+KEPT_BY_CALIBRATE = ("starts", "levels", "region", "label_temperature")  # chosen by benchmarks, not measured by it
 
 
 def _common(p, spnn: bool = True, images: bool = True) -> None:
