@@ -408,6 +408,14 @@ def test_auto_precision_follows_the_pixels_of_a_call(monkeypatch):
     assert [resolve_precision("auto", "cpu", b) for b in (1, 3, 4)] == ["float32", "float32", "bfloat16"]
     assert resolve_precision("auto", "cpu", 1, pixels=256 * 256) == "bfloat16"  # one large image
     assert resolve_precision("auto", "cpu", 1, preset="paper", pixels=256 * 256) == "float32"
+    # a run that calls the bfloat16 UNet as a frozen trace: bfloat16 from one 32 x 32 image
+    assert [resolve_precision("auto", "cpu", b, traced=True) for b in (1, 4)] == ["bfloat16", "bfloat16"]
+    assert resolve_precision("auto", "cpu", 8, pixels=8 * 8, traced=True) == "float32"
+    prior = tiny_prior()
+    assert not prior.will_trace("bfloat16")  # not yet on the CPU's channels-last layout
+    prior.for_inference()
+    assert prior.will_trace("bfloat16") and not prior.will_trace("float32")
+    assert prior.at_precision("bfloat16").traced
     monkeypatch.setattr(prior_module, "cpu_has_bfloat16", lambda: False)
     assert resolve_precision("auto", "cpu", 64, pixels=256 * 256) == "float32"
     with pytest.raises(ValueError, match="precision"):

@@ -134,8 +134,11 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
     def a(t: int) -> torch.Tensor:
         return abar[t].to(dtype) if t >= 0 else torch.ones((), device=device, dtype=dtype)
 
-    unet_precision = resolve_precision(precision, device, n, pr.name, dtype, pixels=shape[1] * shape[2])
-    unet = prior.for_inference().at_precision(unet_precision)  # the prior in the UNet's precision
+    prior.for_inference()
+    traced = check_graphs(graphs) != "off" and prior.will_trace("bfloat16")  # bfloat16 as a frozen trace (CPU)
+    unet_precision = resolve_precision(precision, device, n, pr.name, dtype, pixels=shape[1] * shape[2],
+                                       traced=traced)
+    unet = prior.at_precision(unet_precision)  # the prior in the UNet's precision
     use_graphs = resolve_graphs(graphs, device)
     eps_of = unet.graphed_eps(unet_precision) if use_graphs else lambda x, t: predict_eps(unet, x, t, unet_precision)
     if x_start is not None and x_start.shape[1:] != shape:
