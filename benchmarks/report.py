@@ -320,7 +320,7 @@ def main() -> None:
         print(table(sv["rows"], ["problem", "method", "budget", "psnr_db", "agreement", "consistency", "network_calls",
                                  "operator_calls", "s_per_image", "peak_mb"]))
         print("\n![quality against seconds per image](results/solvers.png)\n")
-    for name in ("speed", "speed-traces-b16", "speed-gpu", "speed-gpu-pinned"):  # CPU runs, then the GPU runs
+    for name in ("speed", "speed-traces-b16", "speed-traces-b1", "speed-gpu", "speed-gpu-pinned"):  # CPU, then GPU
         if not (s := load(name)):
             continue
         graphs = any(r.get("graphs") == "on" for r in s["rows"])
@@ -413,6 +413,7 @@ python benchmarks/speed.py --steps 20 --repeats 3 --batches 1 16 --precisions bf
     --throughput 256 --no-memory --name speed-gpu-pinned           # the GPU rerun after the noise change (CUDA)
 python benchmarks/speed.py --batches 16 --precisions float32 bfloat16 --graphs off on --repeats 5 --no-memory \\
     --name speed-traces-b16                                            # ~5 min: the CPU's frozen UNet trace, off / on
+                                                                       # (and --batches 1 --name speed-traces-b1)
 python benchmarks/level_sets.py --grid docs/level-sets.png            # ~30 s
 python benchmarks/evaluator_casts.py --evaluators shipped spatial     # ~1 min: are the judges fooled by colour casts?
 python benchmarks/quality.py --methods --n 50 --n-edit 50 --steps 20 --evaluator spatial \\
