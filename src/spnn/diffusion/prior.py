@@ -186,7 +186,7 @@ class Prior(nn.Module):
 
     def _trace_for(self, x: torch.Tensor, t: torch.Tensor):
         """The UNet traced and frozen for inputs like (x, t) (TorchScript: its convolutions fused with what
-        follows them; 0.72-0.83x the time of a bfloat16 call on the 2-core CPU, where float32 gains nothing), or
+        follows them; 0.65-0.83x the time of a bfloat16 call on the 2-core CPU, where float32 gains nothing), or
         None: traces off, or a call that needs gradients. Recorded once per input signature; a UNet the tracer
         cannot record is called as it is."""
         if not self.traced or (torch.is_grad_enabled() and x.requires_grad):
