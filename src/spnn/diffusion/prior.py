@@ -181,16 +181,18 @@ class Prior(nn.Module):
         CPU after `for_inference`, for a diffusers UNet2DModel with float32 weights)."""
         from diffusers import UNet2DModel
 
+        first = next(self.unet.parameters())
         return (precision == "bfloat16" and self._channels_last and isinstance(self.unet, UNet2DModel)
-                and next(self.unet.parameters()).dtype == torch.float32) or (self.bfloat16_weights and self.traced)
+                and first.dtype == torch.float32 and first.device.type == "cpu") or (
+                    self.bfloat16_weights and self.traced and first.device.type == "cpu")
 
     def _trace_for(self, x: torch.Tensor, t: torch.Tensor):
         """The UNet traced and frozen for inputs like (x, t) (TorchScript: its convolutions fused with what
         follows them; 0.65-0.83x the time of a bfloat16 call on the 2-core CPU, where float32 gains nothing), or
         None: traces off, or a call that needs gradients. Recorded once per input signature; a UNet the tracer
         cannot record is called as it is."""
-        if not self.traced or (torch.is_grad_enabled() and x.requires_grad):
-            return None
+        if not self.traced or x.device.type != "cpu" or (torch.is_grad_enabled() and x.requires_grad):
+            return None  # (a prior moved to a GPU after `for_inference` keeps its flag: CUDA graphs serve there)
         key = (x.shape, x.dtype, x.device, t.shape, t.dtype)
         if key not in self._traces:
             self._traces[key] = _frozen_trace(self.unet, x, t)
