@@ -35,7 +35,7 @@ from common import (
 )
 
 from spnn.calibration import calibration_of
-from spnn.cli.args import float_in
+from spnn.cli.args import float_in, parsed_by
 from spnn.data.avatars import AvatarFaces
 from spnn.diffusion.sampler import sample
 from spnn.evaluation.metrics import attribute_agreement, nearest_same_label_rmse
@@ -63,13 +63,6 @@ EDIT_COLUMNS = ["attribute", "images", "success", "success_on", "success_off", "
 DIRECTIONS = {1.0: "success_on", 0.0: "success_off"}  # success among the faces turned on / off
 
 
-def region_setting(text: str):
-    try:
-        return parse_region(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def batched(fn, n, batch):
     outs = [fn(slice(i, min(i + batch, n))) for i in range(0, n, batch)]
     return torch.cat(outs)
@@ -95,7 +88,7 @@ def main() -> None:
     ap.add_argument("--recon-slack", type=float_in(0), default=None,
                     help="reconstruction: aim NLBP at the box y +- SLACK before the last step, at y itself at the "
                          "end (BackProjection slack; default: y at every step)")
-    ap.add_argument("--max-abs", type=parse_max_abs, default="auto",
+    ap.add_argument("--max-abs", type=parsed_by(parse_max_abs), default="auto",
                     help="editing range safeguard: auto (the default of `spnn edit`), a number, or 0 (off)")
     ap.add_argument("--max-move", type=float, default=EDIT_MAX_MOVE or 0.0, help="editing movement budget (0: off)")
     ap.add_argument("--edit-lam", type=float_in(0, 1, lo_open=True), default=None,
@@ -113,7 +106,7 @@ def main() -> None:
     ap.add_argument("--edit-travel", type=int, nargs="+", metavar="N", default=None,
                     help="RePaint time travel in the edits and the multi-attribute generation: LENGTH REPEATS "
                          "[T_MIN [T_MAX]] (`spnn.diffusion.schedule.time_travel`)")
-    ap.add_argument("--edit-region", type=region_setting, default="auto",
+    ap.add_argument("--edit-region", type=parsed_by(parse_region), default="auto",
                     help="confine each edit to where the SPNN's own full step moves pixels by at least this fraction "
                     "of its largest move (spnn.tasks.edit_region; auto: the SPNN's stored threshold; off: none)")
     ap.add_argument("--no-implied", dest="implied", action="store_false",

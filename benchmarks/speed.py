@@ -106,7 +106,7 @@ def measure(batch: int, steps: int, repeats: int, spnn=None, prior=None, precisi
         from spnn.graphs import resolve_graphs
 
         at = pr.at_precision(precision)
-        at.use_traces = graphs != "off"  # the CPU's frozen trace of a bfloat16 UNet, as in the sampling runs
+        traces_before, at.use_traces = at.use_traces, graphs != "off"  # the CPU's frozen trace, as in sampling
         eps = at.graphed_eps(precision) if resolve_graphs(graphs, x.device) else (
             lambda x, t: predict_eps(at, x, t, precision))
         projections = {}
@@ -122,7 +122,7 @@ def measure(batch: int, steps: int, repeats: int, spnn=None, prior=None, precisi
                  # natural NLBP keeps the latents and reuses the completion's s and t values
                  "inverse_reuse_s": fastest(lambda: net.inverse(*completion, completion.conditioners), 10 * repeats),
                  "r_pass_s": fastest(lambda: net.learned_latents(y), 10 * repeats)}
-        at.use_traces = True
+        at.use_traces = traces_before
     base = min(seconds["none"])
     floor_nat = base + steps * (parts["complete_s"] + parts["inverse_s"])
     floor = {"nlbp-natural": floor_nat, "nlbp-learned": floor_nat + steps * parts["r_pass_s"]}

@@ -306,7 +306,8 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     images = images.to(p)
     max_abs = parse_max_abs(max_abs)
     calib = calibration_of(op)
-    if method != "nlbp" and parse_region(region) not in (None, "auto"):  # auto: other methods are unconfined
+    given = parse_region(region)
+    if method != "nlbp" and given is not None and not isinstance(given, str):  # "auto": other methods unconfined
         raise ConfigError(f"a region confines NLBP's projections; {method} has none: use method='nlbp' or "
                           "region=None")
     region = parse_region(region, calib) if method == "nlbp" else None

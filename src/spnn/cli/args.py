@@ -10,7 +10,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["int_in", "float_in", "positive_int", "nonnegative_int", "positive_float", "unit_float",
-           "existing_path", "output_dir", "output_file", "check_output_dir", "check_output_file"]
+           "existing_path", "output_dir", "output_file", "check_output_dir", "check_output_file", "parsed_by"]
+
+
+def parsed_by(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """An argparse type from a library parser: its one-line error (a ValueError) becomes argparse's message.
+
+    >>> parsed_by(float)("0.5")
+    0.5
+    """
+    def parse_arg(text: str):
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    parse_arg.__name__ = getattr(parse, "__name__", "value")
+    return parse_arg
 
 
 def int_in(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:

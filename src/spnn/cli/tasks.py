@@ -17,6 +17,7 @@ from spnn.cli.args import (
     int_in,
     nonnegative_int,
     output_dir,
+    parsed_by,
     positive_float,
     positive_int,
     unit_float,
@@ -411,7 +412,7 @@ def cmd_calibrate(args) -> int:
     x, labels = ds.tensors(limit=max(args.n, args.rules_n or 0))
     rule_labels = labels[:args.rules_n] if args.rules_n else None
     x, labels = x[:args.n], labels[:args.n]
-    before = calibration_of(SPNNOperator(net)) if net.edit_calibration else None
+    before = calibration_of(net) if net.edit_calibration else None
     calib = calibrate_edits(SPNNOperator(net), x.to(device_of(args)), labels.to(device_of(args)),
                             rule_labels=rule_labels)
     if before is not None:  # what calibrate does not measure stays as the SPNN stored it, and the report says so
@@ -469,25 +470,11 @@ def _common(p, spnn: bool = True, images: bool = True) -> None:
         p.add_argument("--data-n", type=positive_int, default=30000, help=argparse.SUPPRESS)
 
 
-def _max_abs(text: str):
-    try:
-        return parse_max_abs(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _region(text: str):
-    try:
-        return parse_region(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def _bounds_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logit", type=positive_float, default=None,
                    help="NAME=1 means logit >= +LOGIT, NAME=0 means logit <= -LOGIT (NLBP); DPS/cg aim at +-LOGIT "
                         "(default: the SPNN's calibration: its logit, and the levels it stores for some attributes)")
-    p.add_argument("--max-abs", type=_max_abs, default="auto",
+    p.add_argument("--max-abs", type=parsed_by(parse_max_abs), default="auto",
                    help="range safeguard: halve a step whose image leaves [-M, M] (0: off, exact constraint; "
                         "auto: per image from the edit's reach and the SPNN's calibration, unedited out of reach)")
     p.add_argument("--max-move", type=float_in(0), default=EDIT_MAX_MOVE or 0.0,
@@ -536,7 +523,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-invert", dest="invert", action="store_const", const=False, default=None,
                    help="start from the re-noised images (SDEdit) instead of their DDIM inversion (with neither this "
                    "nor --t-start: the start the SPNN stores for the named attributes, else the inversion from 500)")
-    p.add_argument("--region", type=_region, default="auto",
+    p.add_argument("--region", type=parsed_by(parse_region), default="auto",
                    help="confine the change to where the SPNN's own step moves pixels by at least this fraction of its "
                    "largest move (auto: the threshold the SPNN stores, if any; off: the whole image; NLBP only)")
     _bounds_options(p)

@@ -177,14 +177,20 @@ class Prior(nn.Module):
         return self._traces is not None and self.use_traces
 
     def will_trace(self, precision: str) -> bool:
-        """Whether `at_precision(precision)` on this prior gives a copy whose calls run as frozen traces (on the
-        CPU after `for_inference`, for a diffusers UNet2DModel with float32 weights)."""
+        """Whether sampling at ``precision`` calls the UNet as frozen traces: bfloat16 on this prior's traced copy
+        (`at_precision`), or on itself if it is that copy."""
+        if precision != "bfloat16":
+            return False
+        if self.bfloat16_weights:
+            return self.traced
+        return next(self.unet.parameters()).dtype == torch.float32 and self._traceable()
+
+    def _traceable(self) -> bool:
+        """A diffusers UNet2DModel on the CPU after `for_inference` (what the tracer is known to record)."""
         from diffusers import UNet2DModel
 
-        first = next(self.unet.parameters())
-        return (precision == "bfloat16" and self._channels_last and isinstance(self.unet, UNet2DModel)
-                and first.dtype == torch.float32 and first.device.type == "cpu") or (
-                    self.bfloat16_weights and self.traced and first.device.type == "cpu")
+        return (self._channels_last and isinstance(self.unet, UNet2DModel)
+                and next(self.unet.parameters()).device.type == "cpu")
 
     def _trace_for(self, x: torch.Tensor, t: torch.Tensor):
         """The UNet traced and frozen for inputs like (x, t) (TorchScript: its convolutions fused with what
@@ -235,13 +241,11 @@ class Prior(nn.Module):
                                 lambda: GraphedCall(lambda x, t: predict_eps(self, x, t, precision)), precision)
 
     def _bfloat16_copy(self) -> Prior:
-        from diffusers import UNet2DModel
-
         unet = copy.deepcopy(self.unet).requires_grad_(False).eval()
         nn.Module.to(unet, dtype=torch.bfloat16)  # nn.Module's own: diffusers' `to` warns about dtype casts
         twin = Prior(unet, self.scheduler)
         twin._channels_last, twin.bfloat16_weights = self._channels_last, True
-        if self._channels_last and isinstance(unet, UNet2DModel):  # on the CPU (`for_inference`), a known UNet
+        if self._traceable():
             twin._traces = {}
         return twin
 

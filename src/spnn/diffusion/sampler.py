@@ -86,7 +86,7 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"n = {n!r}: ask for at least one sample (a positive integer)")
     pr = get_preset(preset)
-    check_graphs(graphs)
+    recorded = check_graphs(graphs) != "off"  # CUDA graphs on a GPU, frozen UNet traces on a CPU
     eta = pr.eta if eta is None else eta
     clip_x0 = pr.clip if clip_x0 is None else clip_x0
     clip_guided = pr.clip if clip_guided is None else clip_guided
@@ -135,7 +135,7 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
         return abar[t].to(dtype) if t >= 0 else torch.ones((), device=device, dtype=dtype)
 
     prior.for_inference()
-    traced = check_graphs(graphs) != "off" and prior.will_trace("bfloat16")  # bfloat16 as a frozen trace (CPU)
+    traced = recorded and prior.will_trace("bfloat16")  # bfloat16 runs as a frozen trace (CPU)
     unet_precision = resolve_precision(precision, device, n, pr.name, dtype, pixels=shape[1] * shape[2],
                                        traced=traced)
     unet = prior.at_precision(unet_precision)  # the prior in the UNet's precision
@@ -147,7 +147,7 @@ def sample(prior: Prior, n: int, *, steps: int = 100, eta: float | None = None, 
         raise ConfigError("invert=True needs x_start (the images to invert)")
     x = noise()
     trajectory = [] if return_trajectory else None
-    traces_before, unet.use_traces = unet.use_traces, check_graphs(graphs) != "off"  # the CPU's frozen traces
+    traces_before, unet.use_traces = unet.use_traces, recorded
     guidance.use_graphs(use_graphs)
     try:
         if x_start is not None and invert:
