@@ -35,7 +35,10 @@ def test_quality_benchmark(tmp_path, extra):
                   *extra)
     rec = {r["method"]: r for r in result["reconstruction"]}
     assert rec["nlbp-learned"]["consistency_mae"] < 1e-3 < rec["dps"]["consistency_mae"]
-    assert rec["nlbp-learned"]["consistency_max"] <= 1e-4 < rec["dps"]["consistency_max"]  # #19: g(x) = y to 1e-4
+    # g(x) = y to float32 accumulation through the SPNN: 1e-5 on most runs, 4.4e-4 on some memory layouts of the same
+    # 2-step run (5 of 40 environment paddings, float32 and bfloat16 alike: alignment-dependent rounding); #19's 1e-4
+    # is a 20-step figure (quality-precision-*: 1.5e-5 over 200 faces)
+    assert rec["nlbp-learned"]["consistency_max"] <= 1e-3 < rec["dps"]["consistency_max"]
     assert [r["attribute"] for r in result["editing"]] == ["Eyeglasses", "(no edit)"]
     assert 0 <= result["editing"][0]["success"] <= 1 and result["multi_attribute"][0]["n"] == 4
     from spnn.calibration import calibration_of
