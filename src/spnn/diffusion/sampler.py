@@ -9,7 +9,8 @@ step * grad_{x_t} loss(x0(x_t)). The output is the (guided) x0 of the last step,
 back-projection of step 1 at t = 0, A(output) = y exactly.
 
 Every sample draws its noise from its own generator (CPU, seeded per sample): sample i with seed s is
-the same image alone or in any batch, on any device.
+the same image alone or in any batch, on any device (in float32, bit for bit within a process; across
+processes to float rounding, which on this project's CPU depends on memory layout).
 """
 
 from __future__ import annotations
