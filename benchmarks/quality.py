@@ -51,6 +51,7 @@ from spnn.tasks import (
     generate,
     parse_max_abs,
     parse_region,
+    parse_travel,
     reconstruct,
 )
 
@@ -88,6 +89,8 @@ def main() -> None:
     ap.add_argument("--recon-slack", type=float_in(0), default=None,
                     help="reconstruction: aim NLBP at the box y +- SLACK before the last step, at y itself at the "
                          "end (BackProjection slack; default: y at every step)")
+    ap.add_argument("--recon-travel", type=int, nargs="+", metavar="N", default=[5, 2],
+                    help="reconstruction methods with +travel: time travel L R [T_MIN [T_MAX]] (default 5 2)")
     ap.add_argument("--max-abs", type=parsed_by(parse_max_abs), default="auto",
                     help="editing range safeguard: auto (the default of `spnn edit`), a number, or 0 (off)")
     ap.add_argument("--max-move", type=float, default=EDIT_MAX_MOVE or 0.0, help="editing movement budget (0: off)")
@@ -106,9 +109,14 @@ def main() -> None:
     ap.add_argument("--edit-travel", type=int, nargs="+", metavar="N", default=None,
                     help="RePaint time travel in the edits and the multi-attribute generation: LENGTH REPEATS "
                          "[T_MIN [T_MAX]] (`spnn.diffusion.schedule.time_travel`)")
+    ap.add_argument("--gen-travel", type=parsed_by(parse_travel), default="auto",
+                    help="multi-attribute generation: time travel L,R[,T_MIN,T_MAX] (auto: the SPNN's stored one; off)")
     ap.add_argument("--edit-region", type=parsed_by(parse_region), default="auto",
                     help="confine each edit to where the SPNN's own full step moves pixels by at least this fraction "
                     "of its largest move (spnn.tasks.edit_region; auto: the SPNN's stored threshold; off: none)")
+    ap.add_argument("--edit-keep", type=float_in(0, lo_open=True), default=None, metavar="MARGIN",
+                    help="edits also keep every attribute neither named nor implied on the original's side, at most "
+                         "MARGIN deep (spnn.operators.keep_bounds; default: free)")
     ap.add_argument("--no-implied", dest="implied", action="store_false",
                     help="edits and generation set only the named attributes, not what they imply (spnn.implications)")
     ap.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
@@ -144,7 +152,7 @@ def main() -> None:
                           latents_from="labels" if "labels" in extras else "logits")
         options = {"skip_tol": 0.11} if "skip" in extras else {}
         if "travel" in extras:
-            options["travel"] = (5, 2)
+            options["travel"] = tuple(args.recon_travel)
         if args.recon_max_abs and name == "nlbp":
             options["max_abs"] = args.recon_max_abs
         if args.recon_slack is not None and name == "nlbp":
@@ -215,7 +223,7 @@ def main() -> None:
                 res = edit(prior, op, xe[sel], {attr: value}, steps=args.steps, seeds=sel.tolist(), t_start=args.t_start,
                            logit=args.logit, eta=args.eta, invert=args.invert, max_abs=args.max_abs,
                            max_move=args.max_move or None, precision=args.precision, progress=False,
-                           implied=args.implied, travel=args.edit_travel, region=args.edit_region,
+                           implied=args.implied, travel=args.edit_travel, region=args.edit_region, keep=args.edit_keep,
                            **({"lam": args.edit_lam} if args.edit_lam is not None else {}))
                 pred = ev.predict(res.images) > 0
                 implied = [names.index(k) for k in res.info["implied"]]
@@ -260,7 +268,7 @@ def main() -> None:
             gen = generate(prior, op, dict.fromkeys(combo, 1.0), args.n_edit, steps=args.steps,
                            seeds=range(10_000, 10_000 + args.n_edit), logit=args.logit, max_abs=args.max_abs,
                            max_move=args.max_move or None, precision=args.precision, progress=False,
-                           implied=args.implied, travel=args.edit_travel,
+                           implied=args.implied, travel=args.gen_travel,
                            **({"lam": args.edit_lam} if args.edit_lam is not None else {}))
             pred = ev.predict(gen.images)[:, [names.index(a) for a in combo]] > 0
             multi_rows.append({"attributes": " + ".join(combo), "n": args.n_edit, "all_set": float(pred.all(1).float().mean()),
@@ -272,9 +280,10 @@ def main() -> None:
                 "data_version": args.data_version,
                 "edit_t_start": t_start, "edit_eta": args.eta, "edit_logit": logit, "edit_levels": levels, "edit_max_abs": args.max_abs,
                 "precision": args.precision, "recon_max_abs": args.recon_max_abs,
-                "recon_slack": args.recon_slack,
+                "recon_slack": args.recon_slack, "recon_travel": args.recon_travel,
                 "edit_max_move": args.max_move, "edit_lam": args.edit_lam, "edit_invert": invert, "edit_starts": starts, "implied": args.implied, "edit_travel": args.edit_travel, "edit_region": parse_region(args.edit_region, calibration_of(op)),
-                "edit_latents_from": args.latents_from,
+                "gen_travel": parse_travel(args.gen_travel, calibration_of(op)),
+                "edit_latents_from": args.latents_from, "edit_keep": args.edit_keep,
                 "edit_calibration": calibration_of(op).to_dict()}
     print("wrote", write(args.name, {**models, **settings, "reconstruction": rows,
                                      "reconstruction_per_attribute": per_attribute, "identity": identity_rows, "prior_fidelity": fidelity,

@@ -59,12 +59,16 @@ def spnn_of(result: dict) -> str:
 def reproduce_flags(result: dict) -> str:
     """The flags a run's command needs to reproduce it today: --no-implied for runs made before edits set implied
     attributes (or with it), --t-start for runs with edits made before the SPNN stored editing starts, --logit
-    for those made before it stored per-attribute bound levels."""
+    for those made before it stored per-attribute bound levels, --gen-travel for generation made before it stored
+    a time travel for generation (those runs gave generation the editing travel, if any)."""
     flags = "" if result.get("implied", False) else " --no-implied"
     if result.get("editing") and "edit_starts" not in result:
         flags += f" --t-start {result.get('edit_t_start', 500)}"
     if result.get("editing") and "edit_levels" not in result:
         flags += f" --logit {result.get('edit_logit', 3.5):g}"
+    if result.get("multi_attribute") and "gen_travel" not in result:
+        travel = result.get("edit_travel")
+        flags += f" --gen-travel {','.join(map(str, travel)) if travel else 'off'}"
     return flags
 
 

@@ -25,7 +25,8 @@ from spnn.checks import check_fields, is_level
 from spnn.errors import ConfigError
 from spnn.implications import check_implications, label_implications
 
-__all__ = ["EditCalibration", "UNCALIBRATED", "calibration_of", "calibrate_edits", "check_starts", "check_levels"]
+__all__ = ["EditCalibration", "UNCALIBRATED", "calibration_of", "calibrate_edits", "check_starts", "check_levels",
+           "check_travel"]
 
 
 def check_starts(starts: object) -> None:
@@ -56,6 +57,15 @@ def check_levels(levels: object) -> None:
                               f"{level!r}")
 
 
+def check_travel(travel: object, what: str = "edit calibration: generation_travel") -> None:
+    """Refuse a time-travel setting that is not ``[length >= 1, repeats >= 0[, t_min[, t_max]]]`` (integers)."""
+    ok = isinstance(travel, (list, tuple)) and 2 <= len(travel) <= 4 and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in travel)
+    if not ok or travel[0] < 1 or travel[1] < 0 or any(v < 0 for v in travel[2:]):
+        raise ConfigError(f"{what} must be (length >= 1, repeats >= 0[, t_min[, t_max]]) as integers, e.g. (1, 2), "
+                          f"got {travel!r}")
+
+
 @dataclass(frozen=True)
 class EditCalibration:
     """``logit``: NAME=1 means logit >= +logit, NAME=0 logit <= -logit. Range safeguard of ``max_abs="auto"``
@@ -70,7 +80,9 @@ class EditCalibration:
     place of ``logit`` for it (named or implied) unless the caller gives a logit; ``NAME=1`` / ``NAME=0`` keys
     hold a level for turning it on / off alone (`spnn.operators.level_of`). ``region``: the threshold of the
     region an edit is confined to (`spnn.tasks.edit_region`: the pixels the network's own step moves by at least
-    this fraction of its largest move), None for none (the whole image is free).
+    this fraction of its largest move), None for none (the whole image is free). ``generation_travel``: the RePaint
+    time travel (length, repeats[, t_min, t_max]) measured best for multi-attribute generation with this network
+    and the prior it was measured with (`spnn.tasks.generate`'s ``travel="auto"``), None for none.
     """
 
     logit: float = 4.0
@@ -83,6 +95,7 @@ class EditCalibration:
     starts: dict = field(default_factory=dict)
     levels: dict = field(default_factory=dict)
     region: float | None = None
+    generation_travel: list | None = None
     source: str = ""
 
     def __post_init__(self):
@@ -98,6 +111,8 @@ class EditCalibration:
         if self.region is not None and (isinstance(self.region, bool) or not isinstance(self.region, (int, float))
                                         or not 0 < self.region < 1):
             raise ConfigError(f"edit calibration: region must be a fraction in (0, 1) or null, got {self.region!r}")
+        if self.generation_travel is not None:
+            check_travel(self.generation_travel)
 
     def start_for(self, attributes) -> dict:
         """The editing start of ``attributes`` (names): the stored one if every name has the same, else {}.

@@ -24,7 +24,7 @@ from spnn.network import PINV_MODES, SPNN
 
 __all__ = ["Operator", "SPNNOperator", "FeedbackEmulator", "LinearOperator", "AveragePool", "Inpainting",
            "Colorization", "Identity", "MatrixOperator", "Composed", "Chain", "as_operator", "edit_target",
-           "edit_bounds", "level_of", "check_changes", "LATENT_SOURCES"]
+           "edit_bounds", "keep_bounds", "check_keep", "level_of", "check_changes", "LATENT_SOURCES"]
 
 LATENT_SOURCES = ("logits", "labels")  # what NLBP's learned-mode target latents are computed from
 
@@ -479,4 +479,31 @@ def edit_bounds(op: Operator, n: int, changes: dict[str, float], logit: float = 
             lower[:, i] = level
         else:
             upper[:, i] = -level
+    return lower, upper
+
+
+def check_keep(margin) -> None:
+    """A keeping margin (`keep_bounds`) is a finite positive logit."""
+    if not is_level(margin):
+        raise ConfigError(f"keep = {margin!r}: the keeping margin must be a finite positive logit (e.g. 2)")
+
+
+def keep_bounds(bounds: tuple[torch.Tensor, torch.Tensor], y0: torch.Tensor,
+                margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds that also keep each free coordinate on the side of the original logit ``y0``:
+    y >= min(y0, margin) where y0 > 0, y <= max(y0, -margin) where y0 < 0 (the original meets every such bound).
+
+    Coordinates that ``bounds`` already constrain (a finite side) are left as they are.
+
+    >>> inf = float("inf")
+    >>> lower, upper = torch.tensor([[3.0, -inf, -inf]]), torch.full((1, 3), inf)
+    >>> [b.tolist() for b in keep_bounds((lower, upper), torch.tensor([[-5.0, 6.0, -0.5]]), margin=2.0)]
+    [[[3.0, 2.0, -inf]], [[inf, inf, -0.5]]]
+    """
+    check_keep(margin)
+    margin, (lower, upper) = float(margin), bounds
+    y0 = y0.to(lower).reshape(lower.shape)
+    free = torch.isinf(lower) & torch.isinf(upper)
+    lower = torch.where(free & (y0 > 0), torch.minimum(y0, torch.full_like(y0, margin)), lower)
+    upper = torch.where(free & (y0 < 0), torch.maximum(y0, torch.full_like(y0, -margin)), upper)
     return lower, upper

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from spnn.calibration import calibration_of
+from spnn.calibration import calibration_of, check_travel
 from spnn.checks import check_images
 from spnn.diffusion.guidance import (
     DPS,
@@ -46,11 +46,20 @@ from spnn.diffusion.sampler import sample
 from spnn.errors import ConfigError
 from spnn.graphs import check_graphs
 from spnn.implications import check_implications, with_implied
-from spnn.operators import Operator, SPNNOperator, check_changes, edit_bounds, edit_target, level_of
+from spnn.operators import (
+    Operator,
+    SPNNOperator,
+    check_changes,
+    check_keep,
+    edit_bounds,
+    edit_target,
+    keep_bounds,
+    level_of,
+)
 
 __all__ = ["EDIT_T_START", "EDIT_ETA", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "SOLVERS", "check_pair", "edit_reach",
-           "edit_region", "full_step", "parse_region", "parse_max_abs", "implied_attributes", "make_guidance", "solve",
-           "reconstruct", "generate", "edit", "restore", "TaskResult", "gentle_lam"]
+           "edit_region", "full_step", "parse_region", "parse_travel", "parse_max_abs", "implied_attributes",
+           "make_guidance", "solve", "reconstruct", "generate", "edit", "restore", "TaskResult", "gentle_lam"]
 
 METHODS = ("nlbp", "dps", "dps-paper", "cg", "none", "daps", "red-diff")
 SOLVERS = ("daps", "red-diff")  # methods with their own loop (spnn.diffusion.solvers): reconstruct and restore
@@ -120,6 +129,29 @@ def edit_region(images: torch.Tensor, stepped: torch.Tensor, threshold: float, g
     peak = d.flatten(1).amax(1).view(-1, 1, 1, 1)
     m = ((d >= threshold * peak) & (d > 0)).to(images.dtype)  # a step that moves nothing: an empty region
     return F.max_pool2d(m, 2 * grow + 1, 1, grow) if grow > 0 else m
+
+
+def parse_travel(value, calib=None) -> tuple | str | None:
+    """A time-travel setting: (length, repeats[, t_min[, t_max]]), "L,R[,T_MIN[,T_MAX]]", "auto"
+    (``calib.generation_travel``; kept as "auto" without ``calib``) or None / "off".
+
+    >>> parse_travel("1,2"), parse_travel("off"), parse_travel((5, 2, 0, 500))
+    ((1, 2), None, (5, 2, 0, 500))
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
+        return None
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        if calib is None:
+            return "auto"
+        return None if calib.generation_travel is None else tuple(calib.generation_travel)
+    if isinstance(value, str):
+        try:
+            value = tuple(int(v) for v in value.split(","))
+        except ValueError:
+            raise ConfigError(f"travel must be 'auto', 'off' or L,R[,T_MIN[,T_MAX]] as integers (e.g. 1,2), got "
+                              f"{value!r}") from None
+    check_travel(value, "travel")
+    return tuple(value)
 
 
 def parse_max_abs(value) -> float | str | torch.Tensor | None:
@@ -248,21 +280,25 @@ def solve(method: str, prior: Prior, op, y: torch.Tensor, steps: int = 200, seed
 def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: int, *, method: str = "nlbp",
              steps: int = 100, seeds=None, logit: float | None = None, max_abs: float | str | None = "auto",
              max_move: float | None = EDIT_MAX_MOVE, preset: str | SamplerPreset = "spnn", precision: str = "auto",
-             progress: bool = True, implied: bool = True, travel: tuple | None = None, graphs: str | bool = "auto",
-             **guidance_options) -> TaskResult:
+             progress: bool = True, implied: bool = True, travel: tuple | str | None = "auto",
+             graphs: str | bool = "auto", **guidance_options) -> TaskResult:
     """Multi-attribute generation: value 1 -> logit >= +logit, 0 -> logit <= -logit; others free (with
     ``implied``, those the named ones imply are set too: `implied_attributes`; ``info["implied"]`` lists them).
 
     NLBP enforces the one-sided bounds (`edit_bounds`); DPS and classifier guidance aim at +-logit.
     ``logit`` and ``max_abs="auto"``: the SPNN's calibration (`spnn.calibration`; no image to measure the
     reach from, so its ``max_abs``).
-    ``info["levels"]``: each bounded attribute's level (`bound_levels`). ``travel``: as in `edit`.
+    ``info["levels"]``: each bounded attribute's level (`bound_levels`). ``travel``: RePaint time travel
+    (length, repeats[, t_min, t_max]) as in `spnn.diffusion.sample`; "auto" takes the one the SPNN's calibration
+    stores for generation (``generation_travel``; none stored: none), None none (`parse_travel`);
+    ``info["travel"]`` says which ran.
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"n = {n!r}: ask for at least one image (a positive integer)")
     check_pair(prior, op)
     check_graphs(graphs)
     calib = calibration_of(op)
+    travel = parse_travel(travel, calib)
     max_abs = parse_max_abs(max_abs)
     max_abs = calib.max_abs if isinstance(max_abs, str) else max_abs  # "auto"
     logit, levels = bound_levels(calib, logit)
@@ -279,7 +315,7 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     out = sample(prior, n, steps=steps, guidance=guidance, seeds=seeds, preset=preset, precision=precision,
                  travel=travel, progress=progress, graphs=graphs).images
     levels_used = {k: level_of(levels, k, v, logit) for k, v in full.items()}
-    return TaskResult(out, y, mask, {"implied": also, "levels": levels_used}, bounds=bounds)
+    return TaskResult(out, y, mask, {"implied": also, "levels": levels_used, "travel": travel}, bounds=bounds)
 
 
 def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[str, float], *,
@@ -287,7 +323,8 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
          max_abs: float | str | None = "auto", max_move: float | None = EDIT_MAX_MOVE, eta: float = EDIT_ETA,
          invert: bool | None = None, preset: str | SamplerPreset = "spnn", precision: str = "auto",
          progress: bool = True, implied: bool = True, travel: tuple | None = None, graphs: str | bool = "auto",
-         region: float | str | torch.Tensor | None = "auto", **guidance_options) -> TaskResult:
+         region: float | str | torch.Tensor | None = "auto", keep: float | None = None,
+         **guidance_options) -> TaskResult:
     """Edit real images: set the named attributes, keep the rest (see the module docstring); with ``implied``
     also what the named ones imply (`implied_attributes`; ``info["implied"]`` lists them). With NLBP,
     ``info["reach"]`` holds each image's `edit_reach`, and with ``max_abs="auto"`` ``info["edited"]`` says
@@ -298,7 +335,9 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     (`bound_levels`; ``info["levels"]`` gives each bounded attribute's). ``travel``: RePaint time travel
     (`spnn.diffusion.sample`). ``region`` confines the change (`InRegion`, NLBP only): "auto" the threshold the
     calibration stores (none: the whole image), a fraction for `edit_region`, a tensor of 0..1 per pixel, or
-    None / "off"; ``info["region"]`` holds the one used."""
+    None / "off"; ``info["region"]`` holds the one used. ``keep`` (NLBP): also bound every attribute neither named
+    nor implied on the side the original's logit lies, at most ``keep`` deep (`keep_bounds`), so that what the
+    edit does not ask for stays as the SPNN read it; None leaves them free."""
     check_images(images)
     check_pair(prior, op)
     check_graphs(graphs)
@@ -311,6 +350,11 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
         raise ConfigError(f"a region confines NLBP's projections; {method} has none: use method='nlbp' or "
                           "region=None")
     region = parse_region(region, calib) if method == "nlbp" else None
+    if keep is not None:
+        check_keep(keep)
+        if method != "nlbp":
+            raise ConfigError(f"keep bounds the attributes NLBP leaves free; {method} has no bounds: use "
+                              "method='nlbp' or keep=None")
     if isinstance(region, torch.Tensor):
         check_region(region, images)
     logit, levels = bound_levels(calib, logit)
@@ -328,6 +372,8 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
                           "levels": {k: level_of(levels, k, v, logit) for k, v in full.items()}}
     if method == "nlbp":
         bounds = edit_bounds(op, len(images), full, logit, levels=levels, device=p.device, dtype=p.dtype)
+        if keep is not None:
+            bounds = keep_bounds(bounds, y0, keep)
         stepped = full_step(op, images, bounds)
         info["reach"] = reach = edit_reach(op, images, bounds, stepped)
         if region is not None and not isinstance(region, torch.Tensor):

@@ -35,6 +35,7 @@ from spnn.tasks import (
     SOLVERS,
     parse_max_abs,
     parse_region,
+    parse_travel,
 )
 
 
@@ -273,13 +274,15 @@ def cmd_generate(args) -> int:
     res = generate(prior, op, attrs, args.n, method=args.method, steps=args.steps, logit=args.logit,
                    max_abs=args.max_abs, max_move=args.max_move or None, implied=args.implied,
                    seeds=_seeds(args, args.n), preset=args.preset, precision=args.precision,
-                   graphs=args.graphs)
+                   graphs=args.graphs, travel=args.travel)
     _say_implied(res)
     out = Path(args.out)
     image_grid([res.images], out / "generate.png", scale=3, row_labels=[" ".join(f"{k}={v:g}" for k, v in
                                                                                 attrs.items())[:40]])
+    travel = res.info["travel"]
     _report(res, op, evaluator, out, "generate", {"set": attrs, "implied": res.info["implied"],
-                                                  "levels": res.info["levels"], "method": args.method})
+                                                  "levels": res.info["levels"], "method": args.method,
+                                                  "travel": None if travel is None else list(travel)})
     return 0
 
 
@@ -293,7 +296,7 @@ def cmd_edit(args) -> int:
     res = edit(prior, op, x, attrs, method=args.method, t_start=args.t_start, steps=args.steps, logit=args.logit,
                max_abs=args.max_abs, max_move=args.max_move or None, eta=args.eta, invert=args.invert,
                seeds=_seeds(args, len(x)), preset=args.preset, precision=args.precision, implied=args.implied,
-               graphs=args.graphs, region=args.region)
+               graphs=args.graphs, region=args.region, keep=args.keep)
     _say_implied(res)
     out = Path(args.out)
     region = res.info.get("region")
@@ -303,7 +306,7 @@ def cmd_edit(args) -> int:
         labels.append("region")
     image_grid(rows, out / "edit.png", scale=3, row_labels=labels)
     _report(res, op, evaluator, out, "edit", {"set": attrs, "implied": res.info["implied"], **res.info["start"],
-                                              "levels": res.info["levels"], "eta": args.eta,
+                                              "levels": res.info["levels"], "eta": args.eta, "keep": args.keep,
                                               "region_area": None if region is None else float(region.mean())})
     return 0
 
@@ -427,7 +430,8 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
-KEPT_BY_CALIBRATE = ("starts", "levels", "region", "label_temperature")  # chosen by benchmarks, not measured by it
+# chosen by benchmarks, not measured by calibrate
+KEPT_BY_CALIBRATE = ("starts", "levels", "region", "label_temperature", "generation_travel")
 
 
 def _common(p, spnn: bool = True, images: bool = True) -> None:
@@ -510,6 +514,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(p, images=False)
     _set_option(p)
     p.add_argument("--n", type=positive_int, default=8)
+    p.add_argument("--travel", type=parsed_by(parse_travel), default="auto",
+                   help="RePaint time travel L,R[,T_MIN,T_MAX]: after every L steps go back L and denoise again R "
+                   "times (auto: the one the SPNN stores for generation, if any; off: none)")
     _bounds_options(p)
     p.set_defaults(func=cmd_generate)
     p = sub.add_parser("edit", help="edit real images: set attributes, keep the rest")
@@ -526,6 +533,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--region", type=parsed_by(parse_region), default="auto",
                    help="confine the change to where the SPNN's own step moves pixels by at least this fraction of its "
                    "largest move (auto: the threshold the SPNN stores, if any; off: the whole image; NLBP only)")
+    p.add_argument("--keep", type=positive_float, default=None, metavar="MARGIN",
+                   help="also hold every attribute neither set nor implied on the side the original's logit lies, at "
+                   "most MARGIN deep (default: free; NLBP only; docs: sampling)")
     _bounds_options(p)
     p.set_defaults(func=cmd_edit)
     p = sub.add_parser("calibrate", help="measure an SPNN's editing numbers (logit level, reach limits) on "

@@ -1,0 +1,93 @@
+"""Edits that keep what they do not ask for (`keep_bounds`), and the time travel stored for generation."""
+
+import pytest
+import torch
+
+from spnn import SPNN
+from spnn.errors import ConfigError
+from spnn.operators import SPNNOperator, edit_bounds, keep_bounds
+from spnn.tasks import edit
+from spnn.testing import perturb_
+
+INF = float("inf")
+
+
+def tiny_net():
+    net = SPNN.build((3, 8, 8), (4,), hidden=8, attribute_names=list("ABCD"))
+    return perturb_(net, 0.1).requires_grad_(False)
+
+
+def test_keep_bounds_hold_each_free_coordinate_on_its_side_and_leave_the_named_ones():
+    y0 = torch.tensor([[-5.0, 6.0, -0.5, 0.0], [1.0, -3.0, 4.0, 2.0]])
+    lower = torch.tensor([[3.0, -INF, -INF, -INF]] * 2)
+    upper = torch.tensor([[INF, INF, INF, -1.0]] * 2)
+    lo, up = keep_bounds((lower, upper), y0, margin=2.0)
+    assert lo.tolist() == [[3.0, 2.0, -INF, -INF], [3.0, -INF, 2.0, -INF]]
+    assert up.tolist() == [[INF, INF, -0.5, -1.0], [INF, -2.0, INF, -1.0]]
+    assert bool((lo <= torch.where(lower.isinf(), y0, lo)).all())  # the original meets every keeping bound
+    # a logit at exactly 0 has no side: it stays free
+    assert lo[0, 3] == -INF and up[0, 3] == -1.0
+
+
+@pytest.mark.parametrize("margin", [0, -1.0, INF, float("nan"), True, "two"])
+def test_a_bad_margin_is_refused(margin):
+    bounds = (torch.full((1, 4), -INF), torch.full((1, 4), INF))
+    with pytest.raises(ConfigError, match="keeping margin must be a finite positive logit"):
+        keep_bounds(bounds, torch.zeros(1, 4), margin)
+
+
+def test_an_edit_with_keep_meets_its_bounds_and_keeps_the_free_logits_on_their_sides():
+    from test_diffusion import tiny_prior
+
+    prior, net = tiny_prior(), tiny_net()
+    op = SPNNOperator(net)
+    x = (torch.rand(3, 3, 8, 8) * 2 - 1) * 0.5
+    opts = {"steps": 4, "seeds": range(3), "progress": False, "max_abs": None, "t_start": 300, "implied": False}
+    y0 = net(x)
+    res = edit(prior, op, x, {"B": 1.0}, logit=2.0, keep=1.0, **opts)
+    lower, upper = keep_bounds(edit_bounds(op, 3, {"B": 1.0}, 2.0), y0, 1.0)
+    assert torch.equal(res.bounds[0], lower) and torch.equal(res.bounds[1], upper)
+    y = net(res.images)
+    assert float(res.violation(y).max()) < 1e-4
+    free = [0, 2, 3]
+    assert torch.equal(y[:, free] > 0, y0[:, free] > 0)  # every free attribute on the original's side
+    plain = edit(prior, op, x, {"B": 1.0}, logit=2.0, **opts)
+    assert torch.isinf(plain.bounds[0][:, free]).all() and torch.isinf(plain.bounds[1][:, free]).all()
+
+
+def test_keep_is_refused_before_any_work_for_a_bad_margin_or_a_method_without_bounds():
+    from test_diffusion import tiny_prior
+
+    prior, op = tiny_prior(), SPNNOperator(tiny_net())
+    x = torch.zeros(1, 3, 8, 8)
+    with pytest.raises(ConfigError, match="keeping margin"):
+        edit(prior, op, x, {"B": 1.0}, logit=2.0, keep=-1, progress=False)
+    with pytest.raises(ConfigError, match="dps has no bounds"):
+        edit(prior, op, x, {"B": 1.0}, logit=2.0, keep=1.0, method="dps", progress=False)
+
+
+def test_generation_takes_the_travel_the_calibration_stores_unless_told_otherwise():
+    from test_diffusion import tiny_prior
+
+    from spnn.calibration import EditCalibration
+    from spnn.tasks import generate
+
+    prior, net = tiny_prior(), tiny_net()
+    op = SPNNOperator(net)
+    opts = {"steps": 4, "seeds": range(2), "progress": False, "max_abs": None}
+    net.edit_calibration = EditCalibration(logit=2.0).to_dict()
+    assert generate(prior, op, {"B": 1.0}, 2, **opts).info["travel"] is None  # none stored: none
+    net.edit_calibration = EditCalibration(logit=2.0, generation_travel=[1, 2]).to_dict()
+    auto = generate(prior, op, {"B": 1.0}, 2, **opts)
+    given = generate(prior, op, {"B": 1.0}, 2, travel=(1, 2), **opts)
+    plain = generate(prior, op, {"B": 1.0}, 2, travel="off", **opts)
+    assert auto.info["travel"] == (1, 2) and torch.equal(auto.images, given.images)
+    assert plain.info["travel"] is None and not torch.equal(auto.images, plain.images)
+    assert float(auto.violation(net(auto.images)).max()) < 1e-4  # the bounds still hold at the end
+    for bad in ([0, 2], [1], [1, -1], [1, 2, 3, 4, 5], [1.0, 2], "1,2", [True, 2]):
+        with pytest.raises(ConfigError, match="generation_travel must be"):
+            EditCalibration(generation_travel=bad)
+    with pytest.raises(ConfigError, match="travel must be 'auto', 'off' or L,R"):
+        generate(prior, op, {"B": 1.0}, 2, travel="1;2", **opts)
+    with pytest.raises(ConfigError, match=r"travel must be \(length >= 1"):
+        generate(prior, op, {"B": 1.0}, 2, travel=(1,), **opts)
