@@ -229,6 +229,38 @@ def main() -> None:
               "--name region-val-T`; off: `editlam-val-gentle`, the defaults):\n")
         print(table(rows, list(rows[0])))
         print()
+    keep_runs = [("defaults", "editlam-val-gentle", ""), ("keep 2", "keep-val-2", "--edit-keep 2"),
+                 ("keep 1, t_start 700", "keep-val-1-700", "--edit-keep 1 --t-start 700"),
+                 ("keep 2, re-noised from 500", "keep-val-2-noinv500", "--edit-keep 2 --no-invert --t-start 500"),
+                 ("t_start 800", "bangs-start-val-800", "--t-start 800"),
+                 ("keep 2, t_start 800", "keep-val-2-bangs800", "--edit-keep 2 --t-start 800"),
+                 ("travel 2,2, keep 2", "keep-val-2-travel22", "--edit-travel 2 2 --edit-keep 2"),
+                 ("travel 1,2", "travel12-val", "--edit-travel 1 2"),
+                 ("travel 1,2, keep 0.5", "travel12-keep0.5-val", "--edit-travel 1 2 --edit-keep 0.5")]
+    if (found := [(label, r, flags) for label, name, flags in keep_runs if (r := load(name))]) and len(found) > 1:
+        attrs = ["Bangs", "Gray_Hair", "Smiling", "Eyeglasses", "Blond_Hair"]
+        rows = []
+        for label, r, flags in found:
+            got = {e["attribute"]: e for e in r["editing"]}
+            rows.append({"setting": label, "flags": flags or "(none)",
+                         **{a: f"{got[a]['success']:.2f} / {got[a]['others_kept']:.3f}" if a in got else ""
+                            for a in attrs}})
+        r = found[-1][1]
+        print(f"**Keeping the other attributes** (`edit(..., keep=MARGIN)`: every attribute neither named nor implied "
+              "bound on the side of the original's logit, at most MARGIN deep; success / others kept on "
+              f"{r['n_edit']} validation faces per edit, {r['steps']} steps, {r['machine']}, {r['date']}; `quality.py "
+              "--split val --methods --n 50 --n-edit 50 --steps 20 --edits ... FLAGS --multi Eyeglasses`):\n")
+        print(table(rows, ["setting", "flags", *attrs]))
+        print()
+    for name in ("generation-travel-20", "generation-travel-100"):
+        if not (g := load(name)):
+            continue
+        print(f"**Time travel in multi-attribute generation, {g['steps']} steps** (all named attributes set, by the "
+              f"evaluator; {g['n']} samples per set from seed {g['seed']}, selection seeds apart from the tables' "
+              f"10000..; {g['machine']}, {g['date']}; `python benchmarks/generation.py --travels "
+              f"{' '.join(r['travel'] for r in g['rows'])} --n {g['n']} --steps {g['steps']} --name {name}`):\n")
+        print(table(g["rows"], list(g["rows"][0])))
+        print()
     for name in ("quality-labels-20", "quality-labels-100"):
         if not (ql := load(name)):
             continue

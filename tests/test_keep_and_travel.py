@@ -84,6 +84,7 @@ def test_generation_takes_the_travel_the_calibration_stores_unless_told_otherwis
     assert auto.info["travel"] == (1, 2) and torch.equal(auto.images, given.images)
     assert plain.info["travel"] is None and not torch.equal(auto.images, plain.images)
     assert float(auto.violation(net(auto.images)).max()) < 1e-4  # the bounds still hold at the end
+    assert generate(prior, op, {"B": 1.0}, 2, preset="paper", **opts).info["travel"] is None  # the authors' loop
     for bad in ([0, 2], [1], [1, -1], [1, 2, 3, 4, 5], [1.0, 2], "1,2", [True, 2]):
         with pytest.raises(ConfigError, match="generation_travel must be"):
             EditCalibration(generation_travel=bad)

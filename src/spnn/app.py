@@ -184,7 +184,9 @@ class Editor:
                        seeds=list(range(n)), preset=preset, progress=True, implied=bool(implied))
         with torch.no_grad():
             met = (res.violation(self.m.net(res.images)) <= 0.05).tolist()
-        return [_png(res.images[i:i + 1]) for i in range(n)], {"bounds_met": met, "also_set": res.info["implied"]}
+        travel = res.info["travel"]
+        return [_png(res.images[i:i + 1]) for i in range(n)], {"bounds_met": met, "also_set": res.info["implied"],
+                                                              "travel": None if travel is None else list(travel)}
 
     def restore(self, face: int = 0, upload: str | None = None, task: str = "sr4", steps: int = 100,
                 preset: str = "spnn"):

@@ -290,7 +290,7 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     reach from, so its ``max_abs``).
     ``info["levels"]``: each bounded attribute's level (`bound_levels`). ``travel``: RePaint time travel
     (length, repeats[, t_min, t_max]) as in `spnn.diffusion.sample`; "auto" takes the one the SPNN's calibration
-    stores for generation (``generation_travel``; none stored: none), None none (`parse_travel`);
+    stores for generation (``generation_travel``; none stored, or the paper's preset: none), None none (`parse_travel`);
     ``info["travel"]`` says which ran.
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
@@ -298,7 +298,8 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     check_pair(prior, op)
     check_graphs(graphs)
     calib = calibration_of(op)
-    travel = parse_travel(travel, calib)
+    travel = parse_travel(travel, calib if get_preset(preset).name != "paper" else None)
+    travel = None if travel == "auto" else travel  # the paper's preset: the authors' loop, no stored travel
     max_abs = parse_max_abs(max_abs)
     max_abs = calib.max_abs if isinstance(max_abs, str) else max_abs  # "auto"
     logit, levels = bound_levels(calib, logit)
