@@ -1,5 +1,5 @@
 """Multi-attribute generation under several time-travel settings: how often the evaluator finds every named
-attribute, and the seconds per image.
+attribute, and the UNet calls per image (the cost; seconds per image too, which need an otherwise idle machine).
 
 The selection seeds (default 40000..) are not the seeds `quality.py` reports on (10000..), so a setting chosen
 here is confirmed there on samples it was not chosen on.
@@ -15,6 +15,7 @@ import torch
 from common import Timer, table, write
 
 from spnn.cli.args import parsed_by
+from spnn.diffusion.schedule import ddim_timesteps, time_travel
 from spnn.models import load_evaluator, load_prior, load_spnn
 from spnn.operators import SPNNOperator
 from spnn.tasks import generate, parse_travel
@@ -50,6 +51,9 @@ def main() -> None:
                     found.append(ev.predict(images)[:, [names.index(a) for a in combo]] > 0)
                 row[" + ".join(combo)] = float(torch.cat(found).all(1).float().mean())
         row["mean"] = sum(row[" + ".join(c)] for c in SETS) / len(SETS)
+        ts = ddim_timesteps(prior.num_train_timesteps, args.steps)
+        ts = time_travel(ts, *travel) if travel else ts
+        row["unet_calls"] = sum(1 for a, b in zip(ts, [*ts[1:], -1]) if b < a)  # re-noising steps call no UNet
         row["s_per_image"] = t.seconds / (args.n * len(SETS))
         rows.append(row)
         print(rows[-1])

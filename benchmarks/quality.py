@@ -49,6 +49,7 @@ from spnn.tasks import (
     bound_levels,
     edit,
     generate,
+    parse_keep,
     parse_max_abs,
     parse_region,
     parse_travel,
@@ -114,9 +115,9 @@ def main() -> None:
     ap.add_argument("--edit-region", type=parsed_by(parse_region), default="auto",
                     help="confine each edit to where the SPNN's own full step moves pixels by at least this fraction "
                     "of its largest move (spnn.tasks.edit_region; auto: the SPNN's stored threshold; off: none)")
-    ap.add_argument("--edit-keep", type=float_in(0, lo_open=True), default=None, metavar="MARGIN",
+    ap.add_argument("--edit-keep", type=parsed_by(parse_keep), default="auto", metavar="MARGIN",
                     help="edits also keep every attribute neither named nor implied on the original's side, at most "
-                         "MARGIN deep (spnn.operators.keep_bounds; default: free)")
+                         "MARGIN deep (spnn.operators.keep_bounds; auto: the SPNN's stored margin per attribute; off)")
     ap.add_argument("--no-implied", dest="implied", action="store_false",
                     help="edits and generation set only the named attributes, not what they imply (spnn.implications)")
     ap.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
@@ -283,7 +284,7 @@ def main() -> None:
                 "recon_slack": args.recon_slack, "recon_travel": args.recon_travel,
                 "edit_max_move": args.max_move, "edit_lam": args.edit_lam, "edit_invert": invert, "edit_starts": starts, "implied": args.implied, "edit_travel": args.edit_travel, "edit_region": parse_region(args.edit_region, calibration_of(op)),
                 "gen_travel": parse_travel(args.gen_travel, calibration_of(op)),
-                "edit_latents_from": args.latents_from, "edit_keep": args.edit_keep,
+                "edit_latents_from": args.latents_from, "edit_keep": args.edit_keep, "edit_keeps": {a: m for a, m in calibration_of(op).keeps.items() if a in args.edits} if args.edit_keep == "auto" else {},
                 "edit_calibration": calibration_of(op).to_dict()}
     print("wrote", write(args.name, {**models, **settings, "reconstruction": rows,
                                      "reconstruction_per_attribute": per_attribute, "identity": identity_rows, "prior_fidelity": fidelity,

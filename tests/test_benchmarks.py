@@ -89,9 +89,10 @@ def test_evaluator_casts_benchmark(tmp_path):
 
 
 def test_generation_benchmark(tmp_path):
-    result = _run("generation.py", tmp_path, "--travels", "off", "1,1", "--n", "2", "--steps", "2", "--batch", "2")
+    result = _run("generation.py", tmp_path, "--travels", "off", "1,1", "--n", "2", "--steps", "3", "--batch", "2")
     rows = result["rows"]
     assert [r["travel"] for r in rows] == ["off", "1,1"] and result["seed"] == 40000
     for r in rows:
         sets = [v for k, v in r.items() if "+" in k]
         assert len(sets) == 3 and all(0 <= v <= 1 for v in sets) and r["mean"] == sum(sets) / 3 and r["s_per_image"] > 0
+    assert [r["unet_calls"] for r in rows] == [3, 4]  # 3 steps; travel 1,1 denoises the first step again

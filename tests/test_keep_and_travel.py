@@ -92,3 +92,26 @@ def test_generation_takes_the_travel_the_calibration_stores_unless_told_otherwis
         generate(prior, op, {"B": 1.0}, 2, travel="1;2", **opts)
     with pytest.raises(ConfigError, match=r"travel must be \(length >= 1"):
         generate(prior, op, {"B": 1.0}, 2, travel=(1,), **opts)
+
+
+def test_an_edit_takes_the_keeping_margin_the_calibration_stores_for_its_attributes():
+    from test_diffusion import tiny_prior
+
+    from spnn.calibration import EditCalibration
+
+    prior, net = tiny_prior(), tiny_net()
+    op = SPNNOperator(net)
+    x = (torch.rand(2, 3, 8, 8) * 2 - 1) * 0.5
+    opts = {"steps": 3, "seeds": range(2), "progress": False, "max_abs": None, "t_start": 300, "implied": False}
+    net.edit_calibration = EditCalibration(logit=2.0, keeps={"B": 0.5, "C": 1.0}).to_dict()
+    auto = edit(prior, op, x, {"B": 1.0}, **opts)
+    given = edit(prior, op, x, {"B": 1.0}, keep=0.5, **opts)
+    assert auto.info["keep"] == 0.5 and torch.equal(auto.images, given.images)
+    assert torch.equal(auto.bounds[0], given.bounds[0]) and torch.equal(auto.bounds[1], given.bounds[1])
+    assert edit(prior, op, x, {"B": 1.0}, keep="off", **opts).info["keep"] is None
+    assert edit(prior, op, x, {"B": 1.0, "C": 0.0}, **opts).info["keep"] is None  # no shared margin: free
+    assert edit(prior, op, x, {"D": 1.0}, **opts).info["keep"] is None  # none stored for D
+    assert edit(prior, op, x, {"B": 1.0}, method="dps", **opts).info["keep"] is None  # auto: NLBP only
+    for bad in ({"B": 0}, {"B": -1.0}, {"B": float("inf")}, {"B": True}, {"B": "0.5"}, [0.5]):
+        with pytest.raises(ConfigError, match="keep"):
+            EditCalibration(keeps=bad)

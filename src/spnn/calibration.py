@@ -26,7 +26,7 @@ from spnn.errors import ConfigError
 from spnn.implications import check_implications, label_implications
 
 __all__ = ["EditCalibration", "UNCALIBRATED", "calibration_of", "calibrate_edits", "check_starts", "check_levels",
-           "check_travel"]
+           "check_travel", "check_keeps"]
 
 
 def check_starts(starts: object) -> None:
@@ -57,6 +57,16 @@ def check_levels(levels: object) -> None:
                               f"{level!r}")
 
 
+def check_keeps(keeps: object) -> None:
+    """Refuse keeping margins that are not ``{NAME: finite positive number}``."""
+    if not isinstance(keeps, dict):
+        raise ConfigError(f"edit calibration: keeps must be a mapping, got {type(keeps).__name__}")
+    for name, margin in keeps.items():
+        if not isinstance(name, str) or not name or not isinstance(margin, (int, float)) or not is_level(margin):
+            raise ConfigError(f"edit calibration: the keeping margin of {name!r} must be a finite positive number, "
+                              f"got {margin!r}")
+
+
 def check_travel(travel: object, what: str = "edit calibration: generation_travel") -> None:
     """Refuse a time-travel setting that is not ``[length >= 1, repeats >= 0[, t_min[, t_max]]]`` (integers)."""
     ok = isinstance(travel, (list, tuple)) and 2 <= len(travel) <= 4 and all(
@@ -80,7 +90,10 @@ class EditCalibration:
     place of ``logit`` for it (named or implied) unless the caller gives a logit; ``NAME=1`` / ``NAME=0`` keys
     hold a level for turning it on / off alone (`spnn.operators.level_of`). ``region``: the threshold of the
     region an edit is confined to (`spnn.tasks.edit_region`: the pixels the network's own step moves by at least
-    this fraction of its largest move), None for none (the whole image is free). ``generation_travel``: the RePaint
+    this fraction of its largest move), None for none (the whole image is free). ``keeps``: ``{NAME: margin}``,
+    the keeping margin measured best for an edit of that attribute (`spnn.operators.keep_bounds`; `keep_for`): an
+    edit whose named attributes share one holds the other attributes on their side unless the caller says otherwise.
+    ``generation_travel``: the RePaint
     time travel (length, repeats[, t_min, t_max]) measured best for multi-attribute generation with this network
     and the prior it was measured with (`spnn.tasks.generate`'s ``travel="auto"``), None for none.
     """
@@ -96,6 +109,7 @@ class EditCalibration:
     levels: dict = field(default_factory=dict)
     region: float | None = None
     generation_travel: list | None = None
+    keeps: dict = field(default_factory=dict)
     source: str = ""
 
     def __post_init__(self):
@@ -113,6 +127,7 @@ class EditCalibration:
             raise ConfigError(f"edit calibration: region must be a fraction in (0, 1) or null, got {self.region!r}")
         if self.generation_travel is not None:
             check_travel(self.generation_travel)
+        check_keeps(self.keeps)
 
     def start_for(self, attributes) -> dict:
         """The editing start of ``attributes`` (names): the stored one if every name has the same, else {}.
@@ -125,6 +140,16 @@ class EditCalibration:
         if not found or any(f is None or f != found[0] for f in found):
             return {}
         return dict(found[0])
+
+    def keep_for(self, attributes) -> float | None:
+        """The keeping margin of an edit of ``attributes`` (names): the stored one if every name has the same, else
+        None.
+
+        >>> EditCalibration(keeps={"Smiling": 0.5}).keep_for(["Smiling"]), EditCalibration().keep_for(["Smiling"])
+        (0.5, None)
+        """
+        found = {self.keeps.get(name) for name in attributes}
+        return found.pop() if len(found) == 1 else None
 
     def max_abs_for(self, reach: torch.Tensor) -> torch.Tensor:
         """Per image, the range safeguard M of an "auto" edit."""

@@ -58,8 +58,9 @@ from spnn.operators import (
 )
 
 __all__ = ["EDIT_T_START", "EDIT_ETA", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "SOLVERS", "check_pair", "edit_reach",
-           "edit_region", "full_step", "parse_region", "parse_travel", "parse_max_abs", "implied_attributes",
-           "make_guidance", "solve", "reconstruct", "generate", "edit", "restore", "TaskResult", "gentle_lam"]
+           "edit_region", "full_step", "parse_region", "parse_travel", "parse_keep", "parse_max_abs",
+           "implied_attributes", "make_guidance", "solve", "reconstruct", "generate", "edit", "restore", "TaskResult",
+           "gentle_lam"]
 
 METHODS = ("nlbp", "dps", "dps-paper", "cg", "none", "daps", "red-diff")
 SOLVERS = ("daps", "red-diff")  # methods with their own loop (spnn.diffusion.solvers): reconstruct and restore
@@ -152,6 +153,25 @@ def parse_travel(value, calib=None) -> tuple | str | None:
                               f"{value!r}") from None
     check_travel(value, "travel")
     return tuple(value)
+
+
+def parse_keep(value) -> float | str | None:
+    """A keeping setting (`spnn.operators.keep_bounds`): "auto" (the margin the SPNN's calibration stores for the
+    named attributes: `EditCalibration.keep_for`), a positive margin, or None / "off".
+
+    >>> parse_keep("auto"), parse_keep("off"), parse_keep("0.5")
+    ('auto', None, 0.5)
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
+        return None
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        margin = float(value) if isinstance(value, str) else value
+    except ValueError:
+        raise ConfigError(f"keep must be 'auto', 'off' or a positive logit margin (e.g. 0.5), got {value!r}") from None
+    check_keep(margin)
+    return float(margin)
 
 
 def parse_max_abs(value) -> float | str | torch.Tensor | None:
@@ -324,7 +344,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
          max_abs: float | str | None = "auto", max_move: float | None = EDIT_MAX_MOVE, eta: float = EDIT_ETA,
          invert: bool | None = None, preset: str | SamplerPreset = "spnn", precision: str = "auto",
          progress: bool = True, implied: bool = True, travel: tuple | None = None, graphs: str | bool = "auto",
-         region: float | str | torch.Tensor | None = "auto", keep: float | None = None,
+         region: float | str | torch.Tensor | None = "auto", keep: float | str | None = "auto",
          **guidance_options) -> TaskResult:
     """Edit real images: set the named attributes, keep the rest (see the module docstring); with ``implied``
     also what the named ones imply (`implied_attributes`; ``info["implied"]`` lists them). With NLBP,
@@ -338,7 +358,9 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     calibration stores (none: the whole image), a fraction for `edit_region`, a tensor of 0..1 per pixel, or
     None / "off"; ``info["region"]`` holds the one used. ``keep`` (NLBP): also bound every attribute neither named
     nor implied on the side the original's logit lies, at most ``keep`` deep (`keep_bounds`), so that what the
-    edit does not ask for stays as the SPNN read it; None leaves them free."""
+    edit does not ask for stays as the SPNN read it; "auto" the margin the calibration stores for the named
+    attributes (`EditCalibration.keep_for`; none stored: free), None / "off" leaves them free; ``info["keep"]``
+    says which ran."""
     check_images(images)
     check_pair(prior, op)
     check_graphs(graphs)
@@ -351,11 +373,11 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
         raise ConfigError(f"a region confines NLBP's projections; {method} has none: use method='nlbp' or "
                           "region=None")
     region = parse_region(region, calib) if method == "nlbp" else None
-    if keep is not None:
-        check_keep(keep)
-        if method != "nlbp":
-            raise ConfigError(f"keep bounds the attributes NLBP leaves free; {method} has no bounds: use "
-                              "method='nlbp' or keep=None")
+    keep = parse_keep(keep)
+    if keep is not None and not isinstance(keep, str) and method != "nlbp":
+        raise ConfigError(f"keep bounds the attributes NLBP leaves free; {method} has no bounds: use "
+                          "method='nlbp' or keep=None")
+    keep = (calib.keep_for(attributes) if method == "nlbp" else None) if isinstance(keep, str) else keep  # "auto"
     if isinstance(region, torch.Tensor):
         check_region(region, images)
     logit, levels = bound_levels(calib, logit)
@@ -370,7 +392,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     guidance_options.setdefault("lam", gentle_lam)
     bounds, info = None, {"original_logits": y0, "implied": also, "start": {"t_start": int(t_start),
                                                                            "invert": bool(invert)},
-                          "levels": {k: level_of(levels, k, v, logit) for k, v in full.items()}}
+                          "levels": {k: level_of(levels, k, v, logit) for k, v in full.items()}, "keep": keep}
     if method == "nlbp":
         bounds = edit_bounds(op, len(images), full, logit, levels=levels, device=p.device, dtype=p.dtype)
         if keep is not None:

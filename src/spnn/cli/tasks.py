@@ -33,6 +33,7 @@ from spnn.tasks import (
     EDIT_T_START,
     METHODS,
     SOLVERS,
+    parse_keep,
     parse_max_abs,
     parse_region,
     parse_travel,
@@ -306,7 +307,7 @@ def cmd_edit(args) -> int:
         labels.append("region")
     image_grid(rows, out / "edit.png", scale=3, row_labels=labels)
     _report(res, op, evaluator, out, "edit", {"set": attrs, "implied": res.info["implied"], **res.info["start"],
-                                              "levels": res.info["levels"], "eta": args.eta, "keep": args.keep,
+                                              "levels": res.info["levels"], "eta": args.eta, "keep": res.info["keep"],
                                               "region_area": None if region is None else float(region.mean())})
     return 0
 
@@ -431,7 +432,7 @@ def cmd_calibrate(args) -> int:
 
 
 # chosen by benchmarks, not measured by calibrate
-KEPT_BY_CALIBRATE = ("starts", "levels", "region", "label_temperature", "generation_travel")
+KEPT_BY_CALIBRATE = ("starts", "levels", "region", "label_temperature", "generation_travel", "keeps")
 
 
 def _common(p, spnn: bool = True, images: bool = True) -> None:
@@ -533,9 +534,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--region", type=parsed_by(parse_region), default="auto",
                    help="confine the change to where the SPNN's own step moves pixels by at least this fraction of its "
                    "largest move (auto: the threshold the SPNN stores, if any; off: the whole image; NLBP only)")
-    p.add_argument("--keep", type=positive_float, default=None, metavar="MARGIN",
+    p.add_argument("--keep", type=parsed_by(parse_keep), default="auto", metavar="MARGIN",
                    help="also hold every attribute neither set nor implied on the side the original's logit lies, at "
-                   "most MARGIN deep (default: free; NLBP only; docs: sampling)")
+                   "most MARGIN deep (auto: the margin the SPNN stores for the named attributes, if any; off: free; "
+                   "NLBP only; docs: sampling)")
     _bounds_options(p)
     p.set_defaults(func=cmd_edit)
     p = sub.add_parser("calibrate", help="measure an SPNN's editing numbers (logit level, reach limits) on "
