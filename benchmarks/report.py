@@ -60,12 +60,15 @@ def reproduce_flags(result: dict) -> str:
     """The flags a run's command needs to reproduce it today: --no-implied for runs made before edits set implied
     attributes (or with it), --t-start for runs with edits made before the SPNN stored editing starts, --logit
     for those made before it stored per-attribute bound levels, --gen-travel for generation made before it stored
-    a time travel for generation (those runs gave generation the editing travel, if any)."""
+    a time travel for generation (those runs gave generation the editing travel, if any), --edit-keep off for edits
+    made before it stored keeping margins."""
     flags = "" if result.get("implied", False) else " --no-implied"
     if result.get("editing") and "edit_starts" not in result:
         flags += f" --t-start {result.get('edit_t_start', 500)}"
     if result.get("editing") and "edit_levels" not in result:
         flags += f" --logit {result.get('edit_logit', 3.5):g}"
+    if result.get("editing") and "edit_keeps" not in result and result.get("edit_keep") in (None, "auto"):
+        flags += " --edit-keep off"  # made before the SPNN stored keeping margins (or without one)
     if result.get("multi_attribute") and "gen_travel" not in result:
         travel = result.get("edit_travel")
         flags += f" --gen-travel {','.join(map(str, travel)) if travel else 'off'}"
@@ -229,27 +232,32 @@ def main() -> None:
               "--name region-val-T`; off: `editlam-val-gentle`, the defaults):\n")
         print(table(rows, list(rows[0])))
         print()
-    keep_runs = [("defaults", "editlam-val-gentle", ""), ("keep 2", "keep-val-2", "--edit-keep 2"),
-                 ("keep 1, t_start 700", "keep-val-1-700", "--edit-keep 1 --t-start 700"),
-                 ("keep 2, re-noised from 500", "keep-val-2-noinv500", "--edit-keep 2 --no-invert --t-start 500"),
-                 ("t_start 800", "bangs-start-val-800", "--t-start 800"),
-                 ("keep 2, t_start 800", "keep-val-2-bangs800", "--edit-keep 2 --t-start 800"),
-                 ("travel 2,2, keep 2", "keep-val-2-travel22", "--edit-travel 2 2 --edit-keep 2"),
-                 ("travel 1,2", "travel12-val", "--edit-travel 1 2"),
-                 ("travel 1,2, keep 0.5", "travel12-keep0.5-val", "--edit-travel 1 2 --edit-keep 0.5")]
-    if (found := [(label, r, flags) for label, name, flags in keep_runs if (r := load(name))]) and len(found) > 1:
-        attrs = ["Bangs", "Gray_Hair", "Smiling", "Eyeglasses", "Blond_Hair"]
+    keep_runs = [("defaults", ("editlam-val-gentle", "defaults-val-more"), ""),
+                 ("keep 0.5", ("keep-val-0.5", "keep-val-0.5-more"), "--edit-keep 0.5"),
+                 ("keep 1", ("keep-val-1",), "--edit-keep 1"), ("keep 2", ("keep-val-2",), "--edit-keep 2"),
+                 ("keep 1, t_start 700", ("keep-val-1-700",), "--edit-keep 1 --t-start 700"),
+                 ("keep 2, re-noised from 500", ("keep-val-2-noinv500",), "--edit-keep 2 --no-invert --t-start 500"),
+                 ("t_start 800", ("bangs-start-val-800",), "--t-start 800"),
+                 ("keep 2, t_start 800", ("keep-val-2-bangs800",), "--edit-keep 2 --t-start 800"),
+                 ("travel 2,2, keep 2", ("keep-val-2-travel22",), "--edit-travel 2 2 --edit-keep 2"),
+                 ("travel 1,2", ("travel12-val",), "--edit-travel 1 2"),
+                 ("travel 1,2, keep 0.5", ("travel12-keep0.5-val",), "--edit-travel 1 2 --edit-keep 0.5")]
+    found = [(label, runs, flags) for label, names, flags in keep_runs if (runs := [r for n in names if (r := load(n))])]
+    if len(found) > 1:
+        attrs = ["Eyeglasses", "Smiling", "Bangs", "Gray_Hair", "Black_Hair", "Blond_Hair", "Bald", "Wearing_Hat"]
         rows = []
-        for label, r, flags in found:
-            got = {e["attribute"]: e for e in r["editing"]}
+        for label, runs, flags in found:
+            got = {e["attribute"]: e for r in runs for e in r["editing"]}
             rows.append({"setting": label, "flags": flags or "(none)",
                          **{a: f"{got[a]['success']:.2f} / {got[a]['others_kept']:.3f}" if a in got else ""
                             for a in attrs}})
-        r = found[-1][1]
+        r = found[-1][1][0]
         print(f"**Keeping the other attributes** (`edit(..., keep=MARGIN)`: every attribute neither named nor implied "
               "bound on the side of the original's logit, at most MARGIN deep; success / others kept on "
-              f"{r['n_edit']} validation faces per edit, {r['steps']} steps, {r['machine']}, {r['date']}; `quality.py "
-              "--split val --methods --n 50 --n-edit 50 --steps 20 --edits ... FLAGS --multi Eyeglasses`):\n")
+              f"{r['n_edit']} validation faces per edit, {r['steps']} steps, {r['machine']}, 2026-12-04 (defaults) and "
+              f"{r['date']}; `quality.py --split val --methods --n 50 --n-edit 50 --steps 20 --edits ... FLAGS --multi "
+              "Eyeglasses`, with `--edit-keep off` for the rows without keep now that the shipped SPNN stores margins; "
+              "the shipped SPNN stores 0.5 for the attributes whose min(success, others kept) did not fall with it):\n")
         print(table(rows, ["setting", "flags", *attrs]))
         print()
     for name in ("generation-travel-20", "generation-travel-100"):
@@ -259,7 +267,7 @@ def main() -> None:
               f"evaluator; {g['n']} samples per set from seed {g['seed']}, selection seeds apart from the tables' "
               f"10000..; {g['machine']}, {g['date']}; `python benchmarks/generation.py --travels "
               f"{' '.join(r['travel'] for r in g['rows'])} --n {g['n']} --steps {g['steps']} --name {name}`):\n")
-        print(table(g["rows"], list(g["rows"][0])))
+        print(table(g["rows"], [c for c in g["rows"][0] if c != "s_per_image"]))  # calls: the cost, on any machine
         print()
     for name in ("quality-labels-20", "quality-labels-100"):
         if not (ql := load(name)):

@@ -174,7 +174,9 @@ def test_calibration_travels_with_the_network(tmp_path, capsys, monkeypatch):
     assert 1.0 < again.reach_limit < again.reach_max
     # what calibrate does not measure (the stored start and levels, chosen by benchmarks) is kept, and said
     assert again.starts == shipped.starts and again.levels == shipped.levels and again.starts
+    assert again.keeps == shipped.keeps and again.keeps and again.generation_travel == shipped.generation_travel
     assert "kept what spnn calibrate does not measure" in captured.err and "starts" in captured.err
+    assert "keeps" in captured.err and "generation_travel" in captured.err
 
 
 @pytest.mark.parametrize("argv", [

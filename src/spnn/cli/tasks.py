@@ -390,7 +390,8 @@ def _evaluator_path(text: str) -> str:
 
 def cmd_calibrate(args) -> int:
     """Measure an SPNN's editing numbers on a labelled split and write a copy of it that carries them (the
-    stored starts, levels, region and label temperature, which it does not measure, are kept)."""
+    stored starts, levels, region, label temperature, keeping margins and generation travel, which it does not
+    measure, are kept)."""
     from dataclasses import replace
 
     from spnn.calibration import calibrate_edits, calibration_of
