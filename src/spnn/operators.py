@@ -497,8 +497,9 @@ def keep_bounds(bounds: tuple[torch.Tensor, torch.Tensor], y0: torch.Tensor,
 
     >>> inf = float("inf")
     >>> lower, upper = torch.tensor([[3.0, -inf, -inf]]), torch.full((1, 3), inf)
-    >>> [b.tolist() for b in keep_bounds((lower, upper), torch.tensor([[-5.0, 6.0, -0.5]]), margin=2.0)]
-    [[[3.0, 2.0, -inf]], [[inf, inf, -0.5]]]
+    >>> lo, up = keep_bounds((lower, upper), torch.tensor([[-5.0, 6.0, -0.5]]), margin=2.0)
+    >>> lo.tolist(), up.tolist()
+    ([[3.0, 2.0, -inf]], [[inf, inf, -0.5]])
     """
     check_keep(margin)
     margin, (lower, upper) = float(margin), bounds
