@@ -5,7 +5,8 @@ Editing recipe (the paper does not publish one): invert the real image with dete
 (default 500 of 1000), then sample back with eta = 0.3 and back-projection onto *one-sided* bounds on the
 chosen attributes and those they imply in the SPNN's labels (`implied_attributes`, `spnn.implications`; off
 with ``implied=False``): NAME=1 means logit >= +logit, NAME=0 means logit <= -logit; a logit already past its
-bound does not move, and the other coordinates are free (`edit_bounds`). Without guidance, inversion and
+bound does not move, and the other coordinates are free (`edit_bounds`), or held on the original's side where
+the SPNN stores a keeping margin for the named attributes (``keep``, `keep_bounds`). Without guidance, inversion and
 eta = 0 return the image close to unchanged, so what changes is mostly what the bounds ask for. The
 inversion costs one extra prior call per step below ``t_start``. lam = 0.5 above t = 200 ("gentle"), 1
 below. A range safeguard (``max_abs`` M) halves the step of any sample whose projected image would leave
