@@ -485,7 +485,7 @@ def edit_bounds(op: Operator, n: int, changes: dict[str, float], logit: float = 
 def check_keep(margin) -> None:
     """A keeping margin (`keep_bounds`) is a finite positive logit."""
     if not is_level(margin):
-        raise ConfigError(f"keep = {margin!r}: the keeping margin must be a finite positive logit (e.g. 2)")
+        raise ConfigError(f"keep = {margin!r}: the keeping margin must be a finite positive logit (e.g. 0.5)")
 
 
 def keep_bounds(bounds: tuple[torch.Tensor, torch.Tensor], y0: torch.Tensor,
