@@ -93,9 +93,9 @@ class EditCalibration:
     this fraction of its largest move), None for none (the whole image is free). ``keeps``: ``{NAME: margin}``,
     the keeping margin measured best for an edit of that attribute (`spnn.operators.keep_bounds`; `keep_for`): an
     edit whose named attributes share one holds the other attributes on their side unless the caller says otherwise.
-    ``generation_travel``: the RePaint
-    time travel (length, repeats[, t_min, t_max]) measured best for multi-attribute generation with this network
-    and the prior it was measured with (`spnn.tasks.generate`'s ``travel="auto"``), None for none.
+    ``generation_travel``: the RePaint time travel (length, repeats[, t_min, t_max]) measured best for
+    multi-attribute generation with this network and the prior it was measured with (`spnn.tasks.generate`'s
+    ``travel="auto"``), None for none.
     """
 
     logit: float = 4.0
