@@ -76,6 +76,12 @@ def check_travel(travel: object, what: str = "edit calibration: generation_trave
                           f"got {travel!r}")
 
 
+def _shared(stored: dict, names):
+    """The value ``stored`` holds for every one of ``names`` if they all have the same, else None."""
+    found = [stored.get(name) for name in names]
+    return found[0] if found and all(f is not None and f == found[0] for f in found) else None
+
+
 @dataclass(frozen=True)
 class EditCalibration:
     """``logit``: NAME=1 means logit >= +logit, NAME=0 logit <= -logit. Range safeguard of ``max_abs="auto"``
@@ -136,10 +142,8 @@ class EditCalibration:
         >>> c.start_for(["Smiling"]), c.start_for(["Smiling", "Bangs"])
         ({'t_start': 350, 'invert': False}, {})
         """
-        found = [self.starts.get(name) for name in attributes]
-        if not found or any(f is None or f != found[0] for f in found):
-            return {}
-        return dict(found[0])
+        found = _shared(self.starts, attributes)
+        return {} if found is None else dict(found)
 
     def keep_for(self, attributes) -> float | None:
         """The keeping margin of an edit of ``attributes`` (names): the stored one if every name has the same, else
@@ -148,8 +152,7 @@ class EditCalibration:
         >>> EditCalibration(keeps={"Smiling": 0.5}).keep_for(["Smiling"]), EditCalibration().keep_for(["Smiling"])
         (0.5, None)
         """
-        found = {self.keeps.get(name) for name in attributes}
-        return found.pop() if len(found) == 1 else None
+        return _shared(self.keeps, attributes)
 
     def max_abs_for(self, reach: torch.Tensor) -> torch.Tensor:
         """Per image, the range safeguard M of an "auto" edit."""
