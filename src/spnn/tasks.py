@@ -319,8 +319,9 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     check_pair(prior, op)
     check_graphs(graphs)
     calib = calibration_of(op)
-    travel = parse_travel(travel, calib if get_preset(preset).name != "paper" else None)
-    travel = None if travel == "auto" else travel  # the paper's preset: the authors' loop, no stored travel
+    travel = parse_travel(travel)
+    if travel == "auto":  # the SPNN's stored travel; none under the paper's preset (the authors' loop)
+        travel = None if get_preset(preset).name == "paper" else parse_travel("auto", calib)
     max_abs = parse_max_abs(max_abs)
     max_abs = calib.max_abs if isinstance(max_abs, str) else max_abs  # "auto"
     logit, levels = bound_levels(calib, logit)
@@ -375,10 +376,11 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
                           "region=None")
     region = parse_region(region, calib) if method == "nlbp" else None
     keep = parse_keep(keep)
-    if keep is not None and not isinstance(keep, str) and method != "nlbp":
+    if keep == "auto":  # the margin stored for the named attributes; other methods have no bounds to add to
+        keep = calib.keep_for(attributes) if method == "nlbp" else None
+    elif keep is not None and method != "nlbp":
         raise ConfigError(f"keep bounds the attributes NLBP leaves free; {method} has no bounds: use "
                           "method='nlbp' or keep=None")
-    keep = (calib.keep_for(attributes) if method == "nlbp" else None) if isinstance(keep, str) else keep  # "auto"
     if isinstance(region, torch.Tensor):
         check_region(region, images)
     logit, levels = bound_levels(calib, logit)
