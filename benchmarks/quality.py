@@ -38,7 +38,7 @@ from spnn.calibration import calibration_of
 from spnn.cli.args import float_in, parsed_by
 from spnn.data.avatars import AvatarFaces
 from spnn.diffusion.sampler import sample
-from spnn.evaluation.metrics import attribute_agreement, nearest_same_label_rmse
+from spnn.evaluation.metrics import attribute_agreement, contrast_ratio, nearest_same_label_rmse
 from spnn.models import load_evaluator, load_prior, load_spnn
 from spnn.operators import SPNNOperator
 from spnn.tasks import (
@@ -175,7 +175,8 @@ def main() -> None:
                             (yh > 0).float().mean(0))]
         rows.append({"method": method, "agreement": a["mean"], "all_correct": a["all_correct"],
                      "agreement_vs_sign_y": a_y["mean"], "consistency_mae": float((yh - y).abs().mean()),
-                     "consistency_max": float((yh - y).abs().max()), "s_per_image": t.seconds / args.n})
+                     "consistency_max": float((yh - y).abs().max()), "contrast_ratio": contrast_ratio(xh, x),
+                     "s_per_image": t.seconds / args.n})
         if args.identity:  # does the reconstruction return the original face, or another with its attributes?
             xh2 = batched(lambda s, op=op, name=name, options=options: reconstruct(
                 prior, op, x[s], method=name, steps=args.steps, seeds=range(1000 + s.start, 1000 + s.stop),
@@ -189,7 +190,7 @@ def main() -> None:
     if rows:
         print("reconstruction from semantics:")
         print(table(rows, ["method", "agreement", "all_correct", "agreement_vs_sign_y", "consistency_mae",
-                           "consistency_max", "s_per_image"]))
+                           "consistency_max", "contrast_ratio", "s_per_image"]))
 
         if "nlbp-learned" in per_attribute:
             print("nlbp-learned, least agreed attributes:", least_agreed(per_attribute["nlbp-learned"]))

@@ -9,7 +9,7 @@ import torch
 from spnn.data.common import ArrayDataset
 from spnn.errors import CheckpointError, ConfigError, ShapeError
 from spnn.evaluation import AttributeEvaluator, attribute_agreement, consistency_error, psnr, train_evaluator
-from spnn.evaluation.metrics import high_frequency_ratio
+from spnn.evaluation.metrics import contrast_ratio, high_frequency_ratio
 from spnn.viz import image_grid, labelled_grid
 
 
@@ -112,3 +112,12 @@ def test_high_frequency_ratio_sees_speckle_and_blur():
     assert high_frequency_ratio(x, x) == 1.0
     assert abs(high_frequency_ratio(2 * x, x) - 4.0) < 1e-9  # quadratic in amplitude
     assert high_frequency_ratio(blurred, x) < 0.5 < 2.0 < high_frequency_ratio(speckled, x)
+
+
+def test_contrast_ratio_sees_washed_out_images_and_ignores_offsets():
+    torch.manual_seed(0)
+    x = torch.rand(8, 3, 16, 16) * 2 - 1
+    washed = 0.2 + 0.7 * x  # pulled towards a grey: 0.7 of the contrast
+    assert contrast_ratio(x, x) == 1.0
+    assert abs(contrast_ratio(washed, x) - 0.7) < 1e-6  # float32 images
+    assert abs(contrast_ratio(x + 0.3, x) - 1.0) < 1e-6  # a colour offset is not contrast

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 __all__ = ["attribute_agreement", "consistency_error", "psnr", "rmse", "nearest_is_own", "nearest_same_label_rmse",
-           "high_frequency_ratio", "same_label_draw"]
+           "high_frequency_ratio", "contrast_ratio", "same_label_draw"]
 
 
 def attribute_agreement(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
@@ -103,3 +103,17 @@ def high_frequency_ratio(images: torch.Tensor, reference: torch.Tensor) -> float
         return float(lap.pow(2).mean())
 
     return energy(images) / energy(reference)
+
+
+def contrast_ratio(images: torch.Tensor, reference: torch.Tensor) -> float:
+    """Mean per-image pixel standard deviation of ``images`` over that of ``reference`` (real images): about 1 for
+    images as contrasted as real ones, below 1 for washed-out ones (a prior that regresses colours to the mean).
+
+    >>> x = torch.rand(8, 3, 16, 16)
+    >>> contrast_ratio(x, x), round(contrast_ratio(0.5 * x, x), 6)
+    (1.0, 0.5)
+    """
+    def spread(v: torch.Tensor) -> float:
+        return float(v.double().flatten(1).std(1).mean())
+
+    return spread(images) / spread(reference)
