@@ -91,6 +91,46 @@ def edit_section(result: dict, title: str, multi: bool = True) -> None:
         print()
 
 
+PRIOR_RUNS = {"shipped": "shipped prior", "ft12": "fine-tuned 12 epochs more"}
+
+
+def prior_fidelity_section() -> None:
+    """How often the prior's unconditional samples show each attribute against real faces, with their contrast, and
+    what the same edits give with each prior (validation faces)."""
+    runs = {k: (f, e) for k in PRIOR_RUNS if (f := load(f"prior-fidelity-val-{k}")) and (e := load(f"prior-val-{k}"))}
+    if not runs:
+        return
+    fid, _ = runs["shipped"] if "shipped" in runs else next(iter(runs.values()))
+    rows = [{"attribute": r["attribute"], "real": r["real_evaluator"]} for r in fid["prior_fidelity"]]
+    for key, (f, _) in runs.items():
+        for row, r in zip(rows, f["prior_fidelity"]):
+            row[PRIOR_RUNS[key]] = r["samples_evaluator"]
+    rows.append({"attribute": "(contrast ratio)", "real": 1.0,
+                 **{PRIOR_RUNS[k]: f["reconstruction"][0]["contrast_ratio"] for k, (f, _) in runs.items()}})
+    print(f"**Prior fidelity** (rate of each attribute on {fid['n']} real validation faces and on as many "
+          f"unconditional samples, {fid['steps']} steps, by the evaluator; contrast ratio: samples' mean per-image "
+          f"pixel spread over the real faces'; {fid['machine']}, {fid['date']}; `quality.py --methods none --n "
+          f"{fid['n']} --n-edit 0 --steps {fid['steps']} --split val [--prior PATH] --name prior-fidelity-val-NAME`; "
+          "the fine-tuned prior: `spnn prior train --data avatars --init src/spnn/assets/avatars32-prior --out "
+          "runs/prior-ft --epochs 12 --batch-size 64 --lr 3e-4 --seed 1`):\n")
+    print(table(rows, ["attribute", "real", *(PRIOR_RUNS[k] for k in runs)]))
+    print()
+    e0 = next(iter(runs.values()))[1]
+    names = [r["attribute"] for r in e0["editing"] if r["attribute"] != "(no edit)"]
+    sets = [r["attributes"] for r in e0["multi_attribute"]]
+    rows = []
+    for key, (_, e) in runs.items():
+        got = {r["attribute"]: r for r in e["editing"]}
+        row = {"prior": PRIOR_RUNS[key], **{a: f"{got[a]['success']:.2f} / {got[a]['others_kept']:.3f}" for a in names}}
+        row |= {s: f"{r['all_set']:.2f}" for s, r in zip(sets, e["multi_attribute"])}
+        rows.append(row)
+    print(f"Edits with each prior (success / others kept on {e0['n_edit']} validation faces, {e0['steps']} steps; "
+          f"all set for the multi-attribute sets; `quality.py --split val --methods --n 50 --n-edit 50 --steps "
+          f"{e0['steps']} [--prior PATH] --name prior-val-NAME`):\n")
+    print(table(rows, ["prior", *names, *sets]))
+    print()
+
+
 def main() -> None:
     if q := load("quality"):
         print(f"**Reconstruction from semantics** ({q['n']} held-out faces, {q['steps']} steps, {q['machine']}, {q['date']}):\n")
@@ -272,6 +312,7 @@ def main() -> None:
               f"{' '.join(r['travel'] for r in g['rows'])} --n {g['n']} --steps {g['steps']} --name {name}`):\n")
         print(table(g["rows"], [c for c in g["rows"][0] if c != "s_per_image"]))  # calls: the cost, on any machine
         print()
+    prior_fidelity_section()
     for name in ("quality-labels-20", "quality-labels-100"):
         if not (ql := load(name)):
             continue

@@ -82,6 +82,23 @@ def test_implications_switch(tmp_path):
     assert ed.edit(1, None, {"Gray_Hair": "on"}, 2, 300, 0.3, implied=False)[2]["also_set"] == {}
 
 
+def test_keep_and_travel_through_the_api(tiny, tmp_path):
+    """keep (Edit) and time travel (Generate) reach the tasks: stored values under "auto", "off" turns them off."""
+    from spnn.app import Editor
+    from spnn.network import SPNN
+
+    net = SPNN.load(tiny / "spnn.safetensors")
+    net.edit_calibration = {**net.edit_calibration, "keeps": {"Bald": 0.5}, "generation_travel": [1, 2]}
+    net.save(tmp_path / "stored.safetensors")
+    ed = Editor(EditorModels(tmp_path / "stored.safetensors", tiny / "prior", "none"))
+    assert ed.edit(1, None, {"Bald": "on"}, 2, 300, 0.3)[2]["keep"] == 0.5  # the stored margin
+    assert ed.edit(1, None, {"Bald": "on"}, 2, 300, 0.3, keep="off")[2]["keep"] is None
+    assert ed.edit(1, None, {"Bald": "on"}, 2, 300, 0.3, keep="1")[2]["keep"] == 1.0
+    assert ed.generate({"Bald": "on"}, 2, 2)[1]["travel"] == [1, 2]  # the stored travel
+    assert ed.generate({"Bald": "on"}, 2, 2, travel="off")[1]["travel"] is None
+    assert ed.generate({"Bald": "on"}, 2, 2, travel="2,2")[1]["travel"] == [2, 2]
+
+
 def test_reconstruct_generate_restore_endpoints(client):
     orig, samples, report = client.predict(1, None, 2, "learned", "spnn", api_name="/reconstruct")
     assert len(samples) == 3 and report["max_abs_g_minus_y"] < 1e-3  # g(x) = g(face) to float32
@@ -127,6 +144,10 @@ def test_bad_settings_are_a_message_not_a_traceback(client):
         client.predict(0, None, {"Wings": "on"}, 2, 300, 0.3, "learned", "spnn", api_name="/edit")
     with pytest.raises(AppError, match="free"):
         client.predict(0, None, {"Bald": "maybe"}, 2, 300, 0.3, "learned", "spnn", api_name="/edit")
+    with pytest.raises(AppError, match="keep"):
+        client.predict(0, None, {"Bald": "on"}, 2, 300, 0.3, "learned", "spnn", True, 0.0, "-1", api_name="/edit")
+    with pytest.raises(AppError, match="travel"):
+        client.predict({"Bald": "on"}, 2, 2, "spnn", True, "sideways", api_name="/generate")
 
 
 def _browser():

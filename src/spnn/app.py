@@ -27,6 +27,8 @@ CHOICES = ("free", "on", "off")
 RESTORE_TASKS = ("sr4", "sr2", "inpaint", "colorize", "tone-sr4", "tone-inpaint", "tone-gray", "log-sr4")
 N_FACES = 16
 PINV_CHOICES = ("learned", "learned+labels", "natural")
+KEEP_CHOICES = ("auto", "off", "0.5", "1", "2")
+TRAVEL_CHOICES = ("auto", "off", "1,2", "1,3", "2,2")
 CSS = ".pixels img { image-rendering: pixelated; }"  # 32x32 images shown large, not blurred
 
 
@@ -125,9 +127,9 @@ class Editor:
 
     def edit(self, face: int = 0, upload: str | None = None, attributes: dict | None = None, steps: int = 100,
              t_start: int = 0, eta: float = 0.3, pinv: str = "learned", preset: str = "spnn",
-             implied: bool = True, region: float = 0.0):
+             implied: bool = True, region: float = 0.0, keep: str = "auto"):
         from spnn.calibration import calibration_of
-        from spnn.tasks import edit
+        from spnn.tasks import edit, parse_keep
 
         x = self.m.image(face, upload)
         attrs = _attributes(attributes)
@@ -137,11 +139,13 @@ class Editor:
                 from spnn.errors import DataError
 
                 raise DataError(f"unknown attribute {name!r}; known: {', '.join(self.m.names)}")
+        keep = parse_keep(keep)  # checked before any work
         stored = int(t_start) == 0  # the SPNN's stored start for these attributes (else 500, inverted)
         res = edit(self.m.prior, op, x, attrs, steps=int(steps), t_start=None if stored else int(t_start),
                    invert=None if stored else True, eta=float(eta),
                    preset=preset, seeds=[0], progress=True, implied=bool(implied),
-                   region=float(region) if float(region) > 0 else "auto")  # 0: the SPNN's stored region, if any
+                   region=float(region) if float(region) > 0 else "auto",  # 0: the SPNN's stored region, if any
+                   keep=keep)
         with torch.no_grad():
             violation = float(res.violation(self.m.net(res.images))[0])
         calib = calibration_of(op)
@@ -172,16 +176,17 @@ class Editor:
         return _png(x[:1]), [_png(res.images[i:i + 1]) for i in range(3)], report
 
     def generate(self, attributes: dict | None = None, n: int = 4, steps: int = 100, preset: str = "spnn",
-                 implied: bool = True):
-        from spnn.tasks import generate
+                 implied: bool = True, travel: str = "auto"):
+        from spnn.tasks import generate, parse_travel
 
         n = int(n)
         if not 1 <= n <= 16:
             from spnn.errors import ConfigError
 
             raise ConfigError(f"n must be 1..16, got {n}")
+        travel = parse_travel(travel)  # checked before any work
         res = generate(self.m.prior, self.m.operator(), _attributes(attributes), n, steps=int(steps),
-                       seeds=list(range(n)), preset=preset, progress=True, implied=bool(implied))
+                       seeds=list(range(n)), preset=preset, progress=True, implied=bool(implied), travel=travel)
         with torch.no_grad():
             met = (res.violation(self.m.net(res.images)) <= 0.05).tolist()
         travel = res.info["travel"]
@@ -262,6 +267,9 @@ def build_app(models: EditorModels, steps: int = 100):
                 out.append(gr.Slider(0, 0.95, value=0, step=0.05, label="region (0: the whole image, or the region "
                                      "the SPNN stores; else only where the SPNN's own step moves pixels by at least "
                                      "this fraction of its largest move)"))
+                out.append(gr.Dropdown(KEEP_CHOICES, value="auto", allow_custom_value=True, elem_id="edit-keep",
+                                       label="keep the other attributes on the original's side (auto: the margin the "
+                                       "SPNN stores for the chosen attributes; off; or a margin in logits)"))
         return out
 
     with gr.Blocks(title="spnn editor", analytics_enabled=False) as app:
@@ -296,8 +304,8 @@ def build_app(models: EditorModels, steps: int = 100):
 
             def edit_ui(f, u, *values):
                 settings = dict(zip(names, values[:len(names)]))
-                s, t, e, pinv, preset, implied, region = values[len(names):]
-                return _show(ed.edit(f, u, settings, s, t, e, pinv, preset, implied, region))
+                s, t, e, pinv, preset, implied, region, keep = values[len(names):]
+                return _show(ed.edit(f, u, settings, s, t, e, pinv, preset, implied, region, keep))
 
             go.click(_guard(edit_ui), [face, upload, *attr, *opts], [orig, result, report], api_visibility="private")
         with gr.Tab("Reconstruct"):
@@ -318,6 +326,9 @@ def build_app(models: EditorModels, steps: int = 100):
             gsteps = gr.Slider(1, 1000, value=steps, step=1, label="steps")
             gpreset = gr.Radio(["spnn", "paper"], value="spnn", label="preset")
             gimplied = implied_box()
+            gtravel = gr.Dropdown(TRAVEL_CHOICES, value="auto", allow_custom_value=True, elem_id="generate-travel",
+                                  label="time travel L,R: after each step go back L steps and redo them R times "
+                                  "(auto: what the SPNN stores; off)")
             ggo = gr.Button("Generate", variant="primary")
             ggal = gr.Gallery(label="generated", columns=4)
             grep = gr.JSON(label="report")
@@ -326,7 +337,8 @@ def build_app(models: EditorModels, steps: int = 100):
                 settings = dict(zip(names, values[:len(names)]))
                 return _show(ed.generate(settings, *values[len(names):]))
 
-            ggo.click(_guard(gen_ui), [*gattr, gn, gsteps, gpreset, gimplied], [ggal, grep], api_visibility="private")
+            ggo.click(_guard(gen_ui), [*gattr, gn, gsteps, gpreset, gimplied, gtravel], [ggal, grep],
+                      api_visibility="private")
         with gr.Tab("Restore"):
             with gr.Row():
                 sface = gr.Dropdown(faces, value="0", label="built-in face")
