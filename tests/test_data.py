@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 from spnn.data.avatars import AVATAR_ATTRIBUTES, AvatarFaces, load_or_generate, render_avatar, sample_parts
-from spnn.data.common import split_of
+from spnn.data.common import ArrayDataset, oversample, parse_oversample, split_of
 from spnn.data.real import CelebA, CelebAMaskHQ, ImageFolderCSV
 from spnn.data.registry import open_dataset
 from spnn.errors import DataError
@@ -215,3 +215,27 @@ def test_counterfactual_pairs_refuse_other_datasets_and_corrupt_caches(tmp_path)
     path.write_bytes(b"not a zip")
     with pytest.raises(DataError, match="corrupt counterfactual cache.*delete it"):
         CounterfactualPairs(ds, root=tmp_path)
+
+
+def test_oversample_repeats_images_with_the_named_attributes():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (50, 4, 4, 3), dtype=np.uint8)
+    labels = rng.integers(0, 2, (50, 3))
+    ds = ArrayDataset(images, labels, ["A", "B", "C"])
+    out = oversample(ds, {"A": 3, "B": 2})
+    want = np.where(labels[:, 0] == 1, 3, np.where(labels[:, 1] == 1, 2, 1))  # the largest factor counts
+    assert len(out) == want.sum()
+    assert (out.images[:50] == images).all() and (out.labels[:50] == labels).all()  # the originals first, unchanged
+    for i in range(50):  # each image appears as often as asked, with its own labels
+        hits = (out.images == images[i]).all(axis=(1, 2, 3))
+        assert hits.sum() == want[i] and (out.labels[hits] == labels[i]).all()
+    assert len(oversample(ds, {})) == 50
+
+
+def test_oversample_refuses_bad_factors_and_unknown_attributes():
+    ds = ArrayDataset(np.zeros((2, 2, 2, 3), np.uint8), [[0], [1]], ["A"])
+    with pytest.raises(DataError, match="unknown attribute 'B'"):
+        oversample(ds, {"B": 2})
+    for bad in (["A"], ["A=0"], ["A=1.5"], ["=2"], ["A=two"]):
+        with pytest.raises(DataError, match="NAME=K"):
+            parse_oversample(bad)

@@ -24,16 +24,21 @@ from spnn.cli.device import device_of, device_option
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
+    from spnn.data.common import oversample, parse_oversample
     from spnn.data.registry import open_dataset
     from spnn.diffusion.prior import Prior, build_unet
     from spnn.diffusion.train import train_prior
     from spnn.training.distributed import init_from_env
     from spnn.training.loop import LoopConfig
 
+    factors = parse_oversample(args.oversample or [])  # checked before the output folder and the data
     init_from_env()
     check_output_dir(args.out)
     torch.manual_seed(args.seed)
     data = open_dataset(args.data, "train", size=args.size, n=args.n)
+    if factors:  # rare attributes weigh more: each image with NAME repeated K times in all
+        data = oversample(data, factors)
+        print(f"oversampled training set: {len(data)} images")
     prior = Prior(build_unet(data.image_shape[1], data.image_shape[0], preset=args.preset))
     if args.init:  # fine-tune: start from another prior's weights (the same architecture)
         from spnn.errors import ConfigError
@@ -97,6 +102,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--log-every", type=positive_int, default=100)
     t.add_argument("--ckpt-every", type=positive_int, default=200)
     t.add_argument("--max-steps", type=positive_int)
+    t.add_argument("--oversample", nargs="+", metavar="NAME=K",
+                   help="repeat each training image that has attribute NAME K times in all (labelled datasets)")
     t.add_argument("--seed", type=nonnegative_int, default=0)
     t.add_argument("--bf16", action="store_true")
     device_option(t)

@@ -10,7 +10,8 @@ from torch.utils.data import Dataset
 
 from spnn.errors import DataError
 
-__all__ = ["ArrayDataset", "split_of", "SPLITS", "to_tensor_images", "attribute_index"]
+__all__ = ["ArrayDataset", "split_of", "SPLITS", "to_tensor_images", "attribute_index", "oversample",
+           "parse_oversample"]
 
 SPLITS = ("train", "val", "test")
 
@@ -69,3 +70,40 @@ class ArrayDataset(Dataset):
     def image_shape(self) -> tuple[int, int, int]:
         h, w = self.images.shape[1:3]
         return (3, int(h), int(w))
+
+
+def parse_oversample(items: Sequence[str]) -> dict[str, int]:
+    """``["NAME=K", ...]`` as {NAME: K}, K a whole number >= 1; a one-line error for anything else.
+
+    >>> parse_oversample(["Gray_Hair=3", "Pale_Skin=2"])
+    {'Gray_Hair': 3, 'Pale_Skin': 2}
+    """
+    out: dict[str, int] = {}
+    for item in items:
+        name, eq, k = str(item).partition("=")
+        if not (eq and name and k.strip().isdigit() and int(k) >= 1):
+            raise DataError(f"oversample {item!r}: write NAME=K with K a whole number >= 1 (e.g. Gray_Hair=3)")
+        out[name.strip()] = int(k)
+    return out
+
+
+def oversample(dataset: ArrayDataset, factors: dict[str, int]) -> ArrayDataset:
+    """The dataset with every image that has attribute NAME repeated ``factors[NAME]`` times in all (the largest
+    factor among its attributes): a training set in which rare attributes weigh more. Order: the originals, then
+    the repeats.
+
+    >>> ds = ArrayDataset(np.zeros((4, 2, 2, 3), np.uint8), [[1, 0], [0, 0], [1, 1], [0, 1]], ["A", "B"])
+    >>> oversample(ds, {"A": 3}).labels[:, 0].tolist()
+    [1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0]
+    """
+    if not isinstance(dataset, ArrayDataset):
+        raise DataError("oversampling needs a labelled in-memory dataset (the built-in avatars, CelebA); "
+                        f"{type(dataset).__name__} has no labels to choose by")
+    repeats = np.ones(len(dataset), dtype=np.int64)
+    for name, k in factors.items():
+        if int(k) < 1:
+            raise DataError(f"oversample {name}={k}: the factor must be a whole number >= 1")
+        has = dataset.labels[:, attribute_index(dataset.attribute_names, name)] > 0.5
+        repeats[has] = np.maximum(repeats[has], int(k))
+    idx = np.concatenate([np.arange(len(dataset)), np.repeat(np.arange(len(dataset)), repeats - 1)])
+    return ArrayDataset(dataset.images[idx], dataset.labels[idx], dataset.attribute_names)
