@@ -34,3 +34,13 @@ def test_docs_pages_are_all_in_the_navigation():
     nav = (ROOT / "mkdocs.yml").read_text()
     pages = {p.name for p in (ROOT / "docs").glob("*.md")}
     assert all(p in nav for p in pages), [p for p in pages if p not in nav]
+
+
+def test_python_dash_m_spnn_is_the_command(tmp_path):
+    """`python -m spnn` runs the same command line as the installed `spnn` (for src/ on PYTHONPATH)."""
+    out = subprocess.run([sys.executable, "-m", "spnn", "--version"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and spnn.__version__ in out.stdout + out.stderr, out
+    bad = subprocess.run([sys.executable, "-m", "spnn", "prior", "train", "--out", "x", "--oversample", "A=0"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert bad.returncode == 2 and "NAME=K" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "x").exists()  # refused before the output folder is made
