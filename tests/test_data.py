@@ -239,3 +239,18 @@ def test_oversample_refuses_bad_factors_and_unknown_attributes():
     for bad in (["A"], ["A=0"], ["A=1.5"], ["=2"], ["A=two"]):
         with pytest.raises(DataError, match="NAME=K"):
             parse_oversample(bad)
+
+
+def test_oversample_reads_files_of_a_labelled_folder(tmp_path):
+    from spnn.data.real import LabelledImages
+
+    files = []
+    for i, v in enumerate((0, 80, 160)):
+        files.append(tmp_path / f"{i}.png")
+        Image.fromarray(np.full((8, 8, 3), v, np.uint8)).save(files[-1])
+    ds = LabelledImages(files, [[0], [1], [0]], ["A"], size=8)
+    out = oversample(ds, {"A": 2})
+    assert len(out) == 4 and out.files[3] == files[1] and out.labels[:, 0].tolist() == [0, 1, 0, 1]
+    assert torch.equal(out[3][0], ds[1][0])  # the repeat reads the same image
+    with pytest.raises(DataError, match="has none"):
+        oversample(torch.utils.data.TensorDataset(torch.zeros(2, 3, 8, 8)), {"A": 2})

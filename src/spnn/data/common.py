@@ -71,6 +71,10 @@ class ArrayDataset(Dataset):
         h, w = self.images.shape[1:3]
         return (3, int(h), int(w))
 
+    def subset(self, indices: np.ndarray) -> ArrayDataset:
+        """The images and labels at ``indices`` (repeats allowed), as a new dataset."""
+        return ArrayDataset(self.images[indices], self.labels[indices], self.attribute_names)
+
 
 def parse_oversample(items: Sequence[str]) -> dict[str, int]:
     """``["NAME=K", ...]`` as {NAME: K}, K a whole number >= 1; a one-line error for anything else.
@@ -87,18 +91,18 @@ def parse_oversample(items: Sequence[str]) -> dict[str, int]:
     return out
 
 
-def oversample(dataset: ArrayDataset, factors: dict[str, int]) -> ArrayDataset:
+def oversample(dataset, factors: dict[str, int]):
     """The dataset with every image that has attribute NAME repeated ``factors[NAME]`` times in all (the largest
     factor among its attributes): a training set in which rare attributes weigh more. Order: the originals, then
-    the repeats.
+    the repeats. Any labelled dataset with ``subset`` (the built-in avatars, CelebA, image folders with a table).
 
     >>> ds = ArrayDataset(np.zeros((4, 2, 2, 3), np.uint8), [[1, 0], [0, 0], [1, 1], [0, 1]], ["A", "B"])
     >>> oversample(ds, {"A": 3}).labels[:, 0].tolist()
     [1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0]
     """
-    if not isinstance(dataset, ArrayDataset):
-        raise DataError("oversampling needs a labelled in-memory dataset (the built-in avatars, CelebA); "
-                        f"{type(dataset).__name__} has no labels to choose by")
+    if not (hasattr(dataset, "subset") and getattr(dataset, "attribute_names", None)):
+        raise DataError(f"oversampling chooses images by their labels; {type(dataset).__name__} has none: use a "
+                        "labelled dataset (avatars, celeba:DIR, celebahq:DIR, folder:DIR) or drop --oversample")
     repeats = np.ones(len(dataset), dtype=np.int64)
     for name, k in factors.items():
         if int(k) < 1:
@@ -106,4 +110,4 @@ def oversample(dataset: ArrayDataset, factors: dict[str, int]) -> ArrayDataset:
         has = dataset.labels[:, attribute_index(dataset.attribute_names, name)] > 0.5
         repeats[has] = np.maximum(repeats[has], int(k))
     idx = np.concatenate([np.arange(len(dataset)), np.repeat(np.arange(len(dataset)), repeats - 1)])
-    return ArrayDataset(dataset.images[idx], dataset.labels[idx], dataset.attribute_names)
+    return dataset.subset(idx)

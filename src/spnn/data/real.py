@@ -106,6 +106,10 @@ class LabelledImages(Dataset):
     def image_shape(self) -> tuple[int, int, int]:
         return (3, self.size, self.size)
 
+    def subset(self, indices: np.ndarray) -> LabelledImages:
+        """The files and labels at ``indices`` (repeats allowed), as a new dataset."""
+        return LabelledImages([self.files[i] for i in indices], self.labels[indices], self.attribute_names, self.size)
+
 
 def _check_split(split: str | None) -> None:
     if split is not None and split not in SPLITS:
