@@ -117,20 +117,27 @@ def prior_fidelity_section() -> None:
           "on a training set of 38,196 images):\n")
     print(table(rows, ["attribute", "real", *(PRIOR_RUNS[k] for k in runs)]))
     print()
-    e0 = next(iter(runs.values()))[1]
-    names = [r["attribute"] for r in e0["editing"] if r["attribute"] != "(no edit)"]
-    sets = [r["attributes"] for r in e0["multi_attribute"]]
-    rows = []
-    for key, (_, e) in runs.items():
-        got = {r["attribute"]: r for r in e["editing"]}
-        row = {"prior": PRIOR_RUNS[key], **{a: f"{got[a]['success']:.2f} / {got[a]['others_kept']:.3f}" for a in names}}
-        row |= {s: f"{r['all_set']:.2f}" for s, r in zip(sets, e["multi_attribute"])}
-        rows.append(row)
-    print(f"Edits with each prior (success / others kept on {e0['n_edit']} validation faces, {e0['steps']} steps; "
-          f"all set for the multi-attribute sets; `quality.py --split val --methods --n 50 --n-edit 50 --steps "
-          f"{e0['steps']} [--prior PATH] --name prior-val-NAME`):\n")
-    print(table(rows, ["prior", *names, *sets]))
-    print()
+    for suffix in ("", "-100"):  # the default edits at 20 steps; the rows the prior might move, at 100
+        edits = {k: e for k in PRIOR_RUNS if (e := load(f"prior-val-{k}{suffix}"))}
+        if not edits:
+            continue
+        e0 = next(iter(edits.values()))
+        names = [r["attribute"] for r in e0["editing"] if r["attribute"] != "(no edit)"]
+        sets = [r["attributes"] for r in e0["multi_attribute"]]
+        rows = []
+        for key, e in edits.items():
+            got = {r["attribute"]: r for r in e["editing"]}
+            row = {"prior": PRIOR_RUNS[key],
+                   **{a: f"{got[a]['success']:.2f} / {got[a]['others_kept']:.3f}" for a in names}}
+            row |= {s: f"{r['all_set']:.2f}" for s, r in zip(sets, e["multi_attribute"])}
+            rows.append(row)
+        only = "" if not suffix else (" --edits " + " ".join(names) + "".join(" --multi " + s.replace(" + ", " ")
+                                                                               for s in sets))
+        print(f"Edits with each prior (success / others kept on {e0['n_edit']} validation faces, {e0['steps']} "
+              f"steps; all set for the multi-attribute sets; `quality.py --split val --methods --n 50 --n-edit 50 "
+              f"--steps {e0['steps']}{only} [--prior PATH] --name prior-val-NAME{suffix}`):\n")
+        print(table(rows, ["prior", *names, *sets]))
+        print()
 
 
 def main() -> None:
