@@ -117,7 +117,7 @@ def prior_fidelity_section() -> None:
           "on a training set of 38,196 images):\n")
     print(table(rows, ["attribute", "real", *(PRIOR_RUNS[k] for k in runs)]))
     print()
-    for suffix in ("", "-100"):  # the default edits at 20 steps; the rows the prior might move, at 100
+    for suffix in ("", "-100", "-gray150-100"):  # the default edits at 20 steps; rows the prior might move, at 100
         edits = {k: e for k in PRIOR_RUNS if (e := load(f"prior-val-{k}{suffix}"))}
         if not edits:
             continue
@@ -134,8 +134,8 @@ def prior_fidelity_section() -> None:
         only = "" if not suffix else (" --edits " + " ".join(names) + "".join(" --multi " + s.replace(" + ", " ")
                                                                                for s in sets))
         print(f"Edits with each prior (success / others kept on {e0['n_edit']} validation faces, {e0['steps']} "
-              f"steps; all set for the multi-attribute sets; `quality.py --split val --methods --n 50 --n-edit 50 "
-              f"--steps {e0['steps']}{only} [--prior PATH] --name prior-val-NAME{suffix}`):\n")
+              f"steps; all set for the multi-attribute sets; `quality.py --split val --methods --n {e0['n']} --n-edit "
+              f"{e0['n_edit']} --steps {e0['steps']}{only} [--prior PATH] --name prior-val-NAME{suffix}`):\n")
         print(table(rows, ["prior", *names, *sets]))
         print()
 
