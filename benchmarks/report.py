@@ -97,16 +97,16 @@ PRIOR_RUNS = {"shipped": "shipped prior", "ft12": "fine-tuned 12 epochs more", "
 def prior_fidelity_section() -> None:
     """How often the prior's unconditional samples show each attribute against real faces, with their contrast, and
     what the same edits give with each prior (validation faces)."""
-    runs = {k: (f, e) for k in PRIOR_RUNS if (f := load(f"prior-fidelity-val-{k}")) and (e := load(f"prior-val-{k}"))}
+    runs = {k: f for k in PRIOR_RUNS if (f := load(f"prior-fidelity-val-{k}"))}
     if not runs:
         return
-    fid, _ = runs["shipped"] if "shipped" in runs else next(iter(runs.values()))
+    fid = next(iter(runs.values()))
     rows = [{"attribute": r["attribute"], "real": r["real_evaluator"]} for r in fid["prior_fidelity"]]
-    for key, (f, _) in runs.items():
+    for key, f in runs.items():
         for row, r in zip(rows, f["prior_fidelity"]):
             row[PRIOR_RUNS[key]] = r["samples_evaluator"]
     rows.append({"attribute": "(contrast ratio)", "real": 1.0,
-                 **{PRIOR_RUNS[k]: f["reconstruction"][0]["contrast_ratio"] for k, (f, _) in runs.items()}})
+                 **{PRIOR_RUNS[k]: f["reconstruction"][0]["contrast_ratio"] for k, f in runs.items()}})
     print(f"**Prior fidelity** (rate of each attribute on {fid['n']} real validation faces and on as many "
           f"unconditional samples, {fid['steps']} steps, by the evaluator; contrast ratio: samples' mean per-image "
           f"pixel spread over the real faces'; {fid['machine']}, {fid['date']}; `quality.py --methods none --n "
