@@ -1,7 +1,7 @@
 """A table of bad inputs to the CLI and the Python API.
 
-Each CLI case asserts: exit status 2, no traceback, key words of the one-line message, and no file written
-under the case's output folder. Each API case asserts the exception type and key words of its message.
+Each CLI case asserts: exit status 2, no traceback, key words of the one-line message, and no file written:
+not even the case's output folder is left behind. Each API case asserts the exception type and key words of its message.
 """
 
 import json
@@ -292,7 +292,21 @@ def test_cli_refuses_bad_input(files, tmp_path, capsys, monkeypatch, argv, words
     out = tmp_path / "out"
     written = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
     assert written == [], written
+    assert not out.exists(), "a refused command left its (empty) output folder behind"
     assert not (files / MARKER).exists()
+
+
+def test_a_refused_command_keeps_folders_it_did_not_create(files, tmp_path, capsys, monkeypatch):
+    """Only folders the failed command made and left empty are removed: an existing one stays, empty or not."""
+    monkeypatch.setenv("SPNN_CACHE", str(tmp_path / "cache"))
+    argv = _cli(files, tmp_path)(PRIOR + ["--oversample", "Wings=2"])  # refused after the output folder check
+    (tmp_path / "out").mkdir()
+    assert main(argv) == 2 and (tmp_path / "out").is_dir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    assert main(argv) == 2 and (tmp_path / "out" / "notes.txt").read_text() == "mine"
+    nested = [a.replace(str(tmp_path / "out"), str(tmp_path / "new" / "deeper")) for a in argv]
+    assert main(nested) == 2 and not (tmp_path / "new").exists()  # every level it made goes
+    assert "Wings" in capsys.readouterr().err
 
 
 def test_cli_gives_a_traceback_only_when_asked(files, tmp_path, capsys):

@@ -6,11 +6,15 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 __all__ = ["int_in", "float_in", "positive_int", "nonnegative_int", "positive_float", "unit_float",
-           "existing_path", "output_dir", "output_file", "check_output_dir", "check_output_file", "parsed_by"]
+           "existing_path", "output_dir", "output_file", "check_output_dir", "check_output_file", "parsed_by",
+           "new_dirs_kept_on_success"]
+
+_created: list[Path] | None = None  # in a command: the folders check_output_dir made for it, outermost first
 
 
 def parsed_by(parse: Callable[[str], object]) -> Callable[[str], object]:
@@ -86,14 +90,19 @@ def existing_path(text: str) -> str:
 
 
 def check_output_dir(path: str | os.PathLike) -> Path:
-    """Create the output folder (or check it) and make sure files can be written into it, before any work."""
+    """Create the output folder (or check it) and make sure files can be written into it, before any work.
+    Folders it creates are removed again if the command fails before writing into them
+    (`new_dirs_kept_on_success`)."""
     from spnn.errors import ConfigError
 
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"output folder {path} exists and is a file; choose another --out")
     try:
+        missing = [p for p in (path, *path.parents) if not p.exists()]
         path.mkdir(parents=True, exist_ok=True)
+        if _created is not None:
+            _created.extend(reversed(missing))
         probe = path / f".spnn-write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
@@ -101,6 +110,23 @@ def check_output_dir(path: str | os.PathLike) -> Path:
         raise ConfigError(f"cannot write into output folder {path} ({e.strerror or e}); choose another --out "
                           "or fix its permissions") from None
     return path
+
+
+@contextmanager
+def new_dirs_kept_on_success() -> Iterator[None]:
+    """Run one command: if it fails, the folders `check_output_dir` created for it that are still empty are
+    removed again, innermost first, so that a refused command leaves no empty output folder behind."""
+    global _created
+    _created = created = []
+    try:
+        yield
+    except BaseException:
+        for folder in reversed(created):
+            with suppress(OSError):  # only an empty folder goes; one with files in it stays
+                folder.rmdir()
+        raise
+    finally:
+        _created = None
 
 
 def check_output_file(path: str | os.PathLike) -> Path:

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from spnn.cli.args import positive_int
+from spnn.cli.args import new_dirs_kept_on_success, positive_int
 from spnn.errors import SPNNError
 
 COMMAND_MODULES = ["network", "data", "train", "evaluator", "prior", "tasks", "demo", "emulator", "app"]
@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     try:
-        return int(args.func(args) or 0)
+        with new_dirs_kept_on_success():  # a failed command leaves no empty output folder behind
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         if debug:
             raise
