@@ -179,6 +179,33 @@ def test_calibration_travels_with_the_network(tmp_path, capsys, monkeypatch):
     assert "keeps" in captured.err and "generation_travel" in captured.err
 
 
+def test_calibrate_keeps_the_stored_choices_of_another_spnn(tmp_path, capsys, monkeypatch):
+    """A fine-tuned SPNN has no calibration; --keep-from takes the benchmark-chosen settings from the SPNN it came
+    from, and refuses one without a calibration."""
+    from spnn.calibration import calibration_of
+    from spnn.models import DEFAULT_SPNN, load_spnn
+
+    monkeypatch.setenv("SPNN_CACHE", str(tmp_path / "cache"))
+    bare = load_spnn()
+    shipped = calibration_of(bare)
+    bare.edit_calibration = None  # what training writes: no calibration
+    bare.save(tmp_path / "bare.safetensors", {})
+    out = tmp_path / "calibrated.safetensors"
+    argv = ["calibrate", "--spnn", str(tmp_path / "bare.safetensors"), "--n", "40", "--data-n", "400", "--out",
+            str(out), "--cpu"]
+    assert main(argv) == 0
+    plain = calibration_of(SPNN.load(out))
+    assert plain.starts == {} and plain.levels == {} and plain.keeps == {}
+    assert main([*argv, "--keep-from", str(DEFAULT_SPNN)]) == 0
+    kept = calibration_of(SPNN.load(out))
+    assert (kept.starts, kept.levels, kept.keeps) == (shipped.starts, shipped.levels, shipped.keeps) and kept.levels
+    assert kept.logit == plain.logit  # measured on this SPNN, not taken
+    assert f"as {DEFAULT_SPNN} stored it" in capsys.readouterr().err
+    assert main([*argv, "--keep-from", str(tmp_path / "bare.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "--keep-from" in err and "no editing calibration" in err
+
+
 @pytest.mark.parametrize("argv", [
     ["reconstruct", "--method", "red-diff", "--steps", "3"],
     ["restore", "--task", "sr4", "--method", "daps", "--steps", "2"],

@@ -391,7 +391,7 @@ def _evaluator_path(text: str) -> str:
 def cmd_calibrate(args) -> int:
     """Measure an SPNN's editing numbers on a labelled split and write a copy of it that carries them (the
     stored starts, levels, region, label temperature, keeping margins and generation travel, which it does not
-    measure, are kept)."""
+    measure, are kept, or with --keep-from taken from another SPNN's calibration)."""
     from dataclasses import replace
 
     from spnn.calibration import calibrate_edits, calibration_of
@@ -405,6 +405,14 @@ def cmd_calibrate(args) -> int:
         raise ConfigError(f"--out {out}: give a file name ending in .safetensors")
     check_output_file(out.with_suffix(""))
     net = load_spnn(args.spnn, device_of(args))
+    source = net
+    if args.keep_from:
+        source = load_spnn(args.keep_from, "cpu")
+        if source.attribute_names != net.attribute_names or not source.edit_calibration:
+            raise ConfigError(f"--keep-from {args.keep_from}: "
+                              + ("it has no editing calibration" if source.attribute_names == net.attribute_names
+                                 else "its attributes are not the SPNN's") + "; give a calibrated SPNN of the same "
+                              "attributes (e.g. the one this SPNN was fine-tuned from) or drop --keep-from")
     if args.data == "avatars":  # render only the faces measured on
         from spnn.data.avatars import AvatarFaces
 
@@ -417,15 +425,15 @@ def cmd_calibrate(args) -> int:
     x, labels = ds.tensors(limit=max(args.n, args.rules_n or 0))
     rule_labels = labels[:args.rules_n] if args.rules_n else None
     x, labels = x[:args.n], labels[:args.n]
-    before = calibration_of(net) if net.edit_calibration else None
+    before = calibration_of(source) if source.edit_calibration else None
     calib = calibrate_edits(SPNNOperator(net), x.to(device_of(args)), labels.to(device_of(args)),
                             rule_labels=rule_labels)
     if before is not None:  # what calibrate does not measure stays as the SPNN stored it, and the report says so
         kept = {k: getattr(before, k) for k in KEPT_BY_CALIBRATE if getattr(before, k) != getattr(calib, k)}
         if kept:
             calib = replace(calib, **kept, source=f"{calib.source}; kept from the input SPNN: {', '.join(kept)}")
-            print(f"kept what spnn calibrate does not measure, as the SPNN stored it: {', '.join(kept)}",
-                  file=sys.stderr)
+            print(f"kept what spnn calibrate does not measure, as {args.keep_from or 'the SPNN'} stored it: "
+                  f"{', '.join(kept)}", file=sys.stderr)
     net.edit_calibration = calib.to_dict()
     net.save(out, {"calibrated_from": str(args.spnn or "shipped")})
     print(json.dumps(calib.to_dict()))
@@ -552,6 +560,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the --n measured images; rare attributes need more, e.g. 3000)")
     p.add_argument("--data-n", type=positive_int, default=30000, help=argparse.SUPPRESS)
     p.add_argument("--out", required=True, help="the calibrated SPNN (.safetensors)")
+    p.add_argument("--keep-from", type=existing_path, default=None, metavar="SPNN",
+                   help="take what calibrate does not measure (stored starts, levels, region, label temperature, "
+                        "keeping margins, generation travel) from this SPNN's calibration instead of the input's, "
+                        "e.g. the shipped SPNN for one fine-tuned from it ('shipped' is not a path: give the file)")
     device_option(p)
     p.set_defaults(func=cmd_calibrate)
     p = sub.add_parser("restore", help="linear restoration (DDNM) with the same sampler")
