@@ -324,3 +324,52 @@ def test_counterfactual_pairs_mask_the_attributes_the_change_keeps():
     a2, b2 = pairs(8)  # the same draw without the mask
     assert torch.equal(a, a2) and torch.equal(b, b2) and kept.shape == (8, 22)
     assert ((kept == 0).any(1)).all() and ((kept == 1).sum(1) >= 14).all()  # one part group changed
+
+
+def test_colour_blends_label_in_between_shades_neither_colour():
+    from spnn.data.avatars import AvatarFaces
+    from spnn.data.counterfactual import HAIR_COLOURS, CounterfactualPairs
+    ds = AvatarFaces(n=60, split="test", root=None, progress=False)
+    pairs = CounterfactualPairs(ds, root=None, workers=1)
+    colours = [ds.attribute_names.index(a) for a in HAIR_COLOURS]
+    torch.manual_seed(5)
+    x, labels = pairs.blends(64, colours)
+    torch.manual_seed(5)
+    draws = (torch.rand(64, dtype=torch.float64), torch.rand(64, 1, 1, 1))  # the same random stream: picks, alpha
+    alpha = draws[1].flatten()
+    original, cf = torch.as_tensor(ds.labels).float(), torch.as_tensor(pairs.labels).float()
+    differ = (original != cf)
+    eligible = (differ.any(1) & ~differ[:, [j for j in range(22) if j not in colours]].any(1)).nonzero().flatten()
+    picks = eligible[(draws[0] * len(eligible)).long().clamp(max=len(eligible) - 1)]
+    a, b = original[picks], cf[picks]
+    assert differ[picks][:, colours].any(1).all()  # every pair differs in a hair colour and nothing else
+    for k in range(64):  # near either end the end's labels; in between both colours off
+        want = a[k] if alpha[k] < 0.25 else b[k] if alpha[k] > 0.75 else a[k] * b[k]
+        assert torch.equal(labels[k], want)
+    mid = (alpha > 0.25) & (alpha < 0.75)
+    assert mid.any() and (labels[mid][:, colours].sum(1) == 0).all()
+    from spnn.data.common import to_tensor_images
+    blend = (1 - draws[1]) * to_tensor_images(ds.images[picks.numpy()]) + draws[1] * to_tensor_images(
+        pairs.images[picks.numpy()])
+    assert torch.allclose(x, blend)
+    with pytest.raises(ValueError, match="blend band"):
+        pairs.blends(2, colours, band=0.7)
+    with pytest.raises(ValueError, match="no counterfactual pair differs only"):
+        pairs.blends(2, [])
+
+
+def test_colour_blends_term_is_the_task_loss_on_the_blends():
+    from spnn.training.spnn import SPNNTrainConfig, phase1_loss, task_loss
+    torch.manual_seed(0)
+    net = _net()
+    x, y = torch.rand(4, 3, 8, 8) * 2 - 1, torch.tensor([[1.0, 0, 0, 1]] * 2 + [[0, 1, 1, 0]] * 2)
+    xb, yb = torch.rand(3, 3, 8, 8) * 2 - 1, torch.tensor([[1.0, 0, 0, 0], [0, 0, 1, 1], [0, 0, 0, 0]])
+    w = {"task": 1.0, "recon": 1.0, "colour_blends": 2.0}
+    loss, terms = phase1_loss(net, x, y, w, smoothing=0.1, blends=(xb, yb))
+    with torch.no_grad():
+        assert torch.isclose(terms["colour_blends"], task_loss(net(xb), yb, None, 0.1))
+    assert torch.isclose(loss, sum(w[k] * terms[k] for k in terms))
+    _, off = phase1_loss(net, x, y, {"task": 1.0, "recon": 1.0}, blends=(xb, yb))
+    assert "colour_blends" not in off
+    with pytest.raises(ValueError, match="colour_blends must be a number >= 0"):
+        SPNNTrainConfig(colour_blends=-1.0)

@@ -32,7 +32,10 @@ from spnn.data.common import split_of
 from spnn.errors import DataError
 from spnn.io import atomic_write
 
-__all__ = ["counterfactual_parts", "render_counterfactual", "CounterfactualPairs", "GROUP_WEIGHTS"]
+__all__ = ["counterfactual_parts", "render_counterfactual", "CounterfactualPairs", "GROUP_WEIGHTS", "HAIR_COLOURS"]
+
+# the attributes the hair-colour group names (pink, the data's one colour without a name, sets none of them)
+HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Red_Hair")
 
 # how often each part group is the one changed; hair style and colour, which carry the hardest edits, twice as often
 GROUP_WEIGHTS = {"top": 2.0, "hair_color": 2.0, "facial_hair": 1.0, "accessory": 1.0, "mouth": 1.5, "eyes": 1.0,
@@ -154,3 +157,40 @@ class CounterfactualPairs:
             return pair
         same = torch.from_numpy((np.asarray(self.dataset.labels)[picks] == self.labels[picks]).astype(np.float32))
         return (*pair, same)
+
+    def blends(self, k: int, attributes: list[int], band: float = 0.25):
+        """k pixel blends x = (1 - a) x + a x_cf, a ~ U(0, 1), of pairs that differ only in the given attribute
+        columns (e.g. `HAIR_COLOURS`: the same face in two hair colours), and their labels: the original's for
+        a < band, the counterfactual's for a > 1 - band, and in between the two's common labels, the differing
+        attributes off (an in-between shade is neither colour, as pink is none). Torch's global random state.
+
+        >>> from spnn.data.avatars import AvatarFaces
+        >>> ds = AvatarFaces(n=60, split="test", root=None, progress=False)
+        >>> pairs = CounterfactualPairs(ds, root=None)
+        >>> x, labels = pairs.blends(4, [ds.attribute_names.index(a) for a in HAIR_COLOURS])
+        >>> x.shape == (4, 3, 32, 32), labels.shape == (4, 22)
+        (True, True)
+        """
+        import torch
+
+        from spnn.data.common import to_tensor_images
+
+        if not 0 <= band <= 0.5:
+            raise DataError(f"blend band = {band!r}: a fraction in [0, 0.5]")
+        original = np.asarray(self.dataset.labels)
+        differ = original != self.labels
+        outside = np.ones(differ.shape[1], dtype=bool)
+        outside[list(attributes)] = False
+        eligible = np.flatnonzero(differ.any(1) & ~(differ & outside).any(1))
+        if len(eligible) == 0:
+            raise DataError("no counterfactual pair differs only in the given attributes; blends need pairs of the "
+                            "same face in two hair colours (a larger dataset has them)")
+        picks = eligible[np.minimum((torch.rand(k, dtype=torch.float64).numpy() * len(eligible)).astype(np.int64),
+                                    len(eligible) - 1)]
+        a, b = to_tensor_images(self.dataset.images[picks]), to_tensor_images(self.images[picks])
+        alpha = torch.rand(k, 1, 1, 1)
+        la = torch.from_numpy(original[picks].astype(np.float32))
+        lb = torch.from_numpy(self.labels[picks].astype(np.float32))
+        w = alpha.view(k, 1)
+        labels = torch.where(w < band, la, torch.where(w > 1 - band, lb, la * lb))
+        return (1 - alpha) * a + alpha * b, labels

@@ -23,6 +23,9 @@ pair), so that the logits draw the attributes, and
 ``counterfactual_logits`` w adds w mean over the attributes a and b share of (g(a) - g(b))^2, relative to the mean
 square logit (so that shrinking every logit does not pay), so that a change of some attributes moves only their
 logits and an edit of those logits asks for the counterfactual.
+``colour_blends`` w adds w task(g(x_blend), labels_blend) over pixel blends of a face and the same face in another
+hair colour (`CounterfactualPairs.blends`): an in-between shade is labelled neither colour, so that a level set of a
+hair colour holds that colour and not the shades on the way to it (medium grey, pink).
 Phase 2 (natural inverse, only the r networks):
     loss = w_norm MSE(q(g+(g(x))), q_origin) + w_recon MSE(g+(g(x)), x) + w_cycle MSE(g(g+(g(x))), g(x)).
 
@@ -79,10 +82,11 @@ class SPNNTrainConfig:
     counterfactual_batch: int = 64  # counterfactual pairs per step
     counterfactual_relative: bool = False  # phase 1: each pair's decoding error over MSE(a, b) (small parts count)
     counterfactual_logits: float = 0.0  # phase 1: weight of MSE(g(x), g(x_cf)) over the kept attributes / mean g^2
+    colour_blends: float = 0.0  # phase 1: weight of the task loss on blends of two hair colours (counterfactual_batch)
 
     def __post_init__(self):
         for name in ("label_smoothing", "noise_augment", "adversarial", "recon_noise", "invariance", "anchor", "swap",
-                     "counterfactual", "counterfactual_logits"):
+                     "counterfactual", "counterfactual_logits", "colour_blends"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value >= 0:
                 raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
@@ -186,7 +190,8 @@ class SameLabelPartners:
 def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float = 0.0, noise: float = 0.0,
                 adversarial: float = 0.0, adversarial_steps: int = 2, recon_noise: float = 0.0,
                 partners: torch.Tensor | None = None, recon_target: str = "self", anchor_logit: float = 3.0,
-                counterfactuals: tuple[torch.Tensor, ...] | None = None, counterfactual_relative: bool = False):
+                counterfactuals: tuple[torch.Tensor, ...] | None = None, counterfactual_relative: bool = False,
+                blends: tuple[torch.Tensor, torch.Tensor] | None = None):
     """Phase-1 loss and its terms; ``partners`` (same-label images, one per row) feed the invariance term and, with
     ``recon_target="partner"``, the reconstruction target; ``counterfactuals`` (originals, counterfactuals: the
     same faces with one part changed, `spnn.data.counterfactual`) feed the counterfactual term, each one's logits
@@ -194,7 +199,8 @@ def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float =
     ``counterfactual_relative`` each pair's error is divided by MSE(a, b), so that a change of a few pixels weighs
     as much as one of the hair. A third entry, the 0/1 mask of the attributes each pair shares, feeds the
     counterfactual-logits term: the mean of (g(a) - g(b))^2 over those attributes, divided by the mean of
-    (g(a)^2 + g(b)^2) / 2 (scale-free)."""
+    (g(a)^2 + g(b)^2) / 2 (scale-free). ``blends`` (images, labels: `CounterfactualPairs.blends`) feed the
+    colour-blends term, the task loss on them."""
     def noised(t):
         return t + noise * torch.rand(len(t), 1, 1, 1, device=t.device, dtype=t.dtype) * torch.randn_like(t)
 
@@ -237,6 +243,8 @@ def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float =
             # relative to the logits' mean square, so that shrinking every logit does not pay
             spread = ((ya - yb) ** 2 * kept[0]).sum() / kept[0].sum().clamp(min=1)
             terms["counterfactual_logits"] = spread / (0.5 * (ya ** 2 + yb ** 2).mean()).clamp(min=1e-8)
+    if blends is not None and w.get("colour_blends"):
+        terms["colour_blends"] = task_loss(net(blends[0]), blends[1], None, smoothing)
     loss = sum(w[k] * v for k, v in terms.items())
     return loss, {k: v.detach() for k, v in terms.items()}
 
@@ -288,23 +296,28 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
         params = list(net.parameters())
         w["invariance"], w["anchor"], w["swap"] = cfg.invariance, cfg.anchor, cfg.swap
         w["counterfactual"], w["counterfactual_logits"] = cfg.counterfactual, cfg.counterfactual_logits
-        pairs = None
-        if cfg.counterfactual or cfg.counterfactual_logits:
-            from spnn.data.counterfactual import CounterfactualPairs
+        w["colour_blends"] = cfg.colour_blends
+        pairs = colours = None
+        if cfg.counterfactual or cfg.counterfactual_logits or cfg.colour_blends:
+            from spnn.data.counterfactual import HAIR_COLOURS, CounterfactualPairs
 
             pairs = CounterfactualPairs(train_set)
+            names = list(getattr(train_set, "attribute_names", None) or net.attribute_names or [])
+            colours = [names.index(a) for a in HAIR_COLOURS if a in names]
 
         def loss_fn(batch):
             train = net.training
-            cf = None
-            if pairs is not None and train:
+            cf = blends = None
+            if pairs is not None and train and (cfg.counterfactual or cfg.counterfactual_logits):
                 cf = tuple(t.to(batch[0].device) for t in pairs(cfg.counterfactual_batch,
                                                                   kept=cfg.counterfactual_logits > 0))
+            if pairs is not None and train and cfg.colour_blends:
+                blends = tuple(t.to(batch[0].device) for t in pairs.blends(cfg.counterfactual_batch, colours))
             return phase1_loss(net, batch[0], batch[1], w, adaptive, cfg.label_smoothing,
                                cfg.noise_augment if train else 0.0, cfg.adversarial if train else 0.0,
                                cfg.adversarial_steps, cfg.recon_noise if train else 0.0,
                                partners(batch[1]) if partners is not None and train else None, cfg.recon_target,
-                               cfg.anchor_logit, cf, cfg.counterfactual_relative)
+                               cfg.anchor_logit, cf, cfg.counterfactual_relative, blends)
     elif cfg.phase == 2:
         for name, p in net.named_parameters():
             p.requires_grad_(".r." in f".{name}")
