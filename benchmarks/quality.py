@@ -51,6 +51,7 @@ from spnn.tasks import (
     generate,
     parse_keep,
     parse_max_abs,
+    parse_range_rule,
     parse_region,
     parse_travel,
     reconstruct,
@@ -94,6 +95,9 @@ def main() -> None:
                     help="reconstruction methods with +travel: time travel L R [T_MIN [T_MAX]] (default 5 2)")
     ap.add_argument("--max-abs", type=parsed_by(parse_max_abs), default="auto",
                     help="editing range safeguard: auto (the default of `spnn edit`), a number, or 0 (off)")
+    ap.add_argument("--range-rule", default="auto", choices=["auto", "halve", "clip"],
+                    help="edits and multi-attribute generation: the range safeguard halves a step that leaves the "
+                         "range or clips it (BackProjection range_rule; auto: the SPNN's calibration)")
     ap.add_argument("--max-move", type=float, default=EDIT_MAX_MOVE or 0.0, help="editing movement budget (0: off)")
     ap.add_argument("--edit-lam", type=float_in(0, 1, lo_open=True), default=None,
                     help="a constant editing step lam (default: tasks.gentle_lam, 0.5 above t = 200 and 1 below)")
@@ -107,6 +111,11 @@ def main() -> None:
     ap.add_argument("--latents-from", default="logits", choices=["logits", "labels"],
                     help="edits and multi-attribute generation: the learned latents from the logits (the paper) or "
                          "from the labels they stand for (SPNNOperator latents_from)")
+    ap.add_argument("--edit-mode", default="learned", choices=["learned", "natural"],
+                    help="edits and multi-attribute generation: the SPNN's pseudo-inverse (SPNNOperator mode)")
+    ap.add_argument("--edit-latent-step", type=float_in(0, 1), default=1.0, metavar="B",
+                    help="edits and multi-attribute generation, learned mode: move the latents by B times the "
+                         "learned step (SPNNOperator latent_step)")
     ap.add_argument("--edit-travel", type=int, nargs="+", metavar="N", default=None,
                     help="RePaint time travel in the edits and the multi-attribute generation: LENGTH REPEATS "
                          "[T_MIN [T_MAX]] (`spnn.diffusion.schedule.time_travel`)")
@@ -204,7 +213,7 @@ def main() -> None:
         print(table(largest_fidelity_gaps(fidelity, 8), ["attribute", "real_evaluator", "samples_evaluator",
                                                           "samples_spnn"]))
 
-    op = SPNNOperator(net, mode="learned", latents_from=args.latents_from)
+    op = SPNNOperator(net, mode=args.edit_mode, latent_step=args.edit_latent_step, latents_from=args.latents_from)
     logit, levels = bound_levels(calibration_of(op), args.logit)  # --logit for all, else the calibration's
     # the default start, and the attributes whose edits take the SPNN's stored one instead (unless given)
     t_start = EDIT_T_START if args.t_start is None else args.t_start
@@ -226,6 +235,7 @@ def main() -> None:
                            logit=args.logit, eta=args.eta, invert=args.invert, max_abs=args.max_abs,
                            max_move=args.max_move or None, precision=args.precision, progress=False,
                            implied=args.implied, travel=args.edit_travel, region=args.edit_region, keep=args.edit_keep,
+                           range_rule=args.range_rule,
                            **({"lam": args.edit_lam} if args.edit_lam is not None else {}))
                 pred = ev.predict(res.images) > 0
                 implied = [names.index(k) for k in res.info["implied"]]
@@ -270,7 +280,7 @@ def main() -> None:
             gen = generate(prior, op, dict.fromkeys(combo, 1.0), args.n_edit, steps=args.steps,
                            seeds=range(10_000, 10_000 + args.n_edit), logit=args.logit, max_abs=args.max_abs,
                            max_move=args.max_move or None, precision=args.precision, progress=False,
-                           implied=args.implied, travel=args.gen_travel,
+                           implied=args.implied, travel=args.gen_travel, range_rule=args.range_rule,
                            **({"lam": args.edit_lam} if args.edit_lam is not None else {}))
             pred = ev.predict(gen.images)[:, [names.index(a) for a in combo]] > 0
             multi_rows.append({"attributes": " + ".join(combo), "n": args.n_edit, "all_set": float(pred.all(1).float().mean()),
@@ -285,7 +295,7 @@ def main() -> None:
                 "recon_slack": args.recon_slack, "recon_travel": args.recon_travel,
                 "edit_max_move": args.max_move, "edit_lam": args.edit_lam, "edit_invert": invert, "edit_starts": starts, "implied": args.implied, "edit_travel": args.edit_travel, "edit_region": parse_region(args.edit_region, calibration_of(op)),
                 "gen_travel": parse_travel(args.gen_travel, calibration_of(op)),
-                "edit_latents_from": args.latents_from, "edit_keep": args.edit_keep, "edit_keeps": {a: m for a, m in calibration_of(op).keeps.items() if a in args.edits} if args.edit_keep == "auto" else {},
+                "edit_latents_from": args.latents_from, "edit_mode": args.edit_mode, "range_rule": args.range_rule, "edit_range_rules": {a: parse_range_rule(args.range_rule, calibration_of(op), [a]) for a in args.edits}, "edit_latent_step": args.edit_latent_step, "edit_keep": args.edit_keep, "edit_keeps": {a: m for a, m in calibration_of(op).keeps.items() if a in args.edits} if args.edit_keep == "auto" else {},
                 "edit_calibration": calibration_of(op).to_dict()}
     print("wrote", write(args.name, {**models, **settings, "reconstruction": rows,
                                      "reconstruction_per_attribute": per_attribute, "identity": identity_rows, "prior_fidelity": fidelity,

@@ -140,6 +140,44 @@ def prior_fidelity_section() -> None:
         print()
 
 
+TRAJECTORIES = ["trajectory-Gray_Hair-halve", "trajectory-Gray_Hair-clip", "trajectory-Bangs-halve"]
+RANGE_RULE_RUNS = {"halve": ("prior-val-shipped", "halve-val-100"), "clip": ("clip-val-20", "clip-val-100")}
+
+
+def range_rule_section() -> None:
+    """Where edits fail along the trajectory (`edit_trajectory.py`), and the edits with each range rule (validation)."""
+    for name in TRAJECTORIES:
+        if not (r := load(name)):
+            continue
+        print(f"**Edit trajectory, {r['attribute']} (range rule {r['range_rule_used']})** (the SPNN's logit of the "
+              f"attribute on the prior's x0 before each projection and on the projected image after it, median over "
+              f"the faces the evaluator finally judges failed / succeeded; RMS step and max |x| after it, mean; "
+              f"{r['faces']} validation faces, {r['steps']} steps, success {r['success']:.2f}; {r['machine']}, "
+              f"{r['date']}; `edit_trajectory.py --attribute {r['attribute']} --range-rule {r['range_rule']} "
+              f"--name {name}`):\n")
+        print(table(r["trajectory"], list(r["trajectory"][0])))
+        print()
+    runs = {rule: [load(n) for n in names] for rule, names in RANGE_RULE_RUNS.items()}
+    if not all(all(runs[k]) for k in runs):
+        return
+    rows = []
+    for rule, results in runs.items():
+        for res in results:
+            got = {r["attribute"]: r for r in res["editing"] if r["attribute"] != "(no edit)"}
+            rows.append({"range rule": rule, "steps": res["steps"],
+                         **{a: f"{r['success']:.2f} / {r['others_kept']:.3f}" for a, r in got.items()},
+                         **{m["attributes"]: f"{m['all_set']:.2f}" for m in res["multi_attribute"]}})
+    first = runs["clip"][0]
+    print(f"**The range rule** (every edit and set with the safeguard halving the step, the library's default, or "
+          f"clipping the image; success / others kept on {first['n_edit']} validation faces, all set for the sets; "
+          f"{first['machine']}, {first['date']}; `quality.py --split val --methods --n 50 --n-edit 50 --steps 20 "
+          "--range-rule clip --name clip-val-20` and `--steps 100 ... clip-val-100`, `--range-rule halve --steps 100 "
+          "--name halve-val-100`; the 20-step halving row is `prior-val-shipped`; the shipped SPNN stores clip for "
+          "Gray_Hair, where success rose and others kept fell at neither step count):\n")
+    print(table(rows, list(rows[0])))
+    print()
+
+
 def main() -> None:
     if q := load("quality"):
         print(f"**Reconstruction from semantics** ({q['n']} held-out faces, {q['steps']} steps, {q['machine']}, {q['date']}):\n")
@@ -322,6 +360,7 @@ def main() -> None:
         print(table(g["rows"], [c for c in g["rows"][0] if c != "s_per_image"]))  # calls: the cost, on any machine
         print()
     prior_fidelity_section()
+    range_rule_section()
     for name in ("quality-labels-20", "quality-labels-100"):
         if not (ql := load(name)):
             continue
@@ -517,6 +556,8 @@ python benchmarks/quality.py --methods --n 50 --n-edit 50 --steps 20 --evaluator
     --name quality-implied-20-spatial                                  # the same edits, the second judge
 python benchmarks/quality.py --methods --n 50 --n-edit 50 --steps 20 --edit-region 0.1 \\
     --name quality-region-20                                           # ~3 min (and --steps 100): edits in a region
+python benchmarks/edit_trajectory.py --attribute Gray_Hair --range-rule halve \\
+    --name trajectory-Gray_Hair-halve                                  # ~1 min: where along the sampling an edit fails
 ```
 
 What the figures mean, and what was tried to improve them, is in the [Lab notes](findings.md).

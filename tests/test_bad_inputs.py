@@ -132,6 +132,8 @@ CLI_CASES = [
     (EDIT + ["--keep", "0"], ["--keep", "finite positive logit"]),
     (EDIT + ["--keep", "nan"], ["--keep", "finite positive logit"]),
     (EDIT + ["--keep", "some"], ["--keep", "'auto', 'off' or a positive logit margin"]),
+    (EDIT + ["--range-rule", "cut"], ["--range-rule", "'auto', 'halve' or 'clip'"]),
+    (GEN + ["--range-rule", "1.5"], ["--range-rule", "'auto', 'halve' or 'clip'"]),
     (EDIT + ["--keep", "2", "--method", "dps"], ["keep", "dps has no bounds"]),
     (REC + ["--skip-tol", "2"], ["--skip-tol", "[0, 1]"]),
     (REC + ["--skip-tol", "-0.1"], ["--skip-tol", "[0, 1]"]),

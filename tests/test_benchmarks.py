@@ -96,3 +96,14 @@ def test_generation_benchmark(tmp_path):
         sets = [v for k, v in r.items() if "+" in k]
         assert len(sets) == 3 and all(0 <= v <= 1 for v in sets) and r["mean"] == sum(sets) / 3 and r["s_per_image"] > 0
     assert [r["unet_calls"] for r in rows] == [3, 4]  # 3 steps; travel 1,1 denoises the first step again
+
+
+def test_edit_trajectory_benchmark(tmp_path):
+    result = _run("edit_trajectory.py", tmp_path, "--attribute", "Eyeglasses", "--n", "4", "--steps", "4",
+                  "--range-rule", "clip")
+    rows = result["trajectory"]
+    assert result["range_rule_used"] == "clip" and 1 <= result["faces"] <= 4 and 0 <= result["success"] <= 1
+    ts = [r["t"] for r in rows]
+    assert ts == sorted(ts, reverse=True) and ts[-1] == 0 and ts[0] == 500  # one row per projection, from the start
+    assert set(rows[0]) == {"t"} | {f"{k}_{g}" for k in ("logit_before", "logit_after", "rms_step", "max_abs")
+                                    for g in ("fail", "success")}

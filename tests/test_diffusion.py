@@ -108,6 +108,47 @@ def test_range_safeguard_halves_the_step_then_keeps_x0():
     assert float(mixed[0].abs().max()) <= 1.2 and torch.equal(mixed[1], free[1])
 
 
+def test_range_safeguard_clip_keeps_the_whole_step_within_the_range():
+    net = tiny_net().double()
+    x = (torch.rand(4, 3, 8, 8, dtype=torch.float64) * 2 - 1) * 0.5
+    y = net(x).detach()
+    y[:2] += 3.0  # samples 0 and 1 step out of the range, 2 and 3 stay
+    free = BackProjection(net, y, lam=1.0, mode="natural").project(x, 0)
+    assert float(free[:2].abs().max()) > 1.2 and torch.allclose(free[2:], x[2:], atol=1e-8)
+    clipped = BackProjection(net, y, lam=1.0, mode="natural", max_abs=1.2, range_rule="clip").project(x, 0)
+    assert torch.equal(clipped, free.clamp(-1.2, 1.2))  # the whole step, clipped; no halving
+    per_sample = torch.tensor([1.2, 1e9, 1.2, 1.2], dtype=torch.float64)
+    mixed = BackProjection(net, y, lam=1.0, mode="natural", max_abs=per_sample, range_rule="clip").project(x, 0)
+    assert torch.equal(mixed[0], free[0].clamp(-1.2, 1.2)) and torch.equal(mixed[1], free[1])
+    with pytest.raises(ValueError, match="range_rule = 'cut'"):
+        BackProjection(net, y, max_abs=1.2, range_rule="cut")
+
+
+def test_edit_takes_the_range_rule_the_calibration_stores_for_its_attributes():
+    from spnn.calibration import EditCalibration
+    from spnn.tasks import edit, generate, parse_range_rule
+
+    prior = tiny_prior()
+    net = perturb_(SPNN.build((3, 8, 8), (4,), hidden=8, attribute_names=list("ABCD")), 0.1).requires_grad_(False)
+    cal = EditCalibration(reach_limit=2.0, reach_max=40.0, max_abs_reachable=1.1, max_abs=1.05,
+                          range_rules={"B": "clip"})
+    net.edit_calibration = cal.to_dict()
+    op = SPNNOperator(net)
+    x = (torch.rand(4, 3, 8, 8) * 2 - 1) * 0.9
+    options = {"steps": 3, "t_start": 300, "seeds": range(4), "progress": False, "logit": 8.0}
+    auto = edit(prior, op, x, {"B": 1.0}, **options)
+    clip, halve = (edit(prior, op, x, {"B": 1.0}, range_rule=r, **options) for r in ("clip", "halve"))
+    assert auto.info["range_rule"] == "clip" and halve.info["range_rule"] == "halve"
+    assert torch.equal(auto.images, clip.images) and not torch.equal(clip.images, halve.images)
+    assert edit(prior, op, x, {"A": 1.0}, **options).info["range_rule"] == "halve"  # none stored for A
+    assert generate(prior, op, {"B": 1.0}, 2, steps=2, progress=False).info["range_rule"] == "clip"
+    assert generate(prior, op, {"A": 1.0, "B": 1.0}, 2, steps=2, progress=False).info["range_rule"] == "halve"
+    with pytest.raises(ValueError, match="range_rule must be 'auto', 'halve' or 'clip'"):
+        parse_range_rule("cut")
+    with pytest.raises(ValueError, match="the range rule of 'B' must be one of"):
+        EditCalibration(range_rules={"B": "cut"})
+
+
 @pytest.mark.parametrize("logit", [4.0, 8.0])  # reach 1.8-2.3 (M = 1.5 or 1.2), 3.3-4.1 (M = 1.2 or unedited)
 def test_edit_range_safeguard_auto_follows_each_images_reach(logit):
     """auto: M = 1.5 for images whose one NLBP step stays within |x| <= 2, 1.2 up to 4, unedited beyond."""

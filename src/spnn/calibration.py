@@ -26,7 +26,11 @@ from spnn.errors import ConfigError
 from spnn.implications import check_implications, label_implications
 
 __all__ = ["EditCalibration", "UNCALIBRATED", "calibration_of", "calibrate_edits", "check_starts", "check_levels",
-           "check_travel", "check_keeps"]
+           "check_travel", "check_keeps", "check_range_rules", "RANGE_RULES"]
+
+# what NLBP's range safeguard does to a projection that leaves [-M, M]: halve its step, or clip it
+# (`spnn.diffusion.guidance.BackProjection`'s ``range_rule``)
+RANGE_RULES = ("halve", "clip")
 
 
 def check_starts(starts: object) -> None:
@@ -67,6 +71,16 @@ def check_keeps(keeps: object) -> None:
                               f"got {margin!r}")
 
 
+def check_range_rules(rules: object) -> None:
+    """Refuse range-safeguard rules that are not ``{NAME: one of RANGE_RULES}``."""
+    if not isinstance(rules, dict):
+        raise ConfigError(f"edit calibration: range_rules must be a mapping, got {type(rules).__name__}")
+    for name, rule in rules.items():
+        if not isinstance(name, str) or not name or rule not in RANGE_RULES:
+            raise ConfigError(f"edit calibration: the range rule of {name!r} must be one of {RANGE_RULES}, got "
+                              f"{rule!r}")
+
+
 def check_travel(travel: object, what: str = "edit calibration: generation_travel") -> None:
     """Refuse a time-travel setting that is not ``[length >= 1, repeats >= 0[, t_min[, t_max]]]`` (integers)."""
     ok = isinstance(travel, (list, tuple)) and 2 <= len(travel) <= 4 and all(
@@ -101,7 +115,10 @@ class EditCalibration:
     edit whose named attributes share one holds the other attributes on their side unless the caller says otherwise.
     ``generation_travel``: the RePaint time travel (length, repeats[, t_min, t_max]) measured best for
     multi-attribute generation with this network and the prior it was measured with (`spnn.tasks.generate`'s
-    ``travel="auto"``), None for none.
+    ``travel="auto"``), None for none. ``range_rules``: ``{NAME: rule}``, what the range safeguard does to a
+    projection that leaves [-M, M] (`RANGE_RULES`: halve its step, or clip the image), measured best for edits and
+    generation naming that attribute with this network (`range_rule_for`, ``range_rule="auto"``); "halve" where
+    none is stored.
     """
 
     logit: float = 4.0
@@ -116,6 +133,7 @@ class EditCalibration:
     region: float | None = None
     generation_travel: list | None = None
     keeps: dict = field(default_factory=dict)
+    range_rules: dict = field(default_factory=dict)
     source: str = ""
 
     def __post_init__(self):
@@ -134,6 +152,7 @@ class EditCalibration:
         if self.generation_travel is not None:
             check_travel(self.generation_travel)
         check_keeps(self.keeps)
+        check_range_rules(self.range_rules)
 
     def start_for(self, attributes) -> dict:
         """The editing start of ``attributes`` (names): the stored one if every name has the same, else {}.
@@ -153,6 +172,16 @@ class EditCalibration:
         (0.5, None)
         """
         return _shared(self.keeps, attributes)
+
+    def range_rule_for(self, attributes) -> str:
+        """The range-safeguard rule of an edit or generation of ``attributes`` (names): the stored one if every name
+        has the same, else "halve".
+
+        >>> c = EditCalibration(range_rules={"Gray_Hair": "clip"})
+        >>> c.range_rule_for(["Gray_Hair"]), c.range_rule_for(["Gray_Hair", "Smiling"])
+        ('clip', 'halve')
+        """
+        return _shared(self.range_rules, attributes) or "halve"
 
     def max_abs_for(self, reach: torch.Tensor) -> torch.Tensor:
         """Per image, the range safeguard M of an "auto" edit."""

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from spnn.calibration import calibration_of, check_travel
+from spnn.calibration import RANGE_RULES, calibration_of, check_travel
 from spnn.checks import check_images
 from spnn.diffusion.guidance import (
     DPS,
@@ -60,8 +60,8 @@ from spnn.operators import (
 
 __all__ = ["EDIT_T_START", "EDIT_ETA", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "SOLVERS", "check_pair", "edit_reach",
            "edit_region", "full_step", "parse_region", "parse_travel", "parse_keep", "parse_max_abs",
-           "implied_attributes", "make_guidance", "solve", "reconstruct", "generate", "edit", "restore", "TaskResult",
-           "gentle_lam"]
+           "parse_range_rule", "implied_attributes", "make_guidance", "solve", "reconstruct", "generate", "edit",
+           "restore", "TaskResult", "gentle_lam"]
 
 METHODS = ("nlbp", "dps", "dps-paper", "cg", "none", "daps", "red-diff")
 SOLVERS = ("daps", "red-diff")  # methods with their own loop (spnn.diffusion.solvers): reconstruct and restore
@@ -192,6 +192,23 @@ def parse_max_abs(value) -> float | str | torch.Tensor | None:
     return m or None
 
 
+def parse_range_rule(value, calib=None, attributes=()) -> str:
+    """A range-safeguard rule: "halve" or "clip" (`RANGE_RULES`), or "auto": with a calibration, the one it stores
+    for ``attributes`` (`EditCalibration.range_rule_for`).
+
+    >>> from spnn.calibration import EditCalibration
+    >>> c = EditCalibration(range_rules={"Gray_Hair": "clip"})
+    >>> parse_range_rule("auto", c, ["Gray_Hair"]), parse_range_rule("auto", c, ["Bangs"]), parse_range_rule("Halve")
+    ('clip', 'halve', 'halve')
+    """
+    rule = str(value).lower()
+    if rule == "auto":
+        return calib.range_rule_for(attributes) if calib is not None else "auto"
+    if rule not in RANGE_RULES:
+        raise ConfigError(f"range_rule must be 'auto', 'halve' or 'clip', got {value!r}")
+    return rule
+
+
 def implied_attributes(op: SPNNOperator, attributes: dict[str, float], logit: float,
                        implied: bool = True) -> dict[str, float]:
     """What the named attributes imply in the labels the SPNN was calibrated on (`spnn.implications`), beyond
@@ -232,11 +249,12 @@ def _check_slack(method: str, slack: float | None) -> None:
 def make_guidance(method: str, op: Operator, y: torch.Tensor, *, mask=None, lam=paper_lam, skip_tol="preset",
                   zeta: float = 0.5, cg_scale: float = 1.0, bounds=None, max_abs: float | None = None,
                   max_move: float | None = None, preset: str | SamplerPreset = "spnn",
-                  slack: float | None = None) -> Guidance:
+                  slack: float | None = None, range_rule: str = "halve") -> Guidance:
     """Guidance by name: nlbp (back-projection; DDNM for linear operators), dps (Chung et al.), dps-paper (the
     authors' variant, `PaperDPS`), cg (classifier guidance), none.
 
-    ``bounds`` (lower, upper), ``max_abs``, ``max_move``, ``slack`` apply to nlbp (see `BackProjection`); the gradient
+    ``bounds`` (lower, upper), ``max_abs``, ``range_rule``, ``max_move``, ``slack`` apply to nlbp (see
+    `BackProjection`); the gradient
     methods use the point target y with ``mask``. ``skip_tol``: "preset" (the preset's skip rule: off for
     ours, 0.11 for the paper's), None (never skip) or a tolerance. ``preset`` also sets NLBP's last-step rule and
     update form (`spnn.diffusion.presets`)."""
@@ -246,7 +264,7 @@ def make_guidance(method: str, op: Operator, y: torch.Tensor, *, mask=None, lam=
         skip_tol = pr.skip_tol if isinstance(skip_tol, str) and skip_tol == "preset" else skip_tol
         return BackProjection(op, None if bounds is not None else y, lam=lam, mask=mask, skip_tol=skip_tol,
                               bounds=bounds, max_abs=max_abs, max_move=max_move, exact_at_end=pr.exact_at_end,
-                              form=pr.update, slack=slack)
+                              form=pr.update, slack=slack, range_rule=range_rule)
     if method == "dps":
         return DPS(op, y, zeta=zeta, mask=mask)
     if method == "dps-paper":
@@ -302,7 +320,7 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
              steps: int = 100, seeds=None, logit: float | None = None, max_abs: float | str | None = "auto",
              max_move: float | None = EDIT_MAX_MOVE, preset: str | SamplerPreset = "spnn", precision: str = "auto",
              progress: bool = True, implied: bool = True, travel: tuple | str | None = "auto",
-             graphs: str | bool = "auto", **guidance_options) -> TaskResult:
+             graphs: str | bool = "auto", range_rule: str = "auto", **guidance_options) -> TaskResult:
     """Multi-attribute generation: value 1 -> logit >= +logit, 0 -> logit <= -logit; others free (with
     ``implied``, those the named ones imply are set too: `implied_attributes`; ``info["implied"]`` lists them).
 
@@ -312,7 +330,8 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     ``info["levels"]``: each bounded attribute's level (`bound_levels`). ``travel``: RePaint time travel
     (length, repeats[, t_min, t_max]) as in `spnn.diffusion.sample`; "auto" takes the one the SPNN's calibration
     stores for generation (``generation_travel``; none stored, or the paper's preset: none), None none (`parse_travel`);
-    ``info["travel"]`` says which ran.
+    ``info["travel"]`` says which ran. ``range_rule`` (NLBP): what the range safeguard does to a projection that
+    leaves the range (`BackProjection`), "auto" the calibration's (`parse_range_rule`).
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"n = {n!r}: ask for at least one image (a positive integer)")
@@ -324,6 +343,7 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
         travel = None if get_preset(preset).name == "paper" else parse_travel("auto", calib)
     max_abs = parse_max_abs(max_abs)
     max_abs = calib.max_abs if isinstance(max_abs, str) else max_abs  # "auto"
+    range_rule = parse_range_rule(range_rule, calib, attributes)
     logit, levels = bound_levels(calib, logit)
     also = implied_attributes(op, attributes, logit, implied)
     full = {**attributes, **also}
@@ -333,12 +353,13 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     bounds = (edit_bounds(op, n, full, logit, levels=levels, device=p.device, dtype=p.dtype) if method == "nlbp"
               else None)
     if bounds is not None:
-        guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move)
+        guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move, range_rule=range_rule)
     guidance = make_guidance(method, op, y, mask=mask, preset=preset, **guidance_options)
     out = sample(prior, n, steps=steps, guidance=guidance, seeds=seeds, preset=preset, precision=precision,
                  travel=travel, progress=progress, graphs=graphs).images
     levels_used = {k: level_of(levels, k, v, logit) for k, v in full.items()}
-    return TaskResult(out, y, mask, {"implied": also, "levels": levels_used, "travel": travel}, bounds=bounds)
+    return TaskResult(out, y, mask, {"implied": also, "levels": levels_used, "travel": travel,
+                                     "range_rule": range_rule}, bounds=bounds)
 
 
 def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[str, float], *,
@@ -347,7 +368,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
          invert: bool | None = None, preset: str | SamplerPreset = "spnn", precision: str = "auto",
          progress: bool = True, implied: bool = True, travel: tuple | None = None, graphs: str | bool = "auto",
          region: float | str | torch.Tensor | None = "auto", keep: float | str | None = "auto",
-         **guidance_options) -> TaskResult:
+         range_rule: str = "auto", **guidance_options) -> TaskResult:
     """Edit real images: set the named attributes, keep the rest (see the module docstring); with ``implied``
     also what the named ones imply (`implied_attributes`; ``info["implied"]`` lists them). With NLBP,
     ``info["reach"]`` holds each image's `edit_reach`, and with ``max_abs="auto"`` ``info["edited"]`` says
@@ -362,7 +383,8 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     nor implied on the side the original's logit lies, at most ``keep`` deep (`keep_bounds`), so that what the
     edit does not ask for stays as the SPNN read it; "auto" the margin the calibration stores for the named
     attributes (`EditCalibration.keep_for`; none stored: free), None / "off" leaves them free; ``info["keep"]``
-    says which ran."""
+    says which ran. ``range_rule`` (NLBP): what the range safeguard does to a projection that leaves [-M, M],
+    "halve" its step or "clip" it (`BackProjection`), "auto" the calibration's (`parse_range_rule`)."""
     check_images(images)
     check_pair(prior, op)
     check_graphs(graphs)
@@ -370,6 +392,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     images = images.to(p)
     max_abs = parse_max_abs(max_abs)
     calib = calibration_of(op)
+    range_rule = parse_range_rule(range_rule, calib, attributes)
     given = parse_region(region)
     if method != "nlbp" and given is not None and not isinstance(given, str):  # "auto": other methods unconfined
         raise ConfigError(f"a region confines NLBP's projections; {method} has none: use method='nlbp' or "
@@ -395,7 +418,8 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     guidance_options.setdefault("lam", gentle_lam)
     bounds, info = None, {"original_logits": y0, "implied": also, "start": {"t_start": int(t_start),
                                                                            "invert": bool(invert)},
-                          "levels": {k: level_of(levels, k, v, logit) for k, v in full.items()}, "keep": keep}
+                          "levels": {k: level_of(levels, k, v, logit) for k, v in full.items()}, "keep": keep,
+                          "range_rule": range_rule}
     if method == "nlbp":
         bounds = edit_bounds(op, len(images), full, logit, levels=levels, device=p.device, dtype=p.dtype)
         if keep is not None:
@@ -407,7 +431,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
         if isinstance(max_abs, str):  # "auto"
             info["edited"] = calib.editable(reach)
             max_abs = calib.max_abs_for(reach)
-        guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move)
+        guidance_options.update(bounds=bounds, max_abs=max_abs, max_move=max_move, range_rule=range_rule)
     guidance = make_guidance(method, op, y, mask=mask, preset=preset, **guidance_options)
     if region is not None:
         info["region"] = region

@@ -35,6 +35,7 @@ from spnn.tasks import (
     SOLVERS,
     parse_keep,
     parse_max_abs,
+    parse_range_rule,
     parse_region,
     parse_travel,
 )
@@ -275,7 +276,7 @@ def cmd_generate(args) -> int:
     res = generate(prior, op, attrs, args.n, method=args.method, steps=args.steps, logit=args.logit,
                    max_abs=args.max_abs, max_move=args.max_move or None, implied=args.implied,
                    seeds=_seeds(args, args.n), preset=args.preset, precision=args.precision,
-                   graphs=args.graphs, travel=args.travel)
+                   graphs=args.graphs, travel=args.travel, range_rule=args.range_rule)
     _say_implied(res)
     out = Path(args.out)
     image_grid([res.images], out / "generate.png", scale=3, row_labels=[" ".join(f"{k}={v:g}" for k, v in
@@ -283,7 +284,8 @@ def cmd_generate(args) -> int:
     travel = res.info["travel"]
     _report(res, op, evaluator, out, "generate", {"set": attrs, "implied": res.info["implied"],
                                                   "levels": res.info["levels"], "method": args.method,
-                                                  "travel": None if travel is None else list(travel)})
+                                                  "travel": None if travel is None else list(travel),
+                                                  "range_rule": res.info["range_rule"]})
     return 0
 
 
@@ -297,7 +299,7 @@ def cmd_edit(args) -> int:
     res = edit(prior, op, x, attrs, method=args.method, t_start=args.t_start, steps=args.steps, logit=args.logit,
                max_abs=args.max_abs, max_move=args.max_move or None, eta=args.eta, invert=args.invert,
                seeds=_seeds(args, len(x)), preset=args.preset, precision=args.precision, implied=args.implied,
-               graphs=args.graphs, region=args.region, keep=args.keep)
+               graphs=args.graphs, region=args.region, keep=args.keep, range_rule=args.range_rule)
     _say_implied(res)
     out = Path(args.out)
     region = res.info.get("region")
@@ -308,6 +310,7 @@ def cmd_edit(args) -> int:
     image_grid(rows, out / "edit.png", scale=3, row_labels=labels)
     _report(res, op, evaluator, out, "edit", {"set": attrs, "implied": res.info["implied"], **res.info["start"],
                                               "levels": res.info["levels"], "eta": args.eta, "keep": res.info["keep"],
+                                              "range_rule": res.info["range_rule"],
                                               "region_area": None if region is None else float(region.mean())})
     return 0
 
@@ -441,7 +444,7 @@ def cmd_calibrate(args) -> int:
 
 
 # chosen by benchmarks, not measured by calibrate
-KEPT_BY_CALIBRATE = ("starts", "levels", "region", "label_temperature", "generation_travel", "keeps")
+KEPT_BY_CALIBRATE = ("starts", "levels", "region", "label_temperature", "generation_travel", "keeps", "range_rules")
 
 
 def _common(p, spnn: bool = True, images: bool = True) -> None:
@@ -489,8 +492,11 @@ def _bounds_options(p: argparse.ArgumentParser) -> None:
                    help="NAME=1 means logit >= +LOGIT, NAME=0 means logit <= -LOGIT (NLBP); DPS/cg aim at +-LOGIT "
                         "(default: the SPNN's calibration: its logit, and the levels it stores for some attributes)")
     p.add_argument("--max-abs", type=parsed_by(parse_max_abs), default="auto",
-                   help="range safeguard: halve a step whose image leaves [-M, M] (0: off, exact constraint; "
+                   help="range safeguard: act on a step whose image leaves [-M, M] (0: off, exact constraint; "
                         "auto: per image from the edit's reach and the SPNN's calibration, unedited out of reach)")
+    p.add_argument("--range-rule", type=parsed_by(parse_range_rule), default="auto",
+                   help="what the range safeguard does: halve the step or clip the image to [-M, M] (auto: the "
+                        "SPNN's calibration; NLBP only)")
     p.add_argument("--max-move", type=float_in(0), default=EDIT_MAX_MOVE or 0.0,
                    help="stop projecting a sample once the summed RMS change of its projections passes this "
                         "(0: no budget)")

@@ -11,12 +11,13 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from spnn.calibration import RANGE_RULES
 from spnn.errors import ConfigError
 from spnn.graphs import GraphedOperator
 from spnn.operators import LinearOperator, Operator, SPNNOperator, as_operator
 
 __all__ = ["Guidance", "BackProjection", "InRegion", "check_region", "DPS", "PaperDPS", "ClassifierGuidance",
-           "paper_lam", "constant"]
+           "paper_lam", "constant", "RANGE_RULES"]
 
 Schedule = Callable[[int], float]
 
@@ -82,14 +83,16 @@ class BackProjection(Guidance):
                  mask: torch.Tensor | None = None, skip_tol: float | None = None, mode: str = "learned",
                  exact_at_end: bool = True, bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
                  max_abs: float | torch.Tensor | None = None, backtrack: int = 5, max_move: float | None = None,
-                 form: str = "completion", slack: float | None = None):
+                 form: str = "completion", slack: float | None = None, range_rule: str = "halve"):
         if (y is None) == (bounds is None):
             raise ConfigError("give either a target y or bounds=(lower, upper)")
         if skip_tol is not None and not (0 <= skip_tol <= 1):
             raise ConfigError(f"skip_tol = {skip_tol!r}: a mean sigmoid difference, in [0, 1]")
         if slack is not None and (y is None or not float(slack) >= 0):
             raise ConfigError(f"slack = {slack!r}: a non-negative logit distance around a point target y")
-        self.form, self.slack = form, slack
+        if range_rule not in RANGE_RULES:
+            raise ConfigError(f"range_rule = {range_rule!r}: choose one of {RANGE_RULES}")
+        self.form, self.slack, self.range_rule = form, slack, range_rule
         self.skipped: torch.Tensor | None = None
         self.op: Operator = as_operator(op, mode)
         if form == "paper" and getattr(self.op, "latents_from", "logits") != "logits":
@@ -166,8 +169,11 @@ class BackProjection(Guidance):
             out = torch.where(done.view(-1, *[1] * (x0.dim() - 1)), x0, out)
         if self.max_abs is None:
             return out
-        lam_b = torch.as_tensor(lam_b, dtype=ax.dtype, device=ax.device).expand(len(x0)).clone()
         limit = torch.as_tensor(self.max_abs, dtype=ax.dtype, device=ax.device)
+        if self.range_rule == "clip":
+            limit = limit.view(-1, *[1] * (x0.dim() - 1)) if limit.dim() else limit
+            return torch.maximum(torch.minimum(out, limit), -limit)
+        lam_b = torch.as_tensor(lam_b, dtype=ax.dtype, device=ax.device).expand(len(x0)).clone()
         for retry in range(self.backtrack + 1):
             bad = (out.flatten(1).abs().amax(1) > limit).view(-1, *[1] * (x0.dim() - 1))
             if not bad.any():
