@@ -175,8 +175,9 @@ def test_calibration_travels_with_the_network(tmp_path, capsys, monkeypatch):
     # what calibrate does not measure (the stored start and levels, chosen by benchmarks) is kept, and said
     assert again.starts == shipped.starts and again.levels == shipped.levels and again.starts
     assert again.keeps == shipped.keeps and again.keeps and again.generation_travel == shipped.generation_travel
+    assert again.range_rules == shipped.range_rules == {"Gray_Hair": "clip"}
     assert "kept what spnn calibrate does not measure" in captured.err and "starts" in captured.err
-    assert "keeps" in captured.err and "generation_travel" in captured.err
+    assert "keeps" in captured.err and "generation_travel" in captured.err and "range_rules" in captured.err
 
 
 def test_calibrate_keeps_the_stored_choices_of_another_spnn(tmp_path, capsys, monkeypatch):
@@ -195,10 +196,11 @@ def test_calibrate_keeps_the_stored_choices_of_another_spnn(tmp_path, capsys, mo
             str(out), "--cpu"]
     assert main(argv) == 0
     plain = calibration_of(SPNN.load(out))
-    assert plain.starts == {} and plain.levels == {} and plain.keeps == {}
+    assert plain.starts == {} and plain.levels == {} and plain.keeps == {} and plain.range_rules == {}
     assert main([*argv, "--keep-from", str(DEFAULT_SPNN)]) == 0
     kept = calibration_of(SPNN.load(out))
-    assert (kept.starts, kept.levels, kept.keeps) == (shipped.starts, shipped.levels, shipped.keeps) and kept.levels
+    assert (kept.starts, kept.levels, kept.keeps, kept.range_rules) == (
+        shipped.starts, shipped.levels, shipped.keeps, shipped.range_rules) and kept.levels and kept.range_rules
     assert kept.logit == plain.logit  # measured on this SPNN, not taken
     assert f"as {DEFAULT_SPNN} stored it" in capsys.readouterr().err
     assert main([*argv, "--keep-from", str(tmp_path / "bare.safetensors")]) == 2
