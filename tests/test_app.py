@@ -88,10 +88,12 @@ def test_keep_and_travel_through_the_api(tiny, tmp_path):
     from spnn.network import SPNN
 
     net = SPNN.load(tiny / "spnn.safetensors")
-    net.edit_calibration = {**net.edit_calibration, "keeps": {"Bald": 0.5}, "generation_travel": [1, 2]}
+    net.edit_calibration = {**net.edit_calibration, "keeps": {"Bald": 0.5}, "generation_travel": [1, 2],
+                            "range_rules": {"Bald": "clip"}}
     net.save(tmp_path / "stored.safetensors")
     ed = Editor(EditorModels(tmp_path / "stored.safetensors", tiny / "prior", "none"))
-    assert ed.edit(1, None, {"Bald": "on"}, 2, 300, 0.3)[2]["keep"] == 0.5  # the stored margin
+    report = ed.edit(1, None, {"Bald": "on"}, 2, 300, 0.3)[2]
+    assert report["keep"] == 0.5 and report["range_rule"] == "clip"  # the stored margin and range rule
     assert ed.edit(1, None, {"Bald": "on"}, 2, 300, 0.3, keep="off")[2]["keep"] is None
     assert ed.edit(1, None, {"Bald": "on"}, 2, 300, 0.3, keep="1")[2]["keep"] == 1.0
     assert ed.generate({"Bald": "on"}, 2, 2)[1]["travel"] == [1, 2]  # the stored travel
