@@ -152,7 +152,8 @@ class Editor:
         reach = float(res.info["reach"][0])
         report = {"bound_violation": round(violation, 4), "reach": round(reach, 3), "also_set": res.info["implied"],
                   "start": res.info["start"], "levels": res.info["levels"], "keep": res.info.get("keep"),
-                  "range_rule": res.info.get("range_rule"), "edited": bool(res.info.get("edited", torch.ones(1, dtype=torch.bool))[0]),
+                  "range_rule": res.info.get("range_rule"),
+                  "edited": bool(res.info.get("edited", torch.ones(1, dtype=torch.bool))[0]),
                   "region_area": round(float(res.info["region"].mean()), 3) if "region" in res.info else None}
         if not report["edited"]:
             report["warning"] = (f"out of the SPNN's reach (one NLBP step goes to |x| {reach:.2f} > "

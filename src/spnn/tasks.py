@@ -209,6 +209,18 @@ def parse_range_rule(value, calib=None, attributes=()) -> str:
     return rule
 
 
+def _range_rule_of(method: str, value, calib, attributes) -> str | None:
+    """The range rule an edit or generation runs with: NLBP's (`parse_range_rule`), None for other methods, which
+    have no range safeguard (a rule other than "auto" for them is refused)."""
+    rule = parse_range_rule(value, calib, attributes)
+    if method == "nlbp":
+        return rule
+    if str(value).lower() != "auto":
+        raise ConfigError(f"range_rule is NLBP's range safeguard; {method} has none: use method='nlbp' or "
+                          "range_rule='auto'")
+    return None
+
+
 def implied_attributes(op: SPNNOperator, attributes: dict[str, float], logit: float,
                        implied: bool = True) -> dict[str, float]:
     """What the named attributes imply in the labels the SPNN was calibrated on (`spnn.implications`), beyond
@@ -343,7 +355,7 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
         travel = None if get_preset(preset).name == "paper" else parse_travel("auto", calib)
     max_abs = parse_max_abs(max_abs)
     max_abs = calib.max_abs if isinstance(max_abs, str) else max_abs  # "auto"
-    range_rule = parse_range_rule(range_rule, calib, attributes)
+    range_rule = _range_rule_of(method, range_rule, calib, attributes)
     logit, levels = bound_levels(calib, logit)
     also = implied_attributes(op, attributes, logit, implied)
     full = {**attributes, **also}
@@ -392,7 +404,7 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
     images = images.to(p)
     max_abs = parse_max_abs(max_abs)
     calib = calibration_of(op)
-    range_rule = parse_range_rule(range_rule, calib, attributes)
+    range_rule = _range_rule_of(method, range_rule, calib, attributes)
     given = parse_region(region)
     if method != "nlbp" and given is not None and not isinstance(given, str):  # "auto": other methods unconfined
         raise ConfigError(f"a region confines NLBP's projections; {method} has none: use method='nlbp' or "

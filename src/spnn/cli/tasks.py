@@ -393,8 +393,8 @@ def _evaluator_path(text: str) -> str:
 
 def cmd_calibrate(args) -> int:
     """Measure an SPNN's editing numbers on a labelled split and write a copy of it that carries them (the
-    stored starts, levels, region, label temperature, keeping margins and generation travel, which it does not
-    measure, are kept, or with --keep-from taken from another SPNN's calibration)."""
+    stored starts, levels, region, label temperature, keeping margins, range rules and generation travel, which it
+    does not measure, are kept, or with --keep-from taken from another SPNN's calibration)."""
     from dataclasses import replace
 
     from spnn.calibration import calibrate_edits, calibration_of
@@ -568,7 +568,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="the calibrated SPNN (.safetensors)")
     p.add_argument("--keep-from", type=existing_path, default=None, metavar="SPNN",
                    help="take what calibrate does not measure (stored starts, levels, region, label temperature, "
-                        "keeping margins, generation travel) from this SPNN's calibration instead of the input's, "
+                        "keeping margins, range rules, generation travel) from this SPNN's calibration instead of "
+                        "the input's, "
                         "e.g. the shipped SPNN for one fine-tuned from it ('shipped' is not a path: give the file)")
     device_option(p)
     p.set_defaults(func=cmd_calibrate)
