@@ -1,5 +1,7 @@
 """CUDA graphs (`spnn.graphs`): replays give the plain calls' numbers; CPU calls and gradients run plainly."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -48,6 +50,32 @@ def test_plain_calls_where_no_graph_can_be_recorded():
     with torch.no_grad():
         call(torch.ones(3))  # CPU tensors
     assert len(calls) == 3 and not call.graphs
+
+
+def test_a_failed_recording_falls_back_to_plain_calls_with_one_warning(monkeypatch):
+    """If CUDA cannot capture a call, that signature runs plainly from then on (one warning, no second attempt);
+    the capture itself needs a GPU, so it is made to fail here and the CPU tensors are let through the gate."""
+    calls, records = [], []
+
+    def fn(x, scale):
+        calls.append(1)
+        return x * scale
+
+    def failing_record(self, spec, leaves):
+        records.append(spec)
+        raise RuntimeError("operation not permitted when stream is capturing\nmore detail")
+
+    monkeypatch.setattr(GraphedCall, "graphable", staticmethod(lambda leaves: True))
+    monkeypatch.setattr(GraphedCall, "_record", failing_record)
+    call = GraphedCall(fn)
+    with torch.no_grad(), pytest.warns(RuntimeWarning, match="could not be recorded \\(operation not permitted"):
+        assert torch.equal(call(torch.ones(3), 2.0), torch.full((3,), 2.0))
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error")  # no second warning, no second attempt for the same signature
+        assert torch.equal(call(torch.ones(3), 2.0), torch.full((3,), 2.0))
+        with pytest.raises(RuntimeWarning):  # another signature is tried on its own
+            call(torch.ones(4), 2.0)
+    assert len(records) == 2 and len(calls) == 2 and not call.graphs and len(call.failed) == 2
 
 
 @pytest.mark.parametrize("mode", ["learned", "natural"])

@@ -87,7 +87,9 @@ class GraphedCall:
 
     ``check(*args)``: run on the arguments before each replay (value checks the graph cannot make).
     ``warmup``: plain calls on a side stream before recording (cuDNN and cuBLAS pick and initialise their
-    kernels; caches filled). Outputs are copies, so they stay valid after the next replay.
+    kernels; caches filled). Outputs are copies, so they stay valid after the next replay. A signature whose
+    recording fails (a call that synchronises with the host, an operation CUDA cannot capture) runs as plain calls
+    from then on, with one warning: graphs are a speed-up, never a reason for a run to stop.
 
     >>> call = GraphedCall(lambda x: 2 * x)
     >>> call(torch.ones(2)).tolist()  # a CPU tensor: a plain call
@@ -97,39 +99,57 @@ class GraphedCall:
     def __init__(self, fn: Callable, check: Callable | None = None, warmup: int = 2):
         self.fn, self.check, self.warmup = fn, check, warmup
         self.graphs: dict[Any, _Graph] = {}
+        self.failed: dict[Any, str] = {}  # signatures whose recording failed, with the reason
+
+    @staticmethod
+    def graphable(leaves: list[torch.Tensor]) -> bool:
+        """Whether a call with these tensors can replay a graph: all on CUDA, no gradients wanted."""
+        return (bool(leaves) and all(t.is_cuda for t in leaves) and not torch.is_grad_enabled()
+                and not any(t.requires_grad for t in leaves))
 
     def __call__(self, *args):
         leaves: list[torch.Tensor] = []
         spec = _flatten(args, leaves)
-        if (not leaves or not all(t.is_cuda for t in leaves) or torch.is_grad_enabled()
-                or any(t.requires_grad for t in leaves)):
+        if not self.graphable(leaves) or spec in self.failed:
             return self.fn(*args)
         if self.check is not None:
             self.check(*args)
-        with torch.cuda.device(leaves[0].device):  # the device the graph lives on, whichever is current
-            entry = self.graphs.get(spec)
-            if entry is None:
+        entry = self.graphs.get(spec)
+        if entry is None:
+            try:
                 entry = self.graphs[spec] = self._record(spec, leaves)
+            except RuntimeError as e:  # CUDA's capture errors; the call itself is run plainly below
+                import warnings
+
+                self.failed[spec] = str(e).splitlines()[0] if str(e) else type(e).__name__
+                warnings.warn(f"a CUDA graph could not be recorded ({self.failed[spec]}); these calls run without "
+                              "graphs (graphs='off' skips the attempt)", RuntimeWarning, stacklevel=2)
+                return self.fn(*args)
+        return self._replay(entry, leaves)
+
+    def _replay(self, entry: _Graph, leaves: list[torch.Tensor]):
+        with torch.cuda.device(leaves[0].device):  # the device the graph lives on, whichever is current
             for static, t in zip(entry.inputs, leaves):
                 static.copy_(t)
             entry.graph.replay()
             return _unflatten(entry.out_spec, iter([t.clone() for t in entry.outputs]))
 
     def _record(self, spec: Any, leaves: list[torch.Tensor]) -> _Graph:
-        inputs = [t.detach().clone() for t in leaves]
-        args = _unflatten(spec, iter(inputs))
-        side = torch.cuda.Stream(device=inputs[0].device)
-        side.wait_stream(torch.cuda.current_stream(inputs[0].device))
-        with torch.cuda.stream(side):
-            for _ in range(self.warmup):
-                self.fn(*args)
-        torch.cuda.current_stream(inputs[0].device).wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            out = self.fn(*args)
-        outputs: list[torch.Tensor] = []
-        out_spec = _flatten(out, outputs)
-        return _Graph(graph, inputs, outputs, out_spec)
+        with torch.cuda.device(leaves[0].device):
+            inputs = [t.detach().clone() for t in leaves]
+            args = _unflatten(spec, iter(inputs))
+            side = torch.cuda.Stream(device=inputs[0].device)
+            side.wait_stream(torch.cuda.current_stream(inputs[0].device))
+            with torch.cuda.stream(side):
+                for _ in range(self.warmup):
+                    self.fn(*args)
+            torch.cuda.current_stream(inputs[0].device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                out = self.fn(*args)
+            outputs: list[torch.Tensor] = []
+            out_spec = _flatten(out, outputs)
+            return _Graph(graph, inputs, outputs, out_spec)
 
 
 class GraphedOperator:
