@@ -61,11 +61,12 @@ def test_a_failed_recording_falls_back_to_plain_calls_with_one_warning(monkeypat
         calls.append(1)
         return x * scale
 
-    def failing_record(self, spec, leaves):
+    def failing_record(self, spec, inputs):
         records.append(spec)
         raise RuntimeError("operation not permitted when stream is capturing\nmore detail")
 
     monkeypatch.setattr(GraphedCall, "graphable", staticmethod(lambda leaves: True))
+    monkeypatch.setattr(GraphedCall, "_warm_up", lambda self, spec, leaves: [t.clone() for t in leaves])
     monkeypatch.setattr(GraphedCall, "_record", failing_record)
     call = GraphedCall(fn)
     with torch.no_grad(), pytest.warns(RuntimeWarning, match="could not be recorded \\(operation not permitted"):
@@ -76,6 +77,24 @@ def test_a_failed_recording_falls_back_to_plain_calls_with_one_warning(monkeypat
         with pytest.raises(RuntimeWarning):  # another signature is tried on its own
             call(torch.ones(4), 2.0)
     assert len(records) == 2 and len(calls) == 2 and not call.graphs and len(call.failed) == 2
+
+
+def test_an_error_of_the_call_itself_is_not_taken_for_a_recording_failure(monkeypatch):
+    """The plain warm-up calls come first and outside the fallback: a broken call raises as it is, no warning."""
+    def broken(x):
+        raise RuntimeError("shapes cannot be multiplied")
+
+    def warm_up(self, spec, leaves):
+        self.fn(*leaves)
+
+    monkeypatch.setattr(GraphedCall, "graphable", staticmethod(lambda leaves: True))
+    monkeypatch.setattr(GraphedCall, "_warm_up", warm_up)
+    call = GraphedCall(broken)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+            call(torch.ones(3))
+    assert not call.failed and not call.graphs
 
 
 @pytest.mark.parametrize("mode", ["learned", "natural"])

@@ -116,9 +116,10 @@ class GraphedCall:
             self.check(*args)
         entry = self.graphs.get(spec)
         if entry is None:
+            inputs = self._warm_up(spec, leaves)  # plain calls: an error of the call itself surfaces here, as is
             try:
-                entry = self.graphs[spec] = self._record(spec, leaves)
-            except RuntimeError as e:  # CUDA's capture errors; the call itself is run plainly below
+                entry = self.graphs[spec] = self._record(spec, inputs)
+            except RuntimeError as e:  # CUDA cannot capture this call: it runs plainly from now on
                 import warnings
 
                 self.failed[spec] = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -134,22 +135,28 @@ class GraphedCall:
             entry.graph.replay()
             return _unflatten(entry.out_spec, iter([t.clone() for t in entry.outputs]))
 
-    def _record(self, spec: Any, leaves: list[torch.Tensor]) -> _Graph:
-        with torch.cuda.device(leaves[0].device):
-            inputs = [t.detach().clone() for t in leaves]
-            args = _unflatten(spec, iter(inputs))
+    def _warm_up(self, spec: Any, leaves: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The graph's own input tensors, after ``warmup`` plain calls on them on a side stream."""
+        inputs = [t.detach().clone() for t in leaves]
+        args = _unflatten(spec, iter(inputs))
+        with torch.cuda.device(inputs[0].device):
             side = torch.cuda.Stream(device=inputs[0].device)
             side.wait_stream(torch.cuda.current_stream(inputs[0].device))
             with torch.cuda.stream(side):
                 for _ in range(self.warmup):
                     self.fn(*args)
             torch.cuda.current_stream(inputs[0].device).wait_stream(side)
+        return inputs
+
+    def _record(self, spec: Any, inputs: list[torch.Tensor]) -> _Graph:
+        args = _unflatten(spec, iter(inputs))
+        with torch.cuda.device(inputs[0].device):
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
                 out = self.fn(*args)
-            outputs: list[torch.Tensor] = []
-            out_spec = _flatten(out, outputs)
-            return _Graph(graph, inputs, outputs, out_spec)
+        outputs: list[torch.Tensor] = []
+        out_spec = _flatten(out, outputs)
+        return _Graph(graph, inputs, outputs, out_spec)
 
 
 class GraphedOperator:
