@@ -109,6 +109,7 @@ class CounterfactualPairs:
                                 f"{name!r}: drop the counterfactual term or train on the built-in faces")
         self.dataset = dataset
         self.images, self.labels = self._load(root, workers)
+        self._eligible: dict[tuple[int, ...], np.ndarray] = {}  # `blends`' pairs per attribute set
 
     def _load(self, root, workers) -> tuple[np.ndarray, np.ndarray]:
         ds = self.dataset
@@ -158,6 +159,17 @@ class CounterfactualPairs:
         same = torch.from_numpy((np.asarray(self.dataset.labels)[picks] == self.labels[picks]).astype(np.float32))
         return (*pair, same)
 
+    def _differing_only_in(self, attributes: tuple[int, ...], original: np.ndarray) -> np.ndarray:
+        """Indices of the pairs whose labels differ, and only in ``attributes`` (computed once per attribute set:
+        `blends` runs at every training step)."""
+        cache = self._eligible
+        if attributes not in cache:
+            differ = original != self.labels
+            outside = np.ones(differ.shape[1], dtype=bool)
+            outside[list(attributes)] = False
+            cache[attributes] = np.flatnonzero(differ.any(1) & ~(differ & outside).any(1))
+        return cache[attributes]
+
     def blends(self, k: int, attributes: list[int], band: float = 0.25):
         """k pixel blends x = (1 - a) x + a x_cf, a ~ U(0, 1), of pairs that differ only in the given attribute
         columns (e.g. `HAIR_COLOURS`: the same face in two hair colours), and their labels: the original's for
@@ -178,10 +190,7 @@ class CounterfactualPairs:
         if not 0 <= band <= 0.5:
             raise DataError(f"blend band = {band!r}: a fraction in [0, 0.5]")
         original = np.asarray(self.dataset.labels)
-        differ = original != self.labels
-        outside = np.ones(differ.shape[1], dtype=bool)
-        outside[list(attributes)] = False
-        eligible = np.flatnonzero(differ.any(1) & ~(differ & outside).any(1))
+        eligible = self._differing_only_in(tuple(attributes), original)
         if len(eligible) == 0:
             raise DataError("no counterfactual pair differs only in the given attributes; blends need pairs of the "
                             "same face in two hair colours (a larger dataset has them)")

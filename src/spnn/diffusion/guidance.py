@@ -172,7 +172,7 @@ class BackProjection(Guidance):
         limit = torch.as_tensor(self.max_abs, dtype=ax.dtype, device=ax.device)
         if self.range_rule == "clip":
             limit = limit.view(-1, *[1] * (x0.dim() - 1)) if limit.dim() else limit
-            return torch.maximum(torch.minimum(out, limit), -limit)
+            return out.clamp(-limit, limit)
         lam_b = torch.as_tensor(lam_b, dtype=ax.dtype, device=ax.device).expand(len(x0)).clone()
         for retry in range(self.backtrack + 1):
             bad = (out.flatten(1).abs().amax(1) > limit).view(-1, *[1] * (x0.dim() - 1))
