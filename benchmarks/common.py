@@ -34,6 +34,25 @@ def table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def with_interval(rows: list[dict], rate: str = "success", n: str = "images") -> list[dict]:
+    """The rows with a column RATE_95: the 95% interval of RATE on N trials (`spnn.evaluation.metrics.rate_interval`),
+    for the rows where both are numbers; "0.79-0.96" reads "somewhere in there, 19 times in 20"."""
+    from spnn.evaluation.metrics import rate_interval
+
+    def added(r):
+        if not isinstance(r.get(rate), (int, float)) or not isinstance(r.get(n), int):
+            return r
+        lo, hi = rate_interval(float(r[rate]), r[n])
+        return {**r, f"{rate}_95": f"{lo:.2f}-{hi:.2f}"}
+
+    return [added(r) for r in rows]
+
+
+def multi_table(rows: list[dict]) -> str:
+    """Multi-attribute generation rows (every named attribute set, each set) as a table, with all_set's interval."""
+    return table(with_interval(rows, "all_set", "n"), ["attributes", "n", "all_set", "all_set_95", "each_set"])
+
+
 def least_agreed(per_attribute: dict[str, float], k: int = 6) -> str:
     """The k attributes with the lowest agreement, as "Name 0.740, ..."."""
     return ", ".join(f"{n} {v:.3f}" for n, v in sorted(per_attribute.items(), key=lambda kv: kv[1])[:k])

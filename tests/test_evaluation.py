@@ -9,7 +9,7 @@ import torch
 from spnn.data.common import ArrayDataset
 from spnn.errors import CheckpointError, ConfigError, ShapeError
 from spnn.evaluation import AttributeEvaluator, attribute_agreement, consistency_error, psnr, train_evaluator
-from spnn.evaluation.metrics import contrast_ratio, high_frequency_ratio
+from spnn.evaluation.metrics import contrast_ratio, high_frequency_ratio, rate_interval
 from spnn.viz import image_grid, labelled_grid
 
 
@@ -121,3 +121,16 @@ def test_contrast_ratio_sees_washed_out_images_and_ignores_offsets():
     assert contrast_ratio(x, x) == 1.0
     assert abs(contrast_ratio(washed, x) - 0.7) < 1e-6  # float32 images
     assert abs(contrast_ratio(x + 0.3, x) - 1.0) < 1e-6  # a colour offset is not contrast
+
+
+def test_rate_interval_covers_the_true_rate_19_times_in_20():
+    rng = np.random.default_rng(0)
+    for p, n in [(0.7, 50), (0.9, 50), (0.5, 150)]:
+        hits = rng.binomial(n, p, size=4000)
+        covered = np.mean([lo <= p <= hi for lo, hi in (rate_interval(k / n, n) for k in hits)])
+        assert 0.93 <= covered <= 0.975, (p, n, covered)
+    lo, hi = rate_interval(0.58, 50)
+    assert lo < 0.58 < hi and hi - lo > rate_interval(0.58, 150)[1] - rate_interval(0.58, 150)[0]
+    for rate, n in [(1.2, 50), (0.5, 0), (0.5, 2.5)]:
+        with pytest.raises(ConfigError, match="rate|trials"):
+            rate_interval(rate, n)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
+from spnn.errors import ConfigError
+
 __all__ = ["attribute_agreement", "consistency_error", "psnr", "rmse", "nearest_is_own", "nearest_same_label_rmse",
-           "high_frequency_ratio", "contrast_ratio", "same_label_draw"]
+           "high_frequency_ratio", "contrast_ratio", "same_label_draw", "rate_interval"]
 
 
 def attribute_agreement(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
@@ -117,3 +121,22 @@ def contrast_ratio(images: torch.Tensor, reference: torch.Tensor) -> float:
         return float(v.double().flatten(1).std(1).mean())
 
     return spread(images) / spread(reference)
+
+
+def rate_interval(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval (95% for z = 1.96) of a rate observed on n trials (a success rate on 50 faces):
+    (c - h, c + h), c = (p + z^2 / 2n) / (1 + z^2 / n), h = z sqrt(p (1 - p) / n + z^2 / 4n^2) / (1 + z^2 / n).
+
+    >>> [round(v, 3) for v in rate_interval(0.9, 50)]
+    [0.786, 0.957]
+    >>> [round(v, 3) for v in rate_interval(1.0, 50)]  # never [1, 1]: 50 of 50 does not mean always
+    [0.929, 1.0]
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"n = {n!r}: a rate's interval needs the number of trials, a positive integer")
+    if not 0 <= rate <= 1:
+        raise ConfigError(f"rate = {rate!r}: a rate is in [0, 1]")
+    d = 1 + z * z / n
+    centre = (rate + z * z / (2 * n)) / d
+    half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / d
+    return max(0.0, centre - half), min(1.0, centre + half)
