@@ -48,6 +48,14 @@ def with_interval(rows: list[dict], rate: str = "success", n: str = "images") ->
     return [added(r) for r in rows]
 
 
+def edit_table(rows: list[dict]) -> str:
+    """Editing rows (`quality.py`) as a table of the columns they have, with success's interval."""
+    columns = ["attribute", "images", "success", "success_95", "success_on", "success_off", "others_kept",
+               "others_kept_free", "implied_set", "rmse_to_original", "bound_met", "within_reach", "unedited"]
+    rows = with_interval(rows)
+    return table(rows, [c for c in columns if any(c in r for r in rows)])
+
+
 def multi_table(rows: list[dict]) -> str:
     """Multi-attribute generation rows (every named attribute set, each set) as a table, with all_set's interval."""
     return table(with_interval(rows, "all_set", "n"), ["attributes", "n", "all_set", "all_set_95", "each_set"])

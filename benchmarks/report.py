@@ -7,7 +7,7 @@
 import json
 from pathlib import Path
 
-from common import RESULTS, largest_fidelity_gaps, least_agreed, multi_table, table, with_interval
+from common import RESULTS, edit_table, largest_fidelity_gaps, least_agreed, multi_table, table
 
 from spnn.tasks import BOUND_TOL
 
@@ -73,13 +73,6 @@ def reproduce_flags(result: dict) -> str:
         travel = result.get("edit_travel")
         flags += f" --gen-travel {','.join(map(str, travel)) if travel else 'off'}"
     return flags
-
-
-def edit_table(rows: list[dict]) -> str:
-    columns = ["attribute", "images", "success", "success_95", "success_on", "success_off", "others_kept", "others_kept_free",
-               "implied_set", "rmse_to_original", "bound_met", "within_reach", "unedited"]
-    rows = with_interval(rows)
-    return table(rows, [c for c in columns if any(c in r for r in rows)])
 
 
 def edit_section(result: dict, title: str, multi: bool = True) -> None:
