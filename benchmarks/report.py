@@ -379,13 +379,17 @@ def main() -> None:
         print(table(it["rows"], ["method", "agreement", "own_nearest_pixels", "own_nearest_features",
                                  "rmse_to_original", "rmse_same_attributes_real", "rmse_between_seeds"]))
         print("\n![agreement against identification](results/identity-tradeoff-labels.png)\n")
-    for name in ("quality-labels-slack-20", "quality-labels-slack-100"):
+    for name in ("quality-labels-slack-20", "quality-labels-slack-100", "quality-labels-slack-travel-100"):
         if not (qs := load(name)):
             continue
-        print(f"**Latents from the labels with slack {qs['recon_slack']:g} at {qs['steps']} steps** (NLBP aims at "
-              f"y +- slack before the last step, at y at the end; {qs['n']} test faces, {qs['machine']}, {qs['date']}; "
-              f"`quality.py --methods nlbp-learned+labels --identity --n {qs['n']} --n-edit 0 --steps {qs['steps']} "
-              f"--recon-slack {qs['recon_slack']:g} --name {name}`):\n")
+        method = qs["identity"][0]["method"]
+        travel = "travel" in method.split("+")
+        with_travel = f", time travel {tuple(qs['recon_travel'])}" if travel else ""
+        travel_flag = f" --recon-travel {' '.join(map(str, qs['recon_travel']))}" if travel else ""
+        print(f"**Latents from the labels with slack {qs['recon_slack']:g}{with_travel} at {qs['steps']} steps** (NLBP "
+              f"aims at y +- slack before the last step, at y at the end; {qs['n']} test faces, {qs['machine']}, "
+              f"{qs['date']}; `quality.py --methods {method} --identity --n {qs['n']} --n-edit 0 --steps {qs['steps']} "
+              f"--recon-slack {qs['recon_slack']:g}{travel_flag} --name {name}`):\n")
         print(table(qs["identity"], list(qs["identity"][0])))
         print()
     if slack_runs := [r for v in ("0", "0.5", "1") if (r := load(f"slack-val-{v}"))]:
