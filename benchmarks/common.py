@@ -24,6 +24,8 @@ def machine(device: str | None = None) -> str:
 
 def table(rows: list[dict], columns: list[str]) -> str:
     def fmt(v):
+        if v is None:
+            return ""
         if isinstance(v, float):
             return f"{v:.3g}" if abs(v) < 1e-2 or abs(v) >= 1e4 else f"{v:.3f}"
         return str(v)
@@ -48,9 +50,17 @@ def with_interval(rows: list[dict], rate: str = "success", n: str = "images") ->
     return [added(r) for r in rows]
 
 
+def real_reading(judged: torch.Tensor, labels: torch.Tensor, columns: list[int], value: bool) -> float:
+    """Among real faces whose labels set every one of ``columns`` to ``value``, the rate at which the evaluator
+    (``judged``: its logits on those faces) reads all of them so: what an edit or a generation that the judge could not
+    tell from real faces would score (None without such faces)."""
+    has = ((labels[:, columns] > 0.5) == value).all(1)
+    return float(((judged[has][:, columns] > 0) == value).all(1).float().mean()) if has.any() else None
+
+
 def edit_table(rows: list[dict]) -> str:
     """Editing rows (`quality.py`) as a table of the columns they have, with success's interval."""
-    columns = ["attribute", "images", "success", "success_95", "success_on", "success_off", "others_kept",
+    columns = ["attribute", "images", "success", "success_95", "success_real", "success_on", "success_off", "others_kept",
                "others_kept_free", "implied_set", "rmse_to_original", "bound_met", "within_reach", "unedited"]
     rows = with_interval(rows)
     return table(rows, [c for c in columns if any(c in r for r in rows)])
@@ -58,7 +68,9 @@ def edit_table(rows: list[dict]) -> str:
 
 def multi_table(rows: list[dict]) -> str:
     """Multi-attribute generation rows (every named attribute set, each set) as a table, with all_set's interval."""
-    return table(with_interval(rows, "all_set", "n"), ["attributes", "n", "all_set", "all_set_95", "each_set"])
+    columns = ["attributes", "n", "all_set", "all_set_95", "all_set_real", "each_set"]
+    rows = with_interval(rows, "all_set", "n")
+    return table(rows, [c for c in columns if any(c in r for r in rows)])
 
 
 def least_agreed(per_attribute: dict[str, float], k: int = 6) -> str:

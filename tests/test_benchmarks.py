@@ -41,6 +41,9 @@ def test_quality_benchmark(tmp_path, extra):
     assert rec["nlbp-learned"]["consistency_max"] <= 1e-3 < rec["dps"]["consistency_max"]
     assert [r["attribute"] for r in result["editing"]] == ["Eyeglasses", "(no edit)"]
     assert 0 <= result["editing"][0]["success"] <= 1 and result["multi_attribute"][0]["n"] == 4
+    # what real faces of the split with the target score (None where the tiny split has none)
+    assert result["editing"][0]["success_real"] is None or 0 <= result["editing"][0]["success_real"] <= 1
+    assert "all_set_real" in result["multi_attribute"][0]
     from spnn.calibration import calibration_of
     from spnn.models import load_spnn
 
@@ -107,3 +110,19 @@ def test_edit_trajectory_benchmark(tmp_path):
     assert ts == sorted(ts, reverse=True) and ts[-1] == 0 and ts[0] == 500  # one row per projection, from the start
     assert set(rows[0]) == {"t"} | {f"{k}_{g}" for k in ("logit_before", "logit_after", "rms_step", "max_abs")
                                     for g in ("fail", "success")}
+
+
+def test_real_reading_is_the_judges_rate_on_real_faces_with_the_target():
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("bench_common", BENCH / "common.py")
+    common = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(common)
+    labels = torch.tensor([[1, 1], [1, 0], [1, 1], [0, 1]], dtype=torch.float32)
+    judged = torch.tensor([[2.0, 3.0], [1.0, -1.0], [-1.0, 2.0], [-3.0, 1.0]])  # misses attribute 0 on face 2
+    assert abs(common.real_reading(judged, labels, [0], True) - 2 / 3) < 1e-6  # faces 0-2 have it, 0 and 1 read so
+    assert common.real_reading(judged, labels, [0, 1], True) == 0.5  # faces 0 and 2: both read on 0 only
+    assert common.real_reading(judged, labels, [0], False) == 1.0  # face 3 lacks it and is read so
+    assert common.real_reading(judged, labels, [0, 1], False) is None  # no face lacks both

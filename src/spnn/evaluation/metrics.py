@@ -127,10 +127,10 @@ def rate_interval(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:
     """Wilson score interval (95% for z = 1.96) of a rate observed on n trials (a success rate on 50 faces):
     (c - h, c + h), c = (p + z^2 / 2n) / (1 + z^2 / n), h = z sqrt(p (1 - p) / n + z^2 / 4n^2) / (1 + z^2 / n).
 
-    >>> [round(v, 3) for v in rate_interval(0.9, 50)]
-    [0.786, 0.957]
-    >>> [round(v, 3) for v in rate_interval(1.0, 50)]  # never [1, 1]: 50 of 50 does not mean always
-    [0.929, 1.0]
+    >>> tuple(round(v, 3) for v in rate_interval(0.9, 50))
+    (0.786, 0.957)
+    >>> tuple(round(v, 3) for v in rate_interval(1.0, 50))  # never (1, 1): 50 of 50 does not mean always
+    (0.929, 1.0)
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"n = {n!r}: a rate's interval needs the number of trials, a positive integer")
