@@ -11,8 +11,11 @@ attribute              parts
 Arched_Eyebrows        eyebrows "raised excited" (both variants)
 Bald                   no hair
 Bangs                  hair "mia wallace" (straight, with a fringe)
-Black/Blond/Brown/     head-hair colour (black; blonde, golden, platinum; brown, dark brown;
-Gray/Red_Hair          silver grey; auburn, red); 0 for all when bald or wearing a hat
+Black/Blond/Brown/     head-hair colour as drawn (black; blonde, golden, platinum; brown, dark brown;
+Gray/Red_Hair          silver grey; auburn, red); 0 for all when bald or wearing a hat; python-avatars
+                       draws "straight 2" auburn and "shaved sides" golden blond whatever the colour
+                       sampled (`FIXED_HAIR_COLOUR`; labels revision 2, 2026-12-07: revision 1 named the
+                       sampled colour, wrong on 4.9% of the images)
 Bushy_Eyebrows         eyebrows "unibrow natural"
 Eyeglasses             any glasses (prescription 1/2, round, wayfarers 1/2, kurt, sunglasses 1/2)
 Sunglasses             dark glasses (sunglasses 1/2, kurt); implies Eyeglasses
@@ -53,7 +56,8 @@ from spnn.errors import DataError
 from spnn.io import atomic_write
 
 __all__ = ["AVATAR_ATTRIBUTES", "AvatarFaces", "render_avatar", "render_parts", "sample_parts", "sample_nuisance",
-           "labels_of", "generate", "VERSIONS", "PART_TABLES"]
+           "labels_of", "drawn_hair_colour", "generate", "VERSIONS", "PART_TABLES", "FIXED_HAIR_COLOUR",
+           "LABELS_REVISION"]
 
 AVATAR_ATTRIBUTES = [
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Bald", "Bangs", "Black_Hair", "Blond_Hair", "Brown_Hair",
@@ -130,6 +134,11 @@ def _pick(rng: np.random.Generator, table) -> tuple[set, str]:
 PART_TABLES = {"top": HAIR, "hair_color": HAIR_COLOR, "facial_hair": FACIAL_HAIR, "accessory": ACCESSORY,
                "mouth": MOUTH, "eyes": EYES, "eyebrows": EYEBROWS, "skin_color": SKIN}
 HIDES_HAIR_COLOUR = {"Bald", "Wearing_Hat"}
+# python-avatars draws these hair styles in one colour whatever hair colour it is given (STRAIGHT_2 auburn,
+# SHAVED_SIDES a golden blond; `tests/test_data.py` renders each style in two colours to find them): their hair
+# colour labels name the colour drawn (labels revision 2)
+FIXED_HAIR_COLOUR = {"STRAIGHT_2": "AUBURN", "SHAVED_SIDES": "BLONDE_GOLDEN"}
+LABELS_REVISION = 2  # 1 (before 2026-12-07): the sampled hair colour, wrong for the styles above
 
 
 def attributes_of_part(group: str, part: str) -> set[str]:
@@ -140,8 +149,15 @@ def attributes_of_part(group: str, part: str) -> set[str]:
     raise DataError(f"unknown {group} part {part!r}")
 
 
+def drawn_hair_colour(parts: dict) -> str:
+    """The head hair's colour as drawn: the sampled one, or the one python-avatars draws the style in
+    (`FIXED_HAIR_COLOUR`)."""
+    return FIXED_HAIR_COLOUR.get(parts["top"], parts["hair_color"])
+
+
 def labels_of(parts: dict) -> np.ndarray:
-    """The 22 labels of a set of parts; hair colour counts only with head hair (not bald, no hat).
+    """The 22 labels of a set of parts; hair colour counts only with head hair (not bald, no hat), and is the
+    colour drawn (`drawn_hair_colour`).
 
     >>> parts, labels, _ = sample_parts(0, 5)
     >>> bool((labels_of(parts) == labels).all())
@@ -149,7 +165,7 @@ def labels_of(parts: dict) -> np.ndarray:
     """
     attrs: set[str] = set()
     for group in PART_TABLES:
-        a = attributes_of_part(group, parts[group])
+        a = attributes_of_part(group, drawn_hair_colour(parts) if group == "hair_color" else parts[group])
         if group == "hair_color" and attrs & HIDES_HAIR_COLOUR:
             a = set()
         attrs |= a
@@ -414,19 +430,27 @@ def load_or_generate(n: int, size: int, seed: int, root: str | os.PathLike | Non
         if int(path.stem.rsplit("-n", 1)[1]) >= n:
             try:
                 with np.load(path) as f:
-                    return f["images"][:n], f["labels"][:n]
+                    images, labels = f["images"], f["labels"]
+                    revision = int(f["labels_revision"]) if "labels_revision" in f.files else 1
             except Exception as e:  # noqa: BLE001 - truncated zip, missing arrays, bad dtype: all mean corrupt
                 raise DataError(f"{path}: corrupt avatar cache ({type(e).__name__}: {e}); delete it to "
                                 "regenerate") from None
+            if revision < LABELS_REVISION:  # an older cache: the images stand, the labels are made again
+                labels = np.stack([sample_parts(seed, i)[1] for i in range(len(labels))])
+                _write_cache(path, images, labels)
+            return images[:n], labels[:n]
     images, labels = generate(n, size, seed, progress=progress, version=version)
-    path = cache_path(root, n, size, seed, version)
+    _write_cache(cache_path(root, n, size, seed, version), images, labels)
+    return images, labels
 
+
+def _write_cache(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, images=images, labels=labels, attributes=np.array(AVATAR_ATTRIBUTES))
+            np.savez_compressed(f, images=images, labels=labels, attributes=np.array(AVATAR_ATTRIBUTES),
+                                labels_revision=np.array(LABELS_REVISION))
 
     atomic_write(path, write)
-    return images, labels
 
 
 def label_table(labels: np.ndarray, names: Sequence[str] = AVATAR_ATTRIBUTES) -> dict[str, float]:

@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from spnn.data.avatars import (
+    FIXED_HAIR_COLOUR,
     HIDES_HAIR_COLOUR,
+    LABELS_REVISION,
     PART_TABLES,
     attributes_of_part,
     check_version,
@@ -44,7 +46,8 @@ GROUP_WEIGHTS = {"top": 2.0, "hair_color": 2.0, "facial_hair": 1.0, "accessory":
 
 def counterfactual_parts(seed: int, index: int) -> tuple[dict, str]:
     """The parts of image ``index`` of ``seed`` with one group redrawn from another row of its table (another
-    attribute set), and the group's name. Hair colour is changed only where head hair shows.
+    attribute set), and the group's name. Hair colour is changed only where head hair shows in the colour it is
+    given (not bald, no hat, not a style drawn in one colour: `FIXED_HAIR_COLOUR`).
 
     >>> from spnn.data.avatars import labels_of
     >>> parts, _, _ = sample_parts(0, 7)
@@ -54,7 +57,8 @@ def counterfactual_parts(seed: int, index: int) -> tuple[dict, str]:
     """
     parts, _, _ = sample_parts(seed, index)
     rng = np.random.default_rng([seed, index, 3])
-    hair_shows = not attributes_of_part("top", parts["top"]) & HIDES_HAIR_COLOUR
+    hair_shows = (not attributes_of_part("top", parts["top"]) & HIDES_HAIR_COLOUR
+                  and parts["top"] not in FIXED_HAIR_COLOUR)
     groups = [g for g in GROUP_WEIGHTS if g != "hair_color" or hair_shows]
     weights = np.array([GROUP_WEIGHTS[g] for g in groups])
     group = groups[rng.choice(len(groups), p=weights / weights.sum())]
@@ -117,7 +121,8 @@ class CounterfactualPairs:
         if root is not None:
             root = default_cache_dir() if root == "default" else Path(root)
             split = int(split_of(np.asarray(ds.index[:1]))[0]) if len(ds.index) else 0
-            name = f"counterfactuals-v{ds.version}-s{ds.seed}-{ds.size}px-n{ds.n}-split{split}-k{len(ds.index)}.npz"
+            name = (f"counterfactuals-v{ds.version}-r{LABELS_REVISION}-s{ds.seed}-{ds.size}px-n{ds.n}-split{split}-"
+                    f"k{len(ds.index)}.npz")  # r: the labels revision (the pairs it draws follow the labels)
             path = root / name
             if path.exists():
                 try:
