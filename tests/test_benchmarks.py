@@ -112,6 +112,16 @@ def test_edit_trajectory_benchmark(tmp_path):
                                     for g in ("fail", "success")}
 
 
+def test_edit_groups_benchmark(tmp_path):
+    result = _run("edit_groups.py", tmp_path, "--attribute", "Eyeglasses", "--n", "6", "--real-n", "40", "--steps", "2")
+    rows = result["rows"]
+    colours = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Red_Hair", "none"]
+    assert [r["hair_colour"] for r in rows] == colours
+    assert sum(r["faces"] for r in rows) == result["faces"] >= 1  # every edited face in one group
+    for r in rows:
+        assert (r["success"] == "") == (r["faces"] == 0) and (r["real_evaluator"] == "") == (r["real_with_it"] == 0)
+
+
 def test_real_reading_is_the_judges_rate_on_real_faces_with_the_target():
     import importlib.util
 
