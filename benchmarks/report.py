@@ -135,6 +135,23 @@ def prior_fidelity_section() -> None:
 
 
 TRAJECTORIES = ["trajectory-Gray_Hair-halve", "trajectory-Gray_Hair-clip", "trajectory-Bangs-halve"]
+EDIT_GROUP_RUNS = [("Bangs", "colour"), ("Bangs", "style"), ("Gray_Hair", "colour"), ("Blond_Hair", "colour"),
+                   ("Bald", "style")]
+
+
+def edit_groups_section() -> None:
+    """Which faces an edit fails on: `edit_groups.py` runs, one table each."""
+    for attribute, by in EDIT_GROUP_RUNS:
+        if not (r := load(f"edit-groups-{attribute}-{by}")):
+            continue
+        print(f"**{attribute} by the face's hair {by}** ({r['faces']} of {r['n']} {r['split']} faces edited, {r['steps']} "
+              f"steps, success {r['success']:.3f}; SPNN level {r['level']:g}; real faces with it among the first "
+              f"{r['real_n']}; labels revision {r['labels_revision']}; {r['machine']}, {r['date']}; `edit_groups.py "
+              f"--attribute {attribute} --group-by {r['group_by']} --n {r['n']} --name edit-groups-{attribute}-{by}`):\n")
+        print(table(r["rows"], list(r["rows"][0])))
+        print()
+
+
 RANGE_RULE_RUNS = {"halve": ("prior-val-shipped", "halve-val-100"), "clip": ("clip-val-20", "clip-val-100")}
 
 
@@ -355,6 +372,7 @@ def main() -> None:
         print()
     prior_fidelity_section()
     range_rule_section()
+    edit_groups_section()
     for name in ("quality-labels-20", "quality-labels-100"):
         if not (ql := load(name)):
             continue
