@@ -8,6 +8,7 @@ real faces of the split that have the attribute in that group: how often the eva
 median logit of it, so that a group the judges cannot read is told apart from one the edit does not draw.
 
     python benchmarks/edit_groups.py --attribute Bangs [--group-by hair_colour|hair_style] [--n 150] [--steps 20]
+        [--logit L]
 """
 
 import argparse
@@ -40,6 +41,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=150, help="faces of the split (those to flip are edited)")
     ap.add_argument("--real-n", type=int, default=3000, help="faces of the split for the real-face columns")
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--logit", type=float, help="bound level for every bounded attribute (default: the SPNN's)")
     ap.add_argument("--split", default="val", choices=["val", "test"])
     ap.add_argument("--name", default=None, help="results file benchmarks/results/NAME.json (default: none)")
     args = ap.parse_args()
@@ -51,11 +53,11 @@ def main() -> None:
     x, labels = faces.tensors(limit=args.n)
     sel = ((labels[:, i] > 0.5) == args.off).nonzero().flatten()
     res = edit(prior, SPNNOperator(net), x[sel], {args.attribute: value}, steps=args.steps, seeds=sel.tolist(),
-               progress=False)
+               logit=args.logit, progress=False)
     with torch.no_grad():
         ok = (ev.predict(res.images)[:, i] > 0) == (value > 0)
         calib = calibration_of(net)
-        level = level_of(calib.levels, args.attribute, value, calib.logit)
+        level = args.logit or level_of(calib.levels, args.attribute, value, calib.logit)
         logit = net(res.images)[:, i]
         met = logit >= level - BOUND_TOL if value else logit <= -level + BOUND_TOL
         real_x, real_labels = faces.tensors(limit=args.real_n)

@@ -277,6 +277,29 @@ def test_hair_colour_labels_name_the_colour_drawn():
         assert (label == labels_of({**base, "top": style, "hair_color": drawn})).all()
 
 
+def test_labels_revision_1_stays_reachable(tmp_path):
+    """The labels the shipped models were trained with: the hair colour sampled, also where it is not drawn."""
+    from spnn.data.avatars import FIXED_HAIR_COLOUR, labels_for, labels_of
+
+    parts = {**sample_parts(0, 0)[0], "top": next(iter(FIXED_HAIR_COLOUR)), "hair_color": "SILVER_GRAY"}
+    grey = AVATAR_ATTRIBUTES.index("Gray_Hair")
+    assert labels_of(parts, revision=1)[grey] == 1 and labels_of(parts)[grey] == 0
+    old = AvatarFaces(n=200, size=16, split="test", root=tmp_path, progress=False, labels_revision=1)
+    new = AvatarFaces(n=200, size=16, split="test", root=tmp_path, progress=False)
+    differ = (old.labels != new.labels).any(1)
+    tops = [sample_parts(0, int(i))[0]["top"] for i in new.index]
+    assert differ.any() and all(t in FIXED_HAIR_COLOUR for t, d in zip(tops, differ) if d)  # only those styles move
+    assert np.array_equal(old.images, new.images) and np.array_equal(old.labels, labels_for(0, new.index, 1))
+    head = AvatarFaces.head("test", 5, size=16, n=200, root=tmp_path, labels_revision=1)
+    assert np.array_equal(head.labels, old.labels[:5]) and head.labels_revision == 1
+    assert np.array_equal(open_dataset("avatars:16:r1", "test", n=200, cache=tmp_path).labels, old.labels)
+    for bad in (0, 3, True):
+        with pytest.raises(DataError, match="labels revision"):
+            AvatarFaces(n=20, size=16, split="test", root=None, progress=False, labels_revision=bad)
+    with pytest.raises(DataError, match="labels revision"):
+        open_dataset("avatars:r9", "test", n=200, cache=tmp_path)
+
+
 def test_an_avatar_cache_of_an_older_labels_revision_is_relabelled(tmp_path):
     from spnn.data.avatars import LABELS_REVISION
 

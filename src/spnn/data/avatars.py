@@ -56,7 +56,7 @@ from spnn.errors import DataError
 from spnn.io import atomic_write
 
 __all__ = ["AVATAR_ATTRIBUTES", "AvatarFaces", "render_avatar", "render_parts", "sample_parts", "sample_nuisance",
-           "labels_of", "drawn_hair_colour", "generate", "VERSIONS", "PART_TABLES", "FIXED_HAIR_COLOUR",
+           "labels_of", "labels_for", "drawn_hair_colour", "generate", "VERSIONS", "PART_TABLES", "FIXED_HAIR_COLOUR",
            "LABELS_REVISION"]
 
 AVATAR_ATTRIBUTES = [
@@ -155,21 +155,36 @@ def drawn_hair_colour(parts: dict) -> str:
     return FIXED_HAIR_COLOUR.get(parts["top"], parts["hair_color"])
 
 
-def labels_of(parts: dict) -> np.ndarray:
+def labels_of(parts: dict, revision: int = LABELS_REVISION) -> np.ndarray:
     """The 22 labels of a set of parts; hair colour counts only with head hair (not bald, no hat), and is the
-    colour drawn (`drawn_hair_colour`).
+    colour drawn (`drawn_hair_colour`; ``revision=1``: the colour sampled, the labels the shipped models were
+    trained with).
 
     >>> parts, labels, _ = sample_parts(0, 5)
     >>> bool((labels_of(parts) == labels).all())
     True
     """
+    check_labels_revision(revision)
+    colour = drawn_hair_colour(parts) if revision >= 2 else parts["hair_color"]
     attrs: set[str] = set()
     for group in PART_TABLES:
-        a = attributes_of_part(group, drawn_hair_colour(parts) if group == "hair_color" else parts[group])
+        a = attributes_of_part(group, colour if group == "hair_color" else parts[group])
         if group == "hair_color" and attrs & HIDES_HAIR_COLOUR:
             a = set()
         attrs |= a
     return np.array([a in attrs for a in AVATAR_ATTRIBUTES], dtype=np.uint8)
+
+
+def check_labels_revision(revision: int) -> None:
+    """Refuse a labels revision that does not exist."""
+    if isinstance(revision, bool) or revision not in range(1, LABELS_REVISION + 1):
+        raise DataError(f"unknown avatar labels revision {revision!r}; choose one of "
+                        f"{list(range(1, LABELS_REVISION + 1))}")
+
+
+def labels_for(seed: int, indices, revision: int = LABELS_REVISION) -> np.ndarray:
+    """The labels of images ``indices`` of ``seed`` under a labels ``revision`` (computed from their parts)."""
+    return np.stack([labels_of(sample_parts(seed, int(i))[0], revision) for i in indices]).astype(np.uint8)
 
 
 def sample_parts(seed: int, index: int) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -354,7 +369,9 @@ def default_cache_dir() -> Path:
 class AvatarFaces(ArrayDataset):
     """The built-in procedural faces, cached on disk as a compressed ``.npz``.
 
-    Split membership is fixed by index (`split_of`): 80% train, 10% val, 10% test.
+    Split membership is fixed by index (`split_of`): 80% train, 10% val, 10% test. ``labels_revision``: 2 (the
+    default) names the hair colour drawn, 1 the colour sampled (the labels the shipped models were trained with;
+    `FIXED_HAIR_COLOUR`).
 
     >>> ds = AvatarFaces(n=20, size=32, split="test", root=None, progress=False)
     >>> len(ds), ds.image_shape, len(ds.attribute_names)
@@ -362,7 +379,9 @@ class AvatarFaces(ArrayDataset):
     """
 
     def __init__(self, n: int = 30000, size: int = 32, split: str | None = "train", seed: int = 0,
-                 root: str | os.PathLike | None = "default", progress: bool = True, version: int = 1):
+                 root: str | os.PathLike | None = "default", progress: bool = True, version: int = 1,
+                 labels_revision: int = LABELS_REVISION):
+        check_labels_revision(labels_revision)
         images, labels = load_or_generate(n, size, seed, root, progress, version)
         index = np.arange(n)
         if split is not None:
@@ -371,19 +390,24 @@ class AvatarFaces(ArrayDataset):
                 raise DataError(f"unknown split {split!r}; choose one of {names}")
             keep = split_of(index) == names.index(split)
             images, labels, index = images[keep], labels[keep], index[keep]
+        if labels_revision != LABELS_REVISION:
+            labels = labels_for(seed, index, labels_revision)
         super().__init__(images, labels, AVATAR_ATTRIBUTES)
-        self.index = index
+        self.index, self.labels_revision = index, labels_revision
         self.size, self.version, self.seed, self.n = size, version, seed, n
 
     @classmethod
     def head(cls, split: str, count: int, size: int = 32, seed: int = 0, n: int = 30000,
-             root: str | os.PathLike | None = "default", version: int = 1) -> AvatarFaces:
+             root: str | os.PathLike | None = "default", version: int = 1,
+             labels_revision: int = LABELS_REVISION) -> AvatarFaces:
         """The first ``count`` images of ``split`` among images 0..n-1: sliced from a cache of ``n`` images when
         one exists, else rendered alone (image i is a pure function of (seed, i)), without building the cache.
+        ``labels_revision``: as for the constructor.
 
         >>> AvatarFaces.head("test", 2, root=None).index.tolist()
         [9, 19]
         """
+        check_labels_revision(labels_revision)
         names = ["train", "val", "test"]
         if split not in names:
             raise DataError(f"unknown split {split!r}; choose one of {names}")
@@ -395,9 +419,12 @@ class AvatarFaces(ArrayDataset):
         else:
             out = [render_avatar(seed, int(i), size, version) for i in index]
             images, labels = np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
+        if labels_revision != LABELS_REVISION:
+            labels = labels_for(seed, index, labels_revision)
         obj = cls.__new__(cls)
         ArrayDataset.__init__(obj, images, labels, AVATAR_ATTRIBUTES)
         obj.index, obj.size, obj.version, obj.seed, obj.n = index, size, version, seed, n
+        obj.labels_revision = labels_revision
         return obj
 
 
@@ -436,7 +463,7 @@ def load_or_generate(n: int, size: int, seed: int, root: str | os.PathLike | Non
                 raise DataError(f"{path}: corrupt avatar cache ({type(e).__name__}: {e}); delete it to "
                                 "regenerate") from None
             if revision < LABELS_REVISION:  # an older cache: the images stand, the labels are made again
-                labels = np.stack([sample_parts(seed, i)[1] for i in range(len(labels))])
+                labels = labels_for(seed, range(len(labels)))
                 _write_cache(path, images, labels)
             return images[:n], labels[:n]
     images, labels = generate(n, size, seed, progress=progress, version=version)
