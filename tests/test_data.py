@@ -293,6 +293,10 @@ def test_labels_revision_1_stays_reachable(tmp_path):
     head = AvatarFaces.head("test", 5, size=16, n=200, root=tmp_path, labels_revision=1)
     assert np.array_equal(head.labels, old.labels[:5]) and head.labels_revision == 1
     assert np.array_equal(open_dataset("avatars:16:r1", "test", n=200, cache=tmp_path).labels, old.labels)
+    from spnn.data.counterfactual import CounterfactualPairs, counterfactual_parts
+
+    pairs = CounterfactualPairs(old, root=tmp_path, workers=1)  # the pairs' labels follow the dataset's revision
+    assert np.array_equal(pairs.labels, np.stack([labels_of(counterfactual_parts(0, int(i))[0], 1) for i in old.index]))
     for bad in (0, 3, True):
         with pytest.raises(DataError, match="labels revision"):
             AvatarFaces(n=20, size=16, split="test", root=None, progress=False, labels_revision=bad)

@@ -73,7 +73,8 @@ def counterfactual_parts(seed: int, index: int) -> tuple[dict, str]:
     return {**parts, group: names[position % len(names)]}, group
 
 
-def render_counterfactual(seed: int, index: int, size: int = 32, version: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def render_counterfactual(seed: int, index: int, size: int = 32, version: int = 1,
+                          labels_revision: int = LABELS_REVISION) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 image (size, size, 3), uint8 labels (22,)) of the counterfactual of image ``index`` of ``seed``: the
     original's background and, in version 2, its nuisance draws (colours follow the new parts where they depend
     on them, e.g. a hair shade within the new colour class)."""
@@ -83,12 +84,12 @@ def render_counterfactual(seed: int, index: int, size: int = 32, version: int = 
     _, _, background = sample_parts(seed, index)
     parts, _ = counterfactual_parts(seed, index)
     nuisance = sample_nuisance(seed, index, parts) if version == 2 else None
-    return render_parts(parts, background, nuisance, size), labels_of(parts)
+    return render_parts(parts, background, nuisance, size), labels_of(parts, labels_revision)
 
 
-def _render_many(args: tuple[int, list[int], int, int]) -> tuple[np.ndarray, np.ndarray]:
-    seed, indices, size, version = args
-    out = [render_counterfactual(seed, i, size, version) for i in indices]
+def _render_many(args: tuple[int, list[int], int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    seed, indices, size, version, revision = args
+    out = [render_counterfactual(seed, i, size, version, revision) for i in indices]
     return np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
 
 
@@ -117,11 +118,12 @@ class CounterfactualPairs:
 
     def _load(self, root, workers) -> tuple[np.ndarray, np.ndarray]:
         ds = self.dataset
+        revision = getattr(ds, "labels_revision", LABELS_REVISION)  # the pairs' labels follow the dataset's
         path = None
         if root is not None:
             root = default_cache_dir() if root == "default" else Path(root)
             split = int(split_of(np.asarray(ds.index[:1]))[0]) if len(ds.index) else 0
-            name = (f"counterfactuals-v{ds.version}-r{LABELS_REVISION}-s{ds.seed}-{ds.size}px-n{ds.n}-split{split}-"
+            name = (f"counterfactuals-v{ds.version}-r{revision}-s{ds.seed}-{ds.size}px-n{ds.n}-split{split}-"
                     f"k{len(ds.index)}.npz")  # r: the labels revision (the pairs it draws follow the labels)
             path = root / name
             if path.exists():
@@ -133,7 +135,7 @@ class CounterfactualPairs:
                                     "to regenerate") from None
         indices = [int(i) for i in ds.index]
         chunks = [indices[s:s + 250] for s in range(0, len(indices), 250)]
-        jobs = [(ds.seed, c, ds.size, ds.version) for c in chunks]
+        jobs = [(ds.seed, c, ds.size, ds.version, revision) for c in chunks]
         workers = workers or min(len(jobs), os.cpu_count() or 1)
         if workers <= 1:
             results = [_render_many(j) for j in jobs]
