@@ -135,8 +135,8 @@ def prior_fidelity_section() -> None:
 
 
 TRAJECTORIES = ["trajectory-Gray_Hair-halve", "trajectory-Gray_Hair-clip", "trajectory-Bangs-halve"]
-EDIT_GROUP_RUNS = [("Bangs", "colour"), ("Bangs", "style"), ("Gray_Hair", "colour"), ("Blond_Hair", "colour"),
-                   ("Bald", "style")]
+EDIT_GROUP_RUNS = [("Bangs", "colour"), ("Bangs", "colour-level2.5"), ("Bangs", "colour-level5"), ("Bangs", "style"),
+                   ("Gray_Hair", "colour"), ("Blond_Hair", "colour"), ("Bald", "style")]
 
 
 def edit_groups_section() -> None:
@@ -144,10 +144,13 @@ def edit_groups_section() -> None:
     for attribute, by in EDIT_GROUP_RUNS:
         if not (r := load(f"edit-groups-{attribute}-{by}")):
             continue
-        print(f"**{attribute} by the face's hair {by}** ({r['faces']} of {r['n']} {r['split']} faces edited, {r['steps']} "
-              f"steps, success {r['success']:.3f}; SPNN level {r['level']:g}; real faces with it among the first "
-              f"{r['real_n']}; labels revision {r['labels_revision']}; {r['machine']}, {r['date']}; `edit_groups.py "
-              f"--attribute {attribute} --group-by {r['group_by']} --n {r['n']} --name edit-groups-{attribute}-{by}`):\n")
+        level = f" with every bound at {r['logit']:g}" if r.get("logit") else ""
+        flag = f" --logit {r['logit']:g}" if r.get("logit") else ""
+        print(f"**{attribute} by the face's {r['group_by'].replace('_', ' ')}{level}** ({r['faces']} of {r['n']} "
+              f"{r['split']} faces edited, {r['steps']} steps, success {r['success']:.3f}; SPNN level {r['level']:g}; "
+              f"real faces with it among the first {r['real_n']}; labels revision {r['labels_revision']}; "
+              f"{r['machine']}, {r['date']}; `edit_groups.py --attribute {attribute} --group-by {r['group_by']} --n "
+              f"{r['n']}{flag} --name edit-groups-{attribute}-{by}`):\n")
         print(table(r["rows"], list(r["rows"][0])))
         print()
 
