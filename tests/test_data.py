@@ -304,7 +304,7 @@ def test_labels_revision_1_stays_reachable(tmp_path):
         open_dataset("avatars:r9", "test", n=200, cache=tmp_path)
 
 
-def test_an_avatar_cache_of_an_older_labels_revision_is_relabelled(tmp_path):
+def test_an_avatar_cache_of_an_older_labels_revision_is_relabelled(tmp_path, monkeypatch):
     from spnn.data.avatars import LABELS_REVISION
 
     images, labels = load_or_generate(40, 16, 0, tmp_path, progress=False)
@@ -316,3 +316,10 @@ def test_an_avatar_cache_of_an_older_labels_revision_is_relabelled(tmp_path):
     assert np.array_equal(again, images[:30]) and np.array_equal(relabelled, labels[:30])
     with np.load(path) as f:  # written back once, with the revision
         assert int(f["labels_revision"]) == LABELS_REVISION and np.array_equal(f["labels"], labels)
+    np.savez_compressed(path, images=images, labels=stale, attributes=np.array(AVATAR_ATTRIBUTES))
+
+    def read_only(*args):
+        raise PermissionError("read-only cache")
+
+    monkeypatch.setattr("spnn.data.avatars._write_cache", read_only)  # a cache nobody may write: relabelled in memory
+    assert np.array_equal(load_or_generate(40, 16, 0, tmp_path, progress=False)[1], labels)

@@ -464,7 +464,10 @@ def load_or_generate(n: int, size: int, seed: int, root: str | os.PathLike | Non
                                 "regenerate") from None
             if revision < LABELS_REVISION:  # an older cache: the images stand, the labels are made again
                 labels = labels_for(seed, range(len(labels)))
-                _write_cache(path, images, labels)
+                try:  # written back once; a read-only cache is relabelled at every read instead
+                    _write_cache(path, images, labels)
+                except OSError:
+                    pass
             return images[:n], labels[:n]
     images, labels = generate(n, size, seed, progress=progress, version=version)
     _write_cache(cache_path(root, n, size, seed, version), images, labels)
