@@ -43,6 +43,7 @@ of the drawing, and directional light (`sample_nuisance`).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections.abc import Sequence
@@ -464,10 +465,8 @@ def load_or_generate(n: int, size: int, seed: int, root: str | os.PathLike | Non
                                 "regenerate") from None
             if revision < LABELS_REVISION:  # an older cache: the images stand, the labels are made again
                 labels = labels_for(seed, range(len(labels)))
-                try:  # written back once; a read-only cache is relabelled at every read instead
+                with contextlib.suppress(OSError):  # written back once; a read-only cache: relabelled at each read
                     _write_cache(path, images, labels)
-                except OSError:
-                    pass
             return images[:n], labels[:n]
     images, labels = generate(n, size, seed, progress=progress, version=version)
     _write_cache(cache_path(root, n, size, seed, version), images, labels)
