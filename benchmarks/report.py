@@ -440,9 +440,9 @@ def main() -> None:
               f"runs in float32 in both, the UNet in bfloat16 as a copy with bfloat16 weights{spnn_of(q)}):\n")
         print(table(rows, list(rows[0])))
         print()
-    judges = [(name, q) for name, q in (("shipped", load("quality-implied-20")), ("spatial", load("quality-implied-20-spatial")))
-              if q]
-    if len(judges) == 2:
+    judges = [(name, q) for name, q in (("shipped", load("quality-implied-20")), ("spatial", load("quality-implied-20-spatial")),
+                                        ("r2", load("quality-implied-20-r2"))) if q]
+    if len(judges) >= 2:
         rows = []
         for name, q in judges:
             row = {"evaluator": name}
@@ -455,10 +455,12 @@ def main() -> None:
                 rec = next(x for x in r["reconstruction"] if x["method"] == "nlbp-learned+labels")
                 next(row for row in rows if row["evaluator"] == name)["reconstruction (labels)"] = f"{rec['agreement']:.3f}"
         q = judges[1][1]
-        print(f"**Two judges of the same images** (the edits of `quality-implied-20` scored by the shipped evaluator "
-              "and by the second one, a spatial head trained under random colour casts, `--evaluator spatial`; "
+        print(f"**Judges of the same images** (the edits of `quality-implied-20` scored by the shipped evaluator, "
+              "by a second one, a spatial head trained under random colour casts, `--evaluator spatial`, and by the "
+              "shipped recipe trained on labels revision 2, `--evaluator r2`, whose hair colours are those drawn; "
               f"success / others kept, sets: all set; {q['machine']}, {q['date']}; looked at: the second is the better "
-              "judge of casts and the more lenient of hair colours, taking pink-tinted hair for grey, lab notes):\n")
+              "judge of casts and the more lenient of hair colours, taking pink-tinted hair for grey; the shipped one, "
+              "trained on revision 1, misses golden blond, lab notes):\n")
         print(table(rows, list(rows[0])))
         print()
     if c := load("evaluator-casts"):

@@ -134,3 +134,14 @@ def test_rate_interval_covers_the_true_rate_19_times_in_20():
     for rate, n in [(1.2, 50), (0.5, 0), (0.5, 2.5)]:
         with pytest.raises(ConfigError, match="rate|trials"):
             rate_interval(rate, n)
+
+
+@pytest.mark.parametrize("name", ["shipped", "spatial", "r2"])
+def test_each_shipped_judge_reads_held_out_faces_under_the_labels_it_was_trained_on(name):
+    from spnn.data.avatars import AvatarFaces
+    from spnn.models import EVALUATORS, load_evaluator
+
+    assert set(EVALUATORS) == {"shipped", "spatial", "r2"}
+    revision = 2 if name == "r2" else 1  # the first two were trained before labels revision 2
+    x, labels = AvatarFaces.head("test", 200, labels_revision=revision).tensors()
+    assert attribute_agreement(load_evaluator(name).predict(x), labels)["mean"] > 0.985

@@ -12,8 +12,10 @@ ASSETS = Path(__file__).parent / "assets"
 DEFAULT_SPNN = ASSETS / "avatars32-spnn.safetensors"
 DEFAULT_PRIOR = ASSETS / "avatars32-prior"
 DEFAULT_EVALUATOR = ASSETS / "avatars32-evaluator.safetensors"
-# a second judge of another design: a spatial head, trained under random colour casts (docs: training)
-EVALUATORS = {"shipped": DEFAULT_EVALUATOR, "spatial": ASSETS / "avatars32-evaluator-spatial.safetensors"}
+# a second judge of another design: a spatial head, trained under random colour casts (docs: training); and the
+# shipped judge's recipe trained on the built-in faces' labels revision 2 (hair colours as drawn)
+EVALUATORS = {"shipped": DEFAULT_EVALUATOR, "spatial": ASSETS / "avatars32-evaluator-spatial.safetensors",
+              "r2": ASSETS / "avatars32-evaluator-r2.safetensors"}
 
 
 def _default(path, default: Path, what: str) -> Path:
@@ -56,7 +58,7 @@ def load_prior(path=None, device="cpu", image_size: int | None = None):
 
 
 def load_evaluator(path=None, device="cpu"):
-    """An evaluator file, or a shipped one by name: "shipped" (the default) or "spatial" (`EVALUATORS`)."""
+    """An evaluator file, or a shipped one by name: "shipped" (the default), "spatial" or "r2" (`EVALUATORS`)."""
     from spnn.evaluation.evaluator import AttributeEvaluator
 
     if isinstance(path, str) and path in EVALUATORS:
