@@ -147,8 +147,8 @@ def main() -> None:
     dev = args.device
     net, prior, ev = load_spnn(args.spnn, dev), load_prior(args.prior, dev), load_evaluator(args.evaluator, dev)
     names = net.attribute_names
-    x, x_labels = (t.to(dev) for t in AvatarFaces(n=args.data_n, split=args.split,
-                                                             version=args.data_version).tensors(limit=args.n))
+    faces = AvatarFaces(n=args.data_n, split=args.split, version=args.data_version)
+    x, x_labels = (t.to(dev) for t in faces.tensors(limit=args.n))
     judged = ev.predict(x)
     if args.identity:  # other people with the same attributes: the training faces
         pool, pool_labels = AvatarFaces(n=args.data_n, split="train", version=args.data_version).tensors()
@@ -228,7 +228,7 @@ def main() -> None:
         xe = x[:args.n_edit]
         before = judged[:args.n_edit] > 0
         # the judge on every real face of the split: its rate on those with the target is what real faces score
-        split_x, split_labels = AvatarFaces(n=args.data_n, split=args.split, version=args.data_version).tensors()
+        split_x, split_labels = faces.tensors()
         split_judged = torch.cat([ev.predict(b.to(dev)).cpu() for b in split_x.split(500)])
         for attr in args.edits:
             i = names.index(attr)

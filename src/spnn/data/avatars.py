@@ -185,7 +185,11 @@ def check_labels_revision(revision: int) -> None:
 
 def labels_for(seed: int, indices, revision: int = LABELS_REVISION) -> np.ndarray:
     """The labels of images ``indices`` of ``seed`` under a labels ``revision`` (computed from their parts)."""
-    return np.stack([labels_of(sample_parts(seed, int(i))[0], revision) for i in indices]).astype(np.uint8)
+    def one(i: int) -> np.ndarray:
+        parts, labels, _ = sample_parts(seed, i)  # labels of the current revision
+        return labels if revision == LABELS_REVISION else labels_of(parts, revision)
+
+    return np.stack([one(int(i)) for i in indices])
 
 
 def sample_parts(seed: int, index: int) -> tuple[dict, np.ndarray, np.ndarray]:
