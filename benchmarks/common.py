@@ -124,6 +124,20 @@ def same_label_reference(x, labels, judged, pool, pool_labels, nearest_rmse, ev)
             "high_frequency_ratio": high_frequency_ratio(stand_in, x), "faces_with_a_same_attribute_match": matched}
 
 
+def judge_name(evaluator: str | None) -> str:
+    """The judge a run used, as its results record it: the name or file given, else the default's name (r2)."""
+    from spnn.models import DEFAULT_EVALUATOR, EVALUATORS
+
+    return evaluator or next(name for name, path in EVALUATORS.items() if path == DEFAULT_EVALUATOR)
+
+
+def judge_of(result: dict) -> str:
+    """The judge of a stored run: runs that recorded none or "shipped" were made when r1 was the default (before
+    2026-12-07)."""
+    name = result.get("evaluator")
+    return "r1" if name in (None, "shipped") else name
+
+
 def write(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"machine": machine(payload.get("device")), "date": time.strftime("%Y-%m-%d"), **payload}

@@ -14,7 +14,7 @@ median logit of it, so that a group the judges cannot read is told apart from on
 import argparse
 
 import torch
-from common import machine, table, write
+from common import judge_name, machine, table, write
 
 from spnn.calibration import calibration_of
 from spnn.data.avatars import LABELS_REVISION, AvatarFaces
@@ -43,10 +43,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--logit", type=float, help="bound level for every bounded attribute (default: the SPNN's)")
     ap.add_argument("--split", default="val", choices=["val", "test"])
+    ap.add_argument("--evaluator", help="judge: a shipped one by name (r2, the default; r1, spatial) or a file")
     ap.add_argument("--name", default=None, help="results file benchmarks/results/NAME.json (default: none)")
     args = ap.parse_args()
 
-    net, prior, ev = load_spnn(), load_prior(), load_evaluator()
+    net, prior, ev = load_spnn(), load_prior(), load_evaluator(args.evaluator)
     names, i = net.attribute_names, net.attribute_names.index(args.attribute)
     value = 0.0 if args.off else 1.0
     faces = AvatarFaces(n=30000, split=args.split)
@@ -81,7 +82,7 @@ def main() -> None:
           f"({machine()}):")
     print(table(rows, list(rows[0])))
     if args.name:
-        print("wrote", write(args.name, {**vars(args), "labels_revision": LABELS_REVISION, "faces": len(sel), "level": level,
+        print("wrote", write(args.name, {**vars(args), "evaluator": judge_name(args.evaluator), "labels_revision": LABELS_REVISION, "faces": len(sel), "level": level,
                                          "success": float(ok.float().mean()), "rows": rows}))
 
 

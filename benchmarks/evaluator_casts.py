@@ -2,7 +2,7 @@
 units, clamped): agreement with the true labels, and the attribute whose positive rate rises most (a cast read as
 an attribute, e.g. a blue cast as a hat), per evaluator.
 
-    python benchmarks/evaluator_casts.py [--n 1000] [--evaluators shipped PATH ...] [--name evaluator-casts]
+    python benchmarks/evaluator_casts.py [--n 1000] [--evaluators r2 r1 spatial PATH ...] [--name evaluator-casts]
 """
 
 import argparse
@@ -21,7 +21,8 @@ CASTS = {"blue": (-1.0, -0.4, 1.0), "red": (1.0, -0.4, -0.4), "green": (-0.4, 1.
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1000, help="test faces")
-    ap.add_argument("--evaluators", nargs="+", default=["shipped"], help="shipped evaluators by name (shipped, spatial) or evaluator files")
+    ap.add_argument("--evaluators", nargs="+", default=["r2"],
+                    help="shipped evaluators by name (r2, r1, spatial) or evaluator files")
     ap.add_argument("--strengths", type=float, nargs="+", default=[0.2, 0.4])
     ap.add_argument("--data-n", type=int, default=30000)
     ap.add_argument("--name", default="evaluator-casts")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from common import Timer, table, write
+from common import Timer, judge_name, table, write
 
 from spnn.cli.args import parsed_by
 from spnn.diffusion.schedule import ddim_timesteps, time_travel
@@ -33,9 +33,10 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--spnn")
     ap.add_argument("--prior")
+    ap.add_argument("--evaluator", help="judge: a shipped one by name (r2, the default; r1, spatial) or a file")
     ap.add_argument("--name", default="generation-travel")
     args = ap.parse_args()
-    net, prior, ev = load_spnn(args.spnn), load_prior(args.prior), load_evaluator()
+    net, prior, ev = load_spnn(args.spnn), load_prior(args.prior), load_evaluator(args.evaluator)
     op, names = SPNNOperator(net), net.attribute_names
     rows = []
     for travel in args.travels:
@@ -61,7 +62,8 @@ def main() -> None:
           f"{args.seed}.., {args.steps} steps:")
     print(table(rows, list(rows[0])))
     print("wrote", write(args.name, {"n": args.n, "seed": args.seed, "steps": args.steps,
-                                     "spnn": args.spnn or "shipped", "prior": args.prior or "shipped", "rows": rows}))
+                                     "spnn": args.spnn or "shipped", "prior": args.prior or "shipped",
+                                     "evaluator": judge_name(args.evaluator), "rows": rows}))
 
 
 if __name__ == "__main__":

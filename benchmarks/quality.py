@@ -28,6 +28,7 @@ from common import (
     Timer,
     edit_table,
     identity_measures,
+    judge_name,
     largest_fidelity_gaps,
     least_agreed,
     multi_table,
@@ -295,7 +296,7 @@ def main() -> None:
                                "each_set": float(pred.float().mean())})
         print("multi-attribute generation:")
         print(multi_table(multi_rows))
-    models = {k: getattr(args, k) or "shipped" for k in ("spnn", "prior", "evaluator")}
+    models = {k: getattr(args, k) or "shipped" for k in ("spnn", "prior")} | {"evaluator": judge_name(args.evaluator)}
     settings = {"device": args.device, "split": args.split, "n": args.n, "n_edit": args.n_edit, "steps": args.steps,
                 "data_version": args.data_version,
                 "edit_t_start": t_start, "edit_eta": args.eta, "edit_logit": logit, "edit_levels": levels, "edit_max_abs": args.max_abs,

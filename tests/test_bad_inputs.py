@@ -151,6 +151,8 @@ CLI_CASES = [
     (REC + ["--preset", "paper", "--latents-from", "labels"], ["--preset paper", "--preset spnn"]),
     # model paths
     (EDIT + ["--evaluator", "{d}/missing.safetensors"], ["--evaluator", "no such file"]),
+    (EDIT + ["--evaluator", "r3"], ["--evaluator", "shipped evaluator (r2, r1, spatial)"]),
+    (["demo", "--evaluator", "r3", "--out", "{out}"], ["--evaluator", "shipped evaluator (r2, r1, spatial)"]),
     (EDIT + ["--spnn", ""], ["--spnn", "empty path"]),
     (EDIT + ["--spnn", "{d}/missing.safetensors"], ["--spnn", "no such file"]),
     (EDIT + ["--prior", "{d}/missing"], ["--prior", "no such file"]),

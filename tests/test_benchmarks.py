@@ -92,9 +92,10 @@ def test_evaluator_casts_benchmark(tmp_path):
 
 
 def test_generation_benchmark(tmp_path):
-    result = _run("generation.py", tmp_path, "--travels", "off", "1,1", "--n", "2", "--steps", "3", "--batch", "2")
+    result = _run("generation.py", tmp_path, "--travels", "off", "1,1", "--n", "2", "--steps", "3", "--batch", "2",
+                  "--evaluator", "r1")
     rows = result["rows"]
-    assert [r["travel"] for r in rows] == ["off", "1,1"] and result["seed"] == 40000
+    assert [r["travel"] for r in rows] == ["off", "1,1"] and result["seed"] == 40000 and result["evaluator"] == "r1"
     for r in rows:
         sets = [v for k, v in r.items() if "+" in k]
         assert len(sets) == 3 and all(0 <= v <= 1 for v in sets) and r["mean"] == sum(sets) / 3 and r["s_per_image"] > 0
@@ -115,6 +116,7 @@ def test_edit_trajectory_benchmark(tmp_path):
 def test_edit_groups_benchmark(tmp_path):
     result = _run("edit_groups.py", tmp_path, "--attribute", "Eyeglasses", "--n", "6", "--real-n", "40", "--steps", "2")
     rows = result["rows"]
+    assert result["evaluator"] == "r2"  # the default judge, by name
     colours = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Red_Hair", "none"]
     assert [r["hair_colour"] for r in rows] == colours
     assert sum(r["faces"] for r in rows) == result["faces"] >= 1  # every edited face in one group
@@ -122,14 +124,26 @@ def test_edit_groups_benchmark(tmp_path):
         assert (r["success"] == "") == (r["faces"] == 0) and (r["real_evaluator"] == "") == (r["real_with_it"] == 0)
 
 
-def test_real_reading_is_the_judges_rate_on_real_faces_with_the_target():
+def _bench_common():
+    """benchmarks/common.py as a module (the benchmarks are scripts, not a package)."""
     import importlib.util
-
-    import torch
 
     spec = importlib.util.spec_from_file_location("bench_common", BENCH / "common.py")
     common = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(common)
+    return common
+
+
+def test_runs_name_their_judge_and_old_runs_read_as_the_first():
+    common = _bench_common()
+    assert common.judge_name(None) == "r2" and common.judge_name("spatial") == "spatial"
+    assert [common.judge_of(r) for r in ({}, {"evaluator": "shipped"}, {"evaluator": "r2"})] == ["r1", "r1", "r2"]
+
+
+def test_real_reading_is_the_judges_rate_on_real_faces_with_the_target():
+    import torch
+
+    common = _bench_common()
     labels = torch.tensor([[1, 1], [1, 0], [1, 1], [0, 1]], dtype=torch.float32)
     judged = torch.tensor([[2.0, 3.0], [1.0, -1.0], [-1.0, 2.0], [-3.0, 1.0]])  # misses attribute 0 on face 2
     assert abs(common.real_reading(judged, labels, [0], True) - 2 / 3) < 1e-6  # faces 0-2 have it, 0 and 1 read so

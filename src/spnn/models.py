@@ -12,10 +12,11 @@ ASSETS = Path(__file__).parent / "assets"
 DEFAULT_SPNN = ASSETS / "avatars32-spnn.safetensors"
 DEFAULT_PRIOR = ASSETS / "avatars32-prior"
 DEFAULT_EVALUATOR = ASSETS / "avatars32-evaluator.safetensors"
-# a second judge of another design: a spatial head, trained under random colour casts (docs: training); and the
-# shipped judge's recipe trained on the built-in faces' labels revision 2 (hair colours as drawn)
-EVALUATORS = {"shipped": DEFAULT_EVALUATOR, "spatial": ASSETS / "avatars32-evaluator-spatial.safetensors",
-              "r2": ASSETS / "avatars32-evaluator-r2.safetensors"}
+# the judges of the built-in faces (docs: training): "r2", the default, trained on labels revision 2 (hair colours
+# as drawn); "r1", the same recipe on revision 1 (the default until 2026-12-07; it misses golden blond); "spatial",
+# a head of another design trained under random colour casts (also revision 1)
+EVALUATORS = {"r2": DEFAULT_EVALUATOR, "r1": ASSETS / "avatars32-evaluator-r1.safetensors",
+              "spatial": ASSETS / "avatars32-evaluator-spatial.safetensors"}
 
 
 def _default(path, default: Path, what: str) -> Path:
@@ -58,7 +59,7 @@ def load_prior(path=None, device="cpu", image_size: int | None = None):
 
 
 def load_evaluator(path=None, device="cpu"):
-    """An evaluator file, or a shipped one by name: "shipped" (the default), "spatial" or "r2" (`EVALUATORS`)."""
+    """An evaluator file, or a shipped one by name: "r2" (the default), "r1" or "spatial" (`EVALUATORS`)."""
     from spnn.evaluation.evaluator import AttributeEvaluator
 
     if isinstance(path, str) and path in EVALUATORS:

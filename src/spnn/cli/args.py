@@ -11,7 +11,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 __all__ = ["int_in", "float_in", "positive_int", "nonnegative_int", "positive_float", "unit_float",
-           "existing_path", "output_dir", "output_file", "check_output_dir", "check_output_file", "parsed_by",
+           "existing_path", "judge", "judge_or_none", "output_dir", "output_file", "check_output_dir",
+           "check_output_file", "parsed_by",
            "new_dirs_kept_on_success"]
 
 _created: list[Path] | None = None  # in a command: the folders check_output_dir made for it, outermost first
@@ -87,6 +88,26 @@ def existing_path(text: str) -> str:
     if not os.path.exists(text):
         raise argparse.ArgumentTypeError(f"{text}: no such file or folder")
     return text
+
+
+def judge(text: str) -> str:
+    """An argparse type: a shipped evaluator by name (`spnn.models.EVALUATORS`: r2, r1, spatial) or an existing file.
+
+    >>> judge("r1")
+    'r1'
+    """
+    from spnn.models import EVALUATORS
+
+    if text in EVALUATORS:
+        return text
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"{text}: no such file, nor a shipped evaluator ({', '.join(EVALUATORS)})")
+    return text
+
+
+def judge_or_none(text: str) -> str:
+    """`judge`, or "none" for no evaluator."""
+    return text if text == "none" else judge(text)
 
 
 def check_output_dir(path: str | os.PathLike) -> Path:

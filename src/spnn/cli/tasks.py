@@ -15,6 +15,7 @@ from spnn.cli.args import (
     existing_path,
     float_in,
     int_in,
+    judge_or_none,
     nonnegative_int,
     output_dir,
     parsed_by,
@@ -387,10 +388,6 @@ def cmd_restore(args) -> int:
 RESTORE_TASKS = ("sr4", "sr2", "inpaint", "colorize", "tone-sr4", "tone-inpaint", "tone-gray", "log-sr4", "camera")
 
 
-def _evaluator_path(text: str) -> str:
-    return text if text == "none" else existing_path(text)
-
-
 def cmd_calibrate(args) -> int:
     """Measure an SPNN's editing numbers on a labelled split and write a copy of it that carries them (the
     stored starts, levels, region, label temperature, keeping margins, range rules and generation travel, which it
@@ -460,8 +457,8 @@ def _common(p, spnn: bool = True, images: bool = True) -> None:
         p.add_argument("--latents-from", default="logits", choices=["logits", "labels"],
                        help="learned mode: target latents from the logits (the paper) or from the labels they stand "
                             "for (reconstruction from semantics: other faces with the attributes; docs: sampling)")
-    p.add_argument("--evaluator", type=_evaluator_path,
-                   help="evaluator .safetensors (default: shipped; 'none' to skip)")
+    p.add_argument("--evaluator", type=judge_or_none,
+                   help="evaluator: a shipped one by name (r2, the default; r1, spatial), a .safetensors, or 'none'")
     p.add_argument("--method", default="nlbp", choices=list(METHODS),
                    help="nlbp (NLBP / DDNM), dps (Chung et al.), dps-paper (the authors' variant), cg, none; "
                         "daps and red-diff (reconstruct and restore: --steps is then DAPS's annealing levels or "
