@@ -95,6 +95,9 @@ def main() -> None:
     ap.add_argument("--recon-slack", type=float_in(0), default=None,
                     help="reconstruction: aim NLBP at the box y +- SLACK before the last step, at y itself at the "
                          "end (BackProjection slack; default: y at every step)")
+    ap.add_argument("--skip-tol", type=float_in(0, lo_open=True), default=0.11,
+                    help="reconstruction methods with +skip: stop projecting a sample once mean |sigmoid(g(x0)) - "
+                         "sigmoid(y)| <= SKIP_TOL (the paper's 0.11; the last step is projected either way)")
     ap.add_argument("--recon-travel", type=int, nargs="+", metavar="N", default=[5, 2],
                     help="reconstruction methods with +travel: time travel L R [T_MIN [T_MAX]] (default 5 2)")
     ap.add_argument("--max-abs", type=parsed_by(parse_max_abs), default="auto",
@@ -164,7 +167,7 @@ def main() -> None:
         mode, _, step = mode.partition("@")  # nlbp-learned@0.5: latents moved by half the learned step
         op = SPNNOperator(net, mode=mode or "learned", latent_step=float(step or 1.0),
                           latents_from="labels" if "labels" in extras else "logits")
-        options = {"skip_tol": 0.11} if "skip" in extras else {}
+        options = {"skip_tol": args.skip_tol} if "skip" in extras else {}
         if "travel" in extras:
             options["travel"] = tuple(args.recon_travel)
         if args.recon_max_abs and name == "nlbp":
@@ -301,7 +304,7 @@ def main() -> None:
                 "data_version": args.data_version,
                 "edit_t_start": t_start, "edit_eta": args.eta, "edit_logit": logit, "edit_levels": levels, "edit_max_abs": args.max_abs,
                 "precision": args.precision, "recon_max_abs": args.recon_max_abs,
-                "recon_slack": args.recon_slack, "recon_travel": args.recon_travel,
+                "recon_slack": args.recon_slack, "recon_travel": args.recon_travel, "skip_tol": args.skip_tol,
                 "edit_max_move": args.max_move, "edit_lam": args.edit_lam, "edit_invert": invert, "edit_starts": starts, "implied": args.implied, "edit_travel": args.edit_travel, "edit_region": parse_region(args.edit_region, calibration_of(op)),
                 "gen_travel": parse_travel(args.gen_travel, calibration_of(op)),
                 "edit_latents_from": args.latents_from, "edit_mode": args.edit_mode, "range_rule": args.range_rule, "edit_range_rules": {a: parse_range_rule(args.range_rule, calibration_of(op), [a]) for a in args.edits}, "edit_latent_step": args.edit_latent_step, "edit_keep": args.edit_keep, "edit_keeps": {a: m for a, m in calibration_of(op).keeps.items() if a in args.edits} if args.edit_keep == "auto" else {},

@@ -195,6 +195,49 @@ def range_rule_section() -> None:
     print(table(rows, list(rows[0])))
     print()
 
+# reconstruction from semantics at 100 steps, latents from the labels: settings chosen on validation faces under the
+# r2 judge, then run on the test faces (setting, validation run, its method, test run)
+RECIPES_100 = [("none", "recon-r2-val-100", "nlbp-learned+labels", "quality-labels-100"),
+               ("skip 0.11", "recon-r2-val-100", "nlbp-learned+labels+skip", None),
+               ("skip 0.05", "recon-r2-val-skip0.05-100", "nlbp-learned+labels+skip", "quality-labels-skip0.05-100"),
+               ("skip 0.03", "recon-r2-val-skip0.03-100", "nlbp-learned+labels+skip", None),
+               ("travel (5, 2)", "recon-r2-val-100", "nlbp-learned+labels+travel", None),
+               ("slack 0.5", "recon-r2-val-slack-100", "nlbp-learned+labels", "quality-labels-slack-100"),
+               ("slack 0.5, skip 0.11", "recon-r2-val-slack-100", "nlbp-learned+labels+skip", None),
+               ("slack 0.5, travel (5, 2)", "recon-r2-val-slack-100", "nlbp-learned+labels+travel",
+                "quality-labels-slack-travel52-100")]
+
+
+def recon_recipes_section() -> None:
+    """Reconstruction recipes at 100 steps: agreement / own nearest on validation faces and, where run, test faces."""
+    def pick(result, method):
+        if not result:
+            return None
+        return next(((r, i) for r, i in zip(result["reconstruction"], result["identity"]) if r["method"] == method),
+                    None)
+
+    rows = []
+    for setting, val_name, method, test_name in RECIPES_100:
+        if not (val := pick(load(val_name), method)):
+            continue
+        test = pick(load(test_name), method) if test_name else None
+        rows.append({"setting": setting, "val agreement / own nearest": f"{val[0]['agreement']:.3f} / "
+                     f"{val[1]['own_nearest_pixels']:.3f}",
+                     "test agreement / own nearest": f"{test[0]['agreement']:.3f} / {test[1]['own_nearest_pixels']:.3f}"
+                     if test else "", "s_per_image (val)": round(val[0]["s_per_image"], 3)})
+    if not rows:
+        return
+    r = load(RECIPES_100[0][1])
+    print(f"**Reconstruction recipes at 100 steps, judge r2** (latents from the labels; 200 validation faces, then the "
+          f"test faces for those run there; targets agreement >= 0.93, own nearest <= 0.10; {r['machine']}, "
+          f"{r['date']}; `quality.py --split val --methods nlbp-learned+labels nlbp-learned+labels+skip "
+          "nlbp-learned+labels+travel --identity --n 200 --n-edit 0 --steps 100 [--recon-slack 0.5] --name "
+          "recon-r2-val[-slack]-100`, `--skip-tol T` for the other skips; the test runs: `quality.py --methods METHOD "
+          "--identity --n 200 --n-edit 0 --steps 100 ... --name NAME`, lab notes session 25):\n")
+    print(table(rows, list(rows[0])))
+    print()
+
+
 
 def main() -> None:
     if q := load("quality"):
@@ -419,6 +462,7 @@ def main() -> None:
               f"--recon-slack {qs['recon_slack']:g}{travel_flag} --name {name}`):\n")
         print(table(qs["identity"], list(qs["identity"][0])))
         print()
+    recon_recipes_section()
     if slack_runs := [r for v in ("0", "0.5", "1") if (r := load(f"slack-val-{v}"))]:
         rows = [{"slack": r["recon_slack"], **{k: v for k, v in r["identity"][0].items() if k != "method"}}
                 for r in slack_runs]
@@ -463,7 +507,7 @@ def main() -> None:
                 next(row for row in rows if row["evaluator"] == name)["reconstruction (labels)"] = f"{rec['agreement']:.3f}"
         q = judges[0][1]
         print(f"**Judges of the same images** (the edits of `quality-implied-20` scored by the default evaluator r2, "
-              "the first recipe trained on labels revision 2 (hair colours as drawn); by r1, the same recipe on "
+              "the plain CNN trained on labels revision 2 (hair colours as drawn); by r1, the same recipe on "
               "revision 1 and the default until 2026-12-07, `--evaluator r1 --name quality-implied-20-r1`; and by a "
               "spatial head trained under random colour casts, `--evaluator spatial`; success / others kept, sets: all "
               f"set; {q['machine']}, {q['date']}; looked at: the spatial one is the better judge of casts and the more "

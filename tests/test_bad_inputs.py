@@ -148,6 +148,8 @@ CLI_CASES = [
     (REC + ["--slack", "-1"], ["--slack"]),
     (REC + ["--method", "dps", "--slack", "0.5"], ["--slack", "--method nlbp"]),
     (REC + ["--pinv", "natural", "--latents-from", "labels"], ["--latents-from labels", "--pinv natural"]),
+    (REC + ["--travel", "auto"], ["--travel", "no stored time travel"]),
+    (REC + ["--travel", "0,2"], ["--travel"]),
     (REC + ["--preset", "paper", "--latents-from", "labels"], ["--preset paper", "--preset spnn"]),
     # model paths
     (EDIT + ["--evaluator", "{d}/missing.safetensors"], ["--evaluator", "no such file"]),

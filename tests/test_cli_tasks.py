@@ -29,7 +29,7 @@ def _run(models, tmp_path, *argv):
 
 
 @pytest.mark.parametrize("method", ["nlbp", "nlbp --latent-step 0.2", "nlbp --latents-from labels --slack 0.5",
-                                    "dps", "cg", "none"])
+                                    "nlbp --latents-from labels --slack 0.5 --travel 1,1", "dps", "cg", "none"])
 def test_reconstruct(models, tmp_path, method):
     _run(models, tmp_path, "reconstruct", str(models / "images"), "--spnn", str(models / "spnn.safetensors"),
          "--method", *method.split())
@@ -37,6 +37,7 @@ def test_reconstruct(models, tmp_path, method):
     assert (tmp_path / "reconstruct.png").exists() and report["n"] == 3
     if method.startswith("nlbp"):
         assert report["consistency_max_abs"] < 1e-4
+    assert report["travel"] == ([1, 1] if "--travel" in method else None)
 
 
 def test_generate_and_unknown_attribute(models, tmp_path, capsys):

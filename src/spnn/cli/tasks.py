@@ -233,10 +233,17 @@ def _reconstruct_all(args, prior, op) -> int:
         seeds = idx if args.seed is not None or args.preset != "paper" else None  # theirs: 1234 for all
         res = reconstruct(prior, op, x, method=args.method, steps=args.steps, seeds=seeds, progress=False,
                           skip_tol=_skip_tol(args), preset=args.preset, precision=args.precision, slack=args.slack,
-                          graphs=args.graphs)
+                          travel=args.travel, graphs=args.graphs)
         for i, img in zip(idx, to_uint8(res.images)):
             save_png(Image.fromarray(img), out / f"{i:05d}.png")  # seed = index: independent of sharding
     return 0
+
+
+def _reconstruction_travel(text: str) -> tuple | None:
+    """A time travel for reconstruction: L,R[,T_MIN[,T_MAX]] or off ("auto", the generation travel, is not one)."""
+    if text.strip().lower() == "auto":
+        raise ValueError("reconstruction has no stored time travel; give L,R[,T_MIN[,T_MAX]] or off")
+    return parse_travel(text)
 
 
 def cmd_reconstruct(args) -> int:
@@ -252,12 +259,13 @@ def cmd_reconstruct(args) -> int:
     x = _inputs(args, prior.image_shape)
     res = reconstruct(prior, op, x, method=args.method, steps=args.steps, skip_tol=_skip_tol(args),
                       seeds=_seeds(args, len(x)), preset=args.preset, precision=args.precision, slack=args.slack,
-                      graphs=args.graphs)
+                      travel=args.travel, graphs=args.graphs)
     out = Path(args.out)
     caps = _captions(op, res.targets)
     image_grid([x, res.images], out / "reconstruct.png", row_labels=["original", args.method], scale=3,
                captions=[caps, caps] if caps else None)
-    _report(res, op, evaluator, out, "reconstruct", {"method": args.method, "pinv": args.pinv, "n": len(x)})
+    _report(res, op, evaluator, out, "reconstruct", {"method": args.method, "pinv": args.pinv, "n": len(x),
+                                                      "travel": None if args.travel is None else list(args.travel)})
     return 0
 
 
@@ -521,6 +529,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--slack", type=float_in(0), default=None,
                    help="nlbp: aim at logits within SLACK of y before the last step, at y itself at the end "
                         "(fewer returns of the original at 100 steps; docs: sampling)")
+    p.add_argument("--travel", type=parsed_by(_reconstruction_travel), default=None,
+                   help="RePaint time travel L,R[,T_MIN,T_MAX]: after every L steps go back L and denoise again R "
+                        "times (default: off; docs: limitations, reconstruction at 100 steps)")
     p.add_argument("--batch", type=positive_int, default=16)
     p.set_defaults(func=cmd_reconstruct)
     p = sub.add_parser("generate", help="generate faces with chosen attributes, others free")
