@@ -2,12 +2,13 @@
 
 Edits the faces of a split that lack the attribute (or have it, ``--off``) as `spnn.tasks.edit` does, and splits
 success (the evaluator's verdict) and bound_met (the SPNN's logit at its bound) by a group of the face's labels:
-its hair colour (Black / Blond / Brown / Gray / Red, else "none": bald, a hat or the unlabelled pink) or its hair
-style (Bald / Wearing_Hat / Receding_Hairline / Straight_Hair / Wavy_Hair, else "other"). Beside each group, the
+its hair colour (Black / Blond / Brown / Gray / Red, else "none": bald, a hat or the unlabelled pink), its hair
+style (Bald / Wearing_Hat / Receding_Hairline / Straight_Hair / Wavy_Hair, else "other") or its mouth
+(Mouth_Slightly_Open, else "closed"). Beside each group, the
 real faces of the split that have the attribute in that group: how often the evaluator reads it and the SPNN's
 median logit of it, so that a group the judges cannot read is told apart from one the edit does not draw.
 
-    python benchmarks/edit_groups.py --attribute Bangs [--group-by hair_colour|hair_style] [--n 150] [--steps 20]
+    python benchmarks/edit_groups.py --attribute Bangs [--group-by hair_colour|hair_style|mouth] [--n 150] [--steps 20]
         [--logit L]
 """
 
@@ -23,8 +24,9 @@ from spnn.operators import SPNNOperator, level_of
 from spnn.tasks import BOUND_TOL, edit
 
 GROUPS = {"hair_colour": ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Red_Hair"],
-          "hair_style": ["Bald", "Wearing_Hat", "Receding_Hairline", "Straight_Hair", "Wavy_Hair"]}
-OTHER = {"hair_colour": "none", "hair_style": "other"}
+          "hair_style": ["Bald", "Wearing_Hat", "Receding_Hairline", "Straight_Hair", "Wavy_Hair"],
+          "mouth": ["Mouth_Slightly_Open"]}
+OTHER = {"hair_colour": "none", "hair_style": "other", "mouth": "closed"}
 
 
 def group_of(labels: torch.Tensor, names: list[str], by: str) -> list[str]:
@@ -82,7 +84,8 @@ def main() -> None:
           f"({machine()}):")
     print(table(rows, list(rows[0])))
     if args.name:
-        print("wrote", write(args.name, {**vars(args), "evaluator": judge_name(args.evaluator), "labels_revision": LABELS_REVISION, "faces": len(sel), "level": level,
+        print("wrote", write(args.name, {**vars(args), "evaluator": judge_name(args.evaluator),
+                                         "labels_revision": LABELS_REVISION, "faces": len(sel), "level": level,
                                          "success": float(ok.float().mean()), "rows": rows}))
 
 

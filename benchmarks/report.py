@@ -137,8 +137,9 @@ def prior_fidelity_section() -> None:
 
 
 TRAJECTORIES = ["trajectory-Gray_Hair-halve", "trajectory-Gray_Hair-clip", "trajectory-Bangs-halve"]
-EDIT_GROUP_RUNS = [("Bangs", "colour"), ("Bangs", "colour-level2.5"), ("Bangs", "colour-level5"), ("Bangs", "style"),
-                   ("Gray_Hair", "colour"), ("Blond_Hair", "colour"), ("Bald", "style")]
+EDIT_GROUP_RUNS = [("Bangs", "colour-r2"), ("Gray_Hair", "colour-r2"), ("Blond_Hair", "colour-r2"),
+                   ("Smiling", "off-mouth"), ("Bangs", "colour"), ("Bangs", "colour-level2.5"), ("Bangs", "colour-level5"),
+                   ("Bangs", "style"), ("Gray_Hair", "colour"), ("Blond_Hair", "colour"), ("Bald", "style")]
 
 
 def edit_groups_section() -> None:
@@ -148,12 +149,13 @@ def edit_groups_section() -> None:
             continue
         level = f" with every bound at {r['logit']:g}" if r.get("logit") else ""
         flag = f" --logit {r['logit']:g}" if r.get("logit") else ""
-        print(f"**{attribute} by the face's {r['group_by'].replace('_', ' ')}{level}** ({r['faces']} of {r['n']} "
+        off = " turned off" if r.get("off") else ""
+        print(f"**{attribute}{off} by the face's {r['group_by'].replace('_', ' ')}{level}** ({r['faces']} of {r['n']} "
               f"{r['split']} faces edited, {r['steps']} steps, success {r['success']:.3f}; SPNN level {r['level']:g}; "
               f"real faces with it among the first {r['real_n']}; labels revision {r['labels_revision']}; judge "
               f"{judge_of(r)}; "
-              f"{r['machine']}, {r['date']}; `edit_groups.py --attribute {attribute} --group-by {r['group_by']} --n "
-              f"{r['n']}{flag}{'' if judge_of(r) == 'r2' else ' --evaluator ' + judge_of(r)} --name "
+              f"{r['machine']}, {r['date']}; `edit_groups.py --attribute {attribute}{' --off' if off else ''} --group-by "
+              f"{r['group_by']} --n {r['n']}{flag}{'' if judge_of(r) == 'r2' else ' --evaluator ' + judge_of(r)} --name "
               f"edit-groups-{attribute}-{by}`):\n")
         print(table(r["rows"], list(r["rows"][0])))
         print()
@@ -195,48 +197,54 @@ def range_rule_section() -> None:
     print(table(rows, list(rows[0])))
     print()
 
-# reconstruction from semantics at 100 steps, latents from the labels: settings chosen on validation faces under the
-# r2 judge, then run on the test faces (setting, validation run, its method, test run)
-RECIPES_100 = [("none", "recon-r2-val-100", "nlbp-learned+labels", "quality-labels-100"),
-               ("skip 0.11", "recon-r2-val-100", "nlbp-learned+labels+skip", None),
-               ("skip 0.05", "recon-r2-val-skip0.05-100", "nlbp-learned+labels+skip", "quality-labels-skip0.05-100"),
-               ("skip 0.03", "recon-r2-val-skip0.03-100", "nlbp-learned+labels+skip", None),
-               ("travel (5, 2)", "recon-r2-val-100", "nlbp-learned+labels+travel", None),
-               ("slack 0.5", "recon-r2-val-slack-100", "nlbp-learned+labels", "quality-labels-slack-100"),
-               ("slack 0.5, skip 0.11", "recon-r2-val-slack-100", "nlbp-learned+labels+skip", None),
-               ("slack 0.5, travel (5, 2)", "recon-r2-val-slack-100", "nlbp-learned+labels+travel",
-                "quality-labels-slack-travel52-100")]
+# reconstruction from semantics, latents from the labels: settings chosen on validation faces under the r2 judge,
+# then run on the test faces (setting, validation run, its method, test run), per step count
+RECIPES = {
+    20: [("none", "recon-r2-val-20", "nlbp-learned+labels", "quality-labels-20"),
+         ("slack 0.5", "recon-r2-val-slack-20", "nlbp-learned+labels", "quality-labels-slack-20"),
+         ("slack 0.5, travel (5, 2)", "recon-r2-val-slack-travel52-20", "nlbp-learned+labels+travel",
+          "quality-labels-slack-travel52-20")],
+    100: [("none", "recon-r2-val-100", "nlbp-learned+labels", "quality-labels-100"),
+          ("skip 0.11", "recon-r2-val-100", "nlbp-learned+labels+skip", None),
+          ("skip 0.05", "recon-r2-val-skip0.05-100", "nlbp-learned+labels+skip", "quality-labels-skip0.05-100"),
+          ("skip 0.03", "recon-r2-val-skip0.03-100", "nlbp-learned+labels+skip", None),
+          ("travel (5, 2)", "recon-r2-val-100", "nlbp-learned+labels+travel", None),
+          ("slack 0.5", "recon-r2-val-slack-100", "nlbp-learned+labels", "quality-labels-slack-100"),
+          ("slack 0.5, skip 0.11", "recon-r2-val-slack-100", "nlbp-learned+labels+skip", None),
+          ("slack 0.5, travel (5, 2)", "recon-r2-val-slack-100", "nlbp-learned+labels+travel",
+           "quality-labels-slack-travel52-100")]}
 
 
 def recon_recipes_section() -> None:
-    """Reconstruction recipes at 100 steps: agreement / own nearest on validation faces and, where run, test faces."""
+    """Reconstruction recipes: agreement / own nearest on validation faces and, where run, on the test faces."""
     def pick(result, method):
         if not result:
             return None
         return next(((r, i) for r, i in zip(result["reconstruction"], result["identity"]) if r["method"] == method),
                     None)
 
-    rows = []
-    for setting, val_name, method, test_name in RECIPES_100:
-        if not (val := pick(load(val_name), method)):
+    for steps, recipes in RECIPES.items():
+        rows = []
+        for setting, val_name, method, test_name in recipes:
+            if not (val := pick(load(val_name), method)):
+                continue
+            test = pick(load(test_name), method) if test_name else None
+            rows.append({"setting": setting, "val agreement / own nearest": f"{val[0]['agreement']:.3f} / "
+                         f"{val[1]['own_nearest_pixels']:.3f}",
+                         "test agreement / own nearest": f"{test[0]['agreement']:.3f} / "
+                         f"{test[1]['own_nearest_pixels']:.3f}" if test else "",
+                         "s_per_image (val)": round(val[0]["s_per_image"], 3)})
+        if not rows:
             continue
-        test = pick(load(test_name), method) if test_name else None
-        rows.append({"setting": setting, "val agreement / own nearest": f"{val[0]['agreement']:.3f} / "
-                     f"{val[1]['own_nearest_pixels']:.3f}",
-                     "test agreement / own nearest": f"{test[0]['agreement']:.3f} / {test[1]['own_nearest_pixels']:.3f}"
-                     if test else "", "s_per_image (val)": round(val[0]["s_per_image"], 3)})
-    if not rows:
-        return
-    r = load(RECIPES_100[0][1])
-    print(f"**Reconstruction recipes at 100 steps, judge r2** (latents from the labels; 200 validation faces, then the "
-          f"test faces for those run there; targets agreement >= 0.93, own nearest <= 0.10; {r['machine']}, "
-          f"{r['date']}; `quality.py --split val --methods nlbp-learned+labels nlbp-learned+labels+skip "
-          "nlbp-learned+labels+travel --identity --n 200 --n-edit 0 --steps 100 [--recon-slack 0.5] --name "
-          "recon-r2-val[-slack]-100`, `--skip-tol T` for the other skips; the test runs: `quality.py --methods METHOD "
-          "--identity --n 200 --n-edit 0 --steps 100 ... --name NAME`, lab notes session 25):\n")
-    print(table(rows, list(rows[0])))
-    print()
-
+        r = load(recipes[0][1])
+        print(f"**Reconstruction recipes at {steps} steps, judge r2** (latents from the labels; 200 validation faces, "
+              f"then the test faces for those run there; targets agreement >= 0.93, own nearest <= 0.10; rule: the "
+              f"highest validation agreement with own nearest <= 0.10; {r['machine']}, {r['date']}; `quality.py --split "
+              f"val --methods nlbp-learned+labels[+skip|+travel] --identity --n 200 --n-edit 0 --steps {steps} "
+              "[--recon-slack 0.5] [--skip-tol T] [--recon-travel 5 2] --name NAME`, the test runs without `--split "
+              "val`, lab notes session 25):\n")
+        print(table(rows, list(rows[0])))
+        print()
 
 
 def main() -> None:

@@ -113,12 +113,15 @@ def test_edit_trajectory_benchmark(tmp_path):
                                     for g in ("fail", "success")}
 
 
-def test_edit_groups_benchmark(tmp_path):
-    result = _run("edit_groups.py", tmp_path, "--attribute", "Eyeglasses", "--n", "6", "--real-n", "40", "--steps", "2")
+@pytest.mark.parametrize("by", ["hair_colour", "mouth"])
+def test_edit_groups_benchmark(tmp_path, by):
+    result = _run("edit_groups.py", tmp_path, "--attribute", "Eyeglasses", "--n", "6", "--real-n", "40", "--steps", "2",
+                  "--group-by", by)
     rows = result["rows"]
     assert result["evaluator"] == "r2"  # the default judge, by name
-    colours = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Red_Hair", "none"]
-    assert [r["hair_colour"] for r in rows] == colours
+    groups = {"hair_colour": ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Red_Hair", "none"],
+              "mouth": ["Mouth_Slightly_Open", "closed"]}[by]
+    assert [r[by] for r in rows] == groups
     assert sum(r["faces"] for r in rows) == result["faces"] >= 1  # every edited face in one group
     for r in rows:
         assert (r["success"] == "") == (r["faces"] == 0) and (r["real_evaluator"] == "") == (r["real_with_it"] == 0)
