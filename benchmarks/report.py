@@ -197,6 +197,7 @@ def range_rule_section() -> None:
     print(table(rows, list(rows[0])))
     print()
 
+
 # reconstruction from semantics, latents from the labels: settings chosen on validation faces under the r2 judge,
 # then run on the test faces (setting, validation run, its method, test run), per step count
 RECIPES = {
@@ -524,8 +525,9 @@ def main() -> None:
         print()
     if c := load("evaluator-casts"):
         print(f"**Colour casts** ({c['n']} real test faces with a global cast x + a c, clamped; agreement with the true "
-              "labels, and the attribute whose positive rate rises most; `benchmarks/evaluator_casts.py --evaluators "
-              "shipped spatial`):\n")
+              "labels (revision 2), and the attribute whose positive rate rises most; `benchmarks/evaluator_casts.py "
+              f"--evaluators {' '.join(dict.fromkeys(r['evaluator'] for r in c['rows']))}`; {c['machine']}, "
+              f"{c['date']}):\n")
         print(table(c["rows"], ["evaluator", "cast", "strength", "agreement", "most_risen", "rise"]))
         print()
     if sv := load("solvers"):
@@ -636,7 +638,7 @@ python benchmarks/speed.py --batches 16 --precisions float32 bfloat16 --graphs o
     --name speed-traces-b16                                            # ~5 min: the CPU's frozen UNet trace, off / on
                                                                        # (and --batches 1 --name speed-traces-b1)
 python benchmarks/level_sets.py --grid docs/level-sets.png            # ~30 s
-python benchmarks/evaluator_casts.py --evaluators shipped spatial     # ~1 min: are the judges fooled by colour casts?
+python benchmarks/evaluator_casts.py --evaluators r2 r1 spatial   # ~1 min: are the judges fooled by colour casts?
 python benchmarks/quality.py --methods --n 50 --n-edit 50 --steps 20 --evaluator spatial \\
     --name quality-implied-20-spatial                                  # the same edits, the second judge
 python benchmarks/quality.py --methods --n 50 --n-edit 50 --steps 20 --edit-region 0.1 \\
