@@ -147,6 +147,13 @@ def test_each_shipped_judge_reads_held_out_faces_under_the_labels_it_was_trained
     assert attribute_agreement(load_evaluator(name).predict(x), labels)["mean"] > 0.985
 
 
+def test_a_judge_that_is_neither_shipped_nor_a_file_is_refused_by_name():
+    from spnn.models import load_evaluator
+
+    with pytest.raises(CheckpointError, match=r"shipped: no such file, nor a shipped evaluator \(r2, r1, spatial\)"):
+        load_evaluator("shipped")  # the first judge's name until 2026-12-07: now "r1"
+
+
 def test_the_default_judge_reads_the_hair_colour_drawn_where_the_label_revisions_differ():
     """Where revision 1 named the sampled colour and revision 2 the drawn one (two hair styles), the default judge
     sides with revision 2 and the first judge does not."""

@@ -64,4 +64,6 @@ def load_evaluator(path=None, device="cpu"):
 
     if isinstance(path, str) and path in EVALUATORS:
         path = EVALUATORS[path]
+    elif path and not Path(path).exists():
+        raise CheckpointError(f"{path}: no such file, nor a shipped evaluator ({', '.join(EVALUATORS)})")
     return AttributeEvaluator.load(_default(path, DEFAULT_EVALUATOR, "evaluator"), device)
