@@ -154,6 +154,7 @@ CLI_CASES = [
     # model paths
     (EDIT + ["--evaluator", "{d}/missing.safetensors"], ["--evaluator", "no such file"]),
     (EDIT + ["--evaluator", "r3"], ["--evaluator", "shipped evaluator (r2, r1, spatial)"]),
+    (EDIT + ["--evaluator", ""], ["--evaluator", "empty evaluator"]),
     (["demo", "--evaluator", "r3", "--out", "{out}"], ["--evaluator", "shipped evaluator (r2, r1, spatial)"]),
     (EDIT + ["--spnn", ""], ["--spnn", "empty path"]),
     (EDIT + ["--spnn", "{d}/missing.safetensors"], ["--spnn", "no such file"]),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from spnn.errors import CheckpointError
 
-__all__ = ["ASSETS", "EVALUATORS", "load_spnn", "load_prior", "load_evaluator"]
+__all__ = ["ASSETS", "EVALUATORS", "evaluator_path", "load_spnn", "load_prior", "load_evaluator"]
 
 ASSETS = Path(__file__).parent / "assets"
 DEFAULT_SPNN = ASSETS / "avatars32-spnn.safetensors"
@@ -58,12 +58,18 @@ def load_prior(path=None, device="cpu", image_size: int | None = None):
     return Prior.load(_default(path, DEFAULT_PRIOR, "prior"), device, image_size=image_size).eval()
 
 
+def evaluator_path(path) -> Path | None:
+    """The file of an evaluator given by name (`EVALUATORS`) or path; None for the default. A name that is neither
+    is refused here, before any work (the CLI checks its options with it)."""
+    if isinstance(path, str) and path in EVALUATORS:
+        return EVALUATORS[path]
+    if path and not Path(path).exists():
+        raise CheckpointError(f"{path}: no such file, nor a shipped evaluator ({', '.join(EVALUATORS)})")
+    return Path(path) if path else None
+
+
 def load_evaluator(path=None, device="cpu"):
     """An evaluator file, or a shipped one by name: "r2" (the default), "r1" or "spatial" (`EVALUATORS`)."""
     from spnn.evaluation.evaluator import AttributeEvaluator
 
-    if isinstance(path, str) and path in EVALUATORS:
-        path = EVALUATORS[path]
-    elif path and not Path(path).exists():
-        raise CheckpointError(f"{path}: no such file, nor a shipped evaluator ({', '.join(EVALUATORS)})")
-    return AttributeEvaluator.load(_default(path, DEFAULT_EVALUATOR, "evaluator"), device)
+    return AttributeEvaluator.load(_default(evaluator_path(path), DEFAULT_EVALUATOR, "evaluator"), device)

@@ -96,12 +96,15 @@ def judge(text: str) -> str:
     >>> judge("r1")
     'r1'
     """
-    from spnn.models import EVALUATORS
+    from spnn.errors import CheckpointError
+    from spnn.models import evaluator_path
 
-    if text in EVALUATORS:
-        return text
-    if not os.path.exists(text):
-        raise argparse.ArgumentTypeError(f"{text}: no such file, nor a shipped evaluator ({', '.join(EVALUATORS)})")
+    if not text:
+        raise argparse.ArgumentTypeError("empty evaluator; give a shipped one's name (r2, r1, spatial) or a file")
+    try:
+        evaluator_path(text)
+    except CheckpointError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
     return text
 
 
