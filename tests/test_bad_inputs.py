@@ -255,6 +255,8 @@ CLI_CASES = [
     (PRIOR + ["--init", "{d}/missing"], ["--init", "no such file"]),
     (PRIOR + ["--oversample", "Gray_Hair=0"], ["oversample", "NAME=K"]),
     (PRIOR + ["--oversample", "Wings=2"], ["unknown attribute", "Wings"]),
+    (TRAIN + ["--oversample", "Bangs+=2"], ["oversample", "NAME+NAME=K"]),
+    (TRAIN + ["--oversample", "Bangs+Wings=2"], ["unknown attribute", "Wings"]),
     (["prior", "export", "{d}/missing.safetensors", "--out", "{out}"], ["no such file"]),
     (SAMPLE[:1] + ["--prior", "{d}/missing", "--out", "{out}/s.png"], ["--prior", "no such file"]),
     (SAMPLE + ["--n", "0"], ["--n", ">= 1"]),

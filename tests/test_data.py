@@ -232,6 +232,20 @@ def test_oversample_repeats_images_with_the_named_attributes():
     assert len(oversample(ds, {})) == 50
 
 
+def test_oversample_joins_attributes_with_plus():
+    labels = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [1, 1, 1]])
+    ds = ArrayDataset(np.arange(4, dtype=np.uint8).reshape(4, 1, 1, 1).repeat(3, 3), labels, ["A", "B", "C"])
+    counts = np.bincount(oversample(ds, {"A+B": 3, "A": 2}).images[:, 0, 0, 0], minlength=4)
+    assert counts.tolist() == [2, 3, 1, 3]  # A alone 2, A and B 3 (the larger factor), B alone 1
+    assert np.bincount(oversample(ds, {"A+B+C": 4}).images[:, 0, 0, 0], minlength=4).tolist() == [1, 1, 1, 4]
+    assert parse_oversample(["A+B=3"]) == {"A+B": 3}
+    for bad in (["A+=2"], ["+B=2"], ["A++B=2"]):
+        with pytest.raises(DataError, match="NAME=K"):
+            parse_oversample(bad)
+    with pytest.raises(DataError, match="unknown attribute 'D'"):
+        oversample(ds, {"A+D": 2})
+
+
 def test_oversample_refuses_bad_factors_and_unknown_attributes():
     ds = ArrayDataset(np.zeros((2, 2, 2, 3), np.uint8), [[0], [1]], ["A"])
     with pytest.raises(DataError, match="unknown attribute 'B'"):

@@ -16,6 +16,26 @@ def dataset_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=output_dir, required=True, help="output folder (checkpoints, metrics)")
 
 
+def oversample_option(p: argparse.ArgumentParser) -> None:
+    """--oversample NAME=K ...: rare attributes or combinations weigh more in a training set."""
+    p.add_argument("--oversample", nargs="+", metavar="NAME=K",
+                   help="repeat each training image that has attribute NAME K times in all; NAME+NAME=K: the images "
+                        "with all of them (labelled datasets)")
+
+
+def training_set(args: argparse.Namespace, factors: dict[str, int]):
+    """The training split of ``--data``, oversampled by ``factors`` (`spnn.data.common.parse_oversample` of
+    ``--oversample``, parsed before any work)."""
+    from spnn.data.common import oversample
+    from spnn.data.registry import open_dataset
+
+    data = open_dataset(args.data, "train", size=args.size, n=args.n)
+    if factors:  # each image with NAME repeated K times in all
+        data = oversample(data, factors)
+        print(f"oversampled training set: {len(data)} images")
+    return data
+
+
 def cmd_avatars(args: argparse.Namespace) -> int:
     from spnn.data.avatars import label_table, load_or_generate
 

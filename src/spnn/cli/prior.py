@@ -17,15 +17,14 @@ from spnn.cli.args import (
     positive_int,
     unit_float,
 )
-from spnn.cli.data import dataset_options
+from spnn.cli.data import dataset_options, oversample_option, training_set
 from spnn.cli.device import device_of, device_option
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from spnn.data.common import oversample, parse_oversample
-    from spnn.data.registry import open_dataset
+    from spnn.data.common import parse_oversample
     from spnn.diffusion.prior import Prior, build_unet
     from spnn.diffusion.train import train_prior
     from spnn.training.distributed import init_from_env
@@ -35,10 +34,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     init_from_env()
     check_output_dir(args.out)
     torch.manual_seed(args.seed)
-    data = open_dataset(args.data, "train", size=args.size, n=args.n)
-    if factors:  # rare attributes weigh more: each image with NAME repeated K times in all
-        data = oversample(data, factors)
-        print(f"oversampled training set: {len(data)} images")
+    data = training_set(args, factors)
     prior = Prior(build_unet(data.image_shape[1], data.image_shape[0], preset=args.preset))
     if args.init:  # fine-tune: start from another prior's weights (the same architecture)
         from spnn.errors import ConfigError
@@ -102,8 +98,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--log-every", type=positive_int, default=100)
     t.add_argument("--ckpt-every", type=positive_int, default=200)
     t.add_argument("--max-steps", type=positive_int)
-    t.add_argument("--oversample", nargs="+", metavar="NAME=K",
-                   help="repeat each training image that has attribute NAME K times in all (labelled datasets)")
+    oversample_option(t)
     t.add_argument("--seed", type=nonnegative_int, default=0)
     t.add_argument("--bf16", action="store_true")
     device_option(t)

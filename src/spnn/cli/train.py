@@ -18,7 +18,7 @@ from spnn.cli.args import (
     positive_float,
     positive_int,
 )
-from spnn.cli.data import dataset_options
+from spnn.cli.data import dataset_options, oversample_option, training_set
 from spnn.cli.device import device_of, device_option
 from spnn.errors import ConfigError
 from spnn.training.loop import LoopConfig
@@ -62,17 +62,19 @@ def _phase_config(args, phase: int, yaml_cfg: dict) -> SPNNTrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from spnn.data.common import parse_oversample
     from spnn.data.registry import open_dataset
     from spnn.training.distributed import init_from_env, is_main
     from spnn.training.spnn import train_spnn
 
+    factors = parse_oversample(args.oversample or [])  # checked before the output folder and the data
     init_from_env()
     yaml_cfg = _read_config(args.config) if args.config else {}
     check_output_dir(args.out)
     for phase in (1, 2):  # refuse unknown options before any data is opened
         _phase_config(args, phase, yaml_cfg)
     torch.manual_seed(args.seed if args.seed is not None else 556)
-    train_set = open_dataset(args.data, "train", size=args.size, n=args.n)
+    train_set = training_set(args, factors)
     val_set = open_dataset(args.data, "val", size=args.size, n=args.n)
     names = train_set.attribute_names
     out = Path(args.out)
@@ -155,6 +157,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float_in(0, 1, lo_open=True), help="phase-1 learning rate (paper: 2e-4)")
     p.add_argument("--seed", type=nonnegative_int, help="seed (paper: 556)")
     p.add_argument("--max-steps", type=positive_int, help="stop after this many steps (resume later)")
+    oversample_option(p)
     p.add_argument("--ckpt-every", type=positive_int)
     p.add_argument("--log-every", type=positive_int)
     p.add_argument("--adaptive-weights", action="store_true", help="per-attribute BCE weights")

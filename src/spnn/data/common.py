@@ -77,28 +77,33 @@ class ArrayDataset(Dataset):
 
 
 def parse_oversample(items: Sequence[str]) -> dict[str, int]:
-    """``["NAME=K", ...]`` as {NAME: K}, K a whole number >= 1; a one-line error for anything else.
+    """``["NAME=K", ...]`` as {NAME: K}, K a whole number >= 1; NAME may join attributes with ``+`` (the images
+    that have all of them); a one-line error for anything else.
 
-    >>> parse_oversample(["Gray_Hair=3", "Pale_Skin=2"])
-    {'Gray_Hair': 3, 'Pale_Skin': 2}
+    >>> parse_oversample(["Gray_Hair=3", "Bangs+Blond_Hair=4"])
+    {'Gray_Hair': 3, 'Bangs+Blond_Hair': 4}
     """
     out: dict[str, int] = {}
     for item in items:
         name, eq, k = str(item).partition("=")
-        if not (eq and name and k.strip().isdigit() and int(k) >= 1):
-            raise DataError(f"oversample {item!r}: write NAME=K with K a whole number >= 1 (e.g. Gray_Hair=3)")
+        if not (eq and name and k.strip().isdigit() and int(k) >= 1) or "" in name.split("+"):
+            raise DataError(f"oversample {item!r}: write NAME=K or NAME+NAME=K with K a whole number >= 1 "
+                            "(e.g. Gray_Hair=3, Bangs+Blond_Hair=4)")
         out[name.strip()] = int(k)
     return out
 
 
 def oversample(dataset, factors: dict[str, int]):
     """The dataset with every image that has attribute NAME repeated ``factors[NAME]`` times in all (the largest
-    factor among its attributes): a training set in which rare attributes weigh more. Order: the originals, then
-    the repeats. Any labelled dataset with ``subset`` (the built-in avatars, CelebA, image folders with a table).
+    factor among those that match it; a NAME of the form A+B matches the images with both): a training set in
+    which rare attributes, or rare combinations, weigh more. Order: the originals, then the repeats. Any labelled
+    dataset with ``subset`` (the built-in avatars, CelebA, image folders with a table).
 
     >>> ds = ArrayDataset(np.zeros((4, 2, 2, 3), np.uint8), [[1, 0], [0, 0], [1, 1], [0, 1]], ["A", "B"])
     >>> oversample(ds, {"A": 3}).labels[:, 0].tolist()
     [1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0]
+    >>> len(oversample(ds, {"A+B": 2}))  # only the third image has both
+    5
     """
     if not (hasattr(dataset, "subset") and getattr(dataset, "attribute_names", None)):
         raise DataError(f"oversampling chooses images by their labels; {type(dataset).__name__} has none: use a "
@@ -107,7 +112,8 @@ def oversample(dataset, factors: dict[str, int]):
     for name, k in factors.items():
         if int(k) < 1:
             raise DataError(f"oversample {name}={k}: the factor must be a whole number >= 1")
-        has = dataset.labels[:, attribute_index(dataset.attribute_names, name)] > 0.5
+        columns = [attribute_index(dataset.attribute_names, part.strip()) for part in name.split("+")]
+        has = (dataset.labels[:, columns] > 0.5).all(axis=1)
         repeats[has] = np.maximum(repeats[has], int(k))
     idx = np.concatenate([np.arange(len(dataset)), np.repeat(np.arange(len(dataset)), repeats - 1)])
     return dataset.subset(idx)
