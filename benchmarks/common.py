@@ -7,6 +7,7 @@ import platform
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from spnn.io import write_json
@@ -58,10 +59,22 @@ def real_reading(judged: torch.Tensor, labels: torch.Tensor, columns: list[int],
     return float(((judged[has][:, columns] > 0) == value).all(1).float().mean()) if has.any() else None
 
 
+def ideal_edits(faces, rows: torch.Tensor, attribute: str, value: bool) -> torch.Tensor:
+    """The built-in faces ``faces[rows]`` (an `AvatarFaces`) re-rendered with ``attribute`` set to ``value`` by the
+    smallest change of their parts (`spnn.data.counterfactual.edited_parts`): what a perfect editor would return,
+    as [-1, 1] images."""
+    from spnn.data.common import to_tensor_images
+    from spnn.data.counterfactual import render_edited
+
+    return to_tensor_images(np.stack([render_edited(faces.seed, int(faces.index[int(k)]), attribute, value,
+                                                    faces.size, faces.version) for k in rows]))
+
+
 def edit_table(rows: list[dict]) -> str:
     """Editing rows (`quality.py`) as a table of the columns they have, with success's interval."""
-    columns = ["attribute", "images", "success", "success_95", "success_real", "success_on", "success_off", "others_kept",
-               "others_kept_free", "implied_set", "rmse_to_original", "bound_met", "within_reach", "unedited"]
+    columns = ["attribute", "images", "success", "success_95", "success_real", "success_ideal", "success_on",
+               "success_off", "others_kept", "others_kept_ideal", "others_kept_free", "implied_set", "rmse_to_original",
+               "bound_met", "within_reach", "unedited"]
     rows = with_interval(rows)
     return table(rows, [c for c in columns if any(c in r for r in rows)])
 

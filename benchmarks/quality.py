@@ -27,6 +27,7 @@ from common import (
     REFERENCE,
     Timer,
     edit_table,
+    ideal_edits,
     identity_measures,
     judge_name,
     largest_fidelity_gaps,
@@ -65,8 +66,9 @@ from spnn.tasks import (
 EDITS = ["Eyeglasses", "Smiling", "Bangs", "Gray_Hair", "Black_Hair", "Blond_Hair", "Bald", "Wearing_Hat"]
 # the paper's multi-attribute sets mapped to the built-in attributes
 MULTI = [["Pale_Skin", "Black_Hair"], ["Blond_Hair", "Smiling"], ["Eyeglasses", "Smiling", "Mustache"]]
-EDIT_COLUMNS = ["attribute", "images", "success", "success_real", "success_on", "success_off", "others_kept", "others_kept_free",
-                "implied_set", "rmse_to_original", "bound_met", "within_reach", "unedited"]
+EDIT_COLUMNS = ["attribute", "images", "success", "success_real", "success_ideal", "success_on", "success_off", "others_kept",
+                "others_kept_ideal", "others_kept_free", "implied_set", "rmse_to_original", "bound_met", "within_reach",
+                "unedited"]
 DIRECTIONS = {1.0: "success_on", 0.0: "success_off"}  # success among the faces turned on / off
 
 
@@ -248,6 +250,8 @@ def main() -> None:
                            range_rule=args.range_rule,
                            **({"lam": args.edit_lam} if args.edit_lam is not None else {}))
                 pred = ev.predict(res.images) > 0
+                # what the judge reads on the same faces edited perfectly (the generator's smallest change)
+                ideal = ev.predict(ideal_edits(faces, sel, attr, value > 0).to(dev)) > 0
                 implied = [names.index(k) for k in res.info["implied"]]
                 free = [j for j in range(len(names)) if j != i and j not in implied]
                 wanted = torch.tensor([res.info["implied"][names[j]] > 0 for j in implied], dtype=torch.bool)
@@ -259,6 +263,8 @@ def main() -> None:
                 rmse = (res.images.clamp(-1, 1) - xe[sel]).flatten(1).pow(2).mean(1).sqrt()
                 results.append((len(sel), {"success": (pred[:, i] == (value > 0)).float().mean(),
                                            "success_real": real_reading(split_judged, split_labels, [i], value > 0),
+                                           "success_ideal": (ideal[:, i] == (value > 0)).float().mean(),
+                                           "others_kept_ideal": (ideal[:, others] == before[sel][:, others]).float().mean(),
                                            "rmse_to_original": rmse.mean(),
                                            "others_kept": (pred[:, others] == before[sel][:, others]).float().mean(),
                                            "others_kept_free": (pred[:, free] == before[sel][:, free]).float().mean(),

@@ -169,9 +169,9 @@ def test_labels_of_parts_match_the_sampled_labels():
 
 
 def test_counterfactual_changes_one_part_group_and_the_labels(tmp_path):
-    from spnn.data.avatars import HIDES_HAIR_COLOUR, PART_TABLES, attributes_of_part, labels_of
+    from spnn.data.avatars import HIDDEN_PARTS, HIDES_HAIR_COLOUR, PART_TABLES, attributes_of_part, labels_of
     from spnn.data.counterfactual import CounterfactualPairs, counterfactual_parts, render_counterfactual
-    groups = set()
+    groups, hidden_seen = set(), 0
     for i in range(300):
         parts, labels, _ = sample_parts(0, i)
         cf, group = counterfactual_parts(0, i)
@@ -183,9 +183,11 @@ def test_counterfactual_changes_one_part_group_and_the_labels(tmp_path):
         assert (labels_of(cf) != labels).any(), i  # another attribute set, visible
         if group == "hair_color":
             assert not attributes_of_part("top", parts["top"]) & HIDES_HAIR_COLOUR
+        assert group not in HIDDEN_PARTS.get(parts["top"], {})  # no change under a style drawn over it
         assert counterfactual_parts(0, i) == (cf, group)  # a pure function of (seed, index)
         groups.add(group)
-    assert groups == set(PART_TABLES)
+        hidden_seen += parts["top"] in HIDDEN_PARTS
+    assert groups == set(PART_TABLES) and hidden_seen >= 3
     ds = AvatarFaces(n=40, split="test", root=None, progress=False)
     pairs = CounterfactualPairs(ds, root=tmp_path, workers=1)
     image, label = render_counterfactual(0, int(ds.index[1]))
@@ -291,9 +293,70 @@ def test_hair_colour_labels_name_the_colour_drawn():
         assert (label == labels_of({**base, "top": style, "hair_color": drawn})).all()
 
 
+def test_labels_name_no_part_that_a_hair_style_covers():
+    """python-avatars draws some hair styles over other part groups; the labels name what is drawn (revision 3)."""
+    from spnn.data.avatars import HAIR, HIDDEN_PARTS, labels_of, render_parts
+
+    base = sample_parts(0, 0)[0]
+    background = np.array([0.5, 0.8, 0.5])
+    variants = {"accessory": ["NONE", "PRESCRIPTION_1", "SUNGLASSES"], "facial_hair": ["NONE", "BEARD_MEDIUM",
+                "MOUSTACHE_FANCY"], "eyes": ["DEFAULT", "SQUINT"], "eyebrows": ["DEFAULT", "UNIBROW_NATURAL"],
+                "mouth": ["SERIOUS", "SCREAM_OPEN"]}
+    styles = [p for _, attrs, names in HAIR for p in names if not attrs & {"Bald", "Wearing_Hat"}]
+    covered = {}
+    for style in styles:
+        for group, parts in variants.items():
+            images = [render_parts({**base, "top": style, group: part}, background, None, 32) for part in parts]
+            if all(np.array_equal(images[0], im) for im in images[1:]):
+                covered.setdefault(style, set()).add(group)
+    assert covered == {style: set(groups) for style, groups in HIDDEN_PARTS.items()}  # found, not assumed
+    names = list(AVATAR_ATTRIBUTES)
+    curly = {**base, "top": "LONG_HAIR_CURLY", "accessory": "SUNGLASSES", "facial_hair": "MOUSTACHE_FANCY"}
+    shown = labels_of(curly)
+    assert shown[names.index("Eyeglasses")] == shown[names.index("Mustache")] == 0 and shown[names.index("No_Beard")]
+    assert (shown == labels_of({**curly, **HIDDEN_PARTS["LONG_HAIR_CURLY"]})).all()
+    assert labels_of(curly, revision=2)[names.index("Sunglasses")] == 1  # revision 2 named the part sampled
+
+
+def test_labels_revision_2_stays_reachable(tmp_path):
+    from spnn.data.avatars import HIDDEN_PARTS
+
+    old = open_dataset("avatars:16:r2", "test", n=2000, cache=tmp_path)
+    new = open_dataset("avatars:16", "test", n=2000, cache=tmp_path)
+    differ = (old.labels != new.labels).any(1)
+    tops = [sample_parts(0, int(i))[0]["top"] for i in new.index]
+    assert differ.sum() >= 2 and all(t in HIDDEN_PARTS for t, d in zip(tops, differ) if d)
+    assert old.labels_revision == 2 and np.array_equal(old.images, new.images)
+
+
+def test_an_ideal_edit_sets_the_attribute_with_the_smallest_change_that_shows():
+    from spnn.data.avatars import HIDDEN_PARTS, PART_TABLES, drawn_parts, labels_of
+    from spnn.data.counterfactual import edited_parts, render_edited
+
+    names = list(AVATAR_ATTRIBUTES)
+    attributes = ["Eyeglasses", "Smiling", "Bangs", "Gray_Hair", "Black_Hair", "Blond_Hair", "Bald", "Wearing_Hat",
+                  "Mustache", "Sunglasses"]
+    for i in range(200):
+        parts, labels, _ = sample_parts(0, i)
+        shown = drawn_parts(parts)
+        for name in attributes:
+            group = [g for g, table in PART_TABLES.items() if any(name in row[1] for row in table)]
+            for value in (True, False):
+                new = edited_parts(parts, name, value)
+                assert labels_of(new)[names.index(name)] == value, (i, name, value)
+                if labels[names.index(name)] == value:
+                    assert new == shown  # nothing to do
+                assert {k for k in new if new[k] != shown[k]} <= {*group, "top"}
+                assert all(new[g] == part for g, part in HIDDEN_PARTS.get(new["top"], {}).items())  # nothing covered
+    image = render_edited(0, 7, "Bangs", True)
+    assert image.shape == (32, 32, 3) and not np.array_equal(image, render_avatar(0, 7, 32)[0])
+    with pytest.raises(DataError, match="unknown attribute 'Wings'"):
+        edited_parts(sample_parts(0, 0)[0], "Wings", True)
+
+
 def test_labels_revision_1_stays_reachable(tmp_path):
     """The labels the shipped models were trained with: the hair colour sampled, also where it is not drawn."""
-    from spnn.data.avatars import FIXED_HAIR_COLOUR, labels_for, labels_of
+    from spnn.data.avatars import FIXED_HAIR_COLOUR, HIDDEN_PARTS, labels_for, labels_of
 
     parts = {**sample_parts(0, 0)[0], "top": next(iter(FIXED_HAIR_COLOUR)), "hair_color": "SILVER_GRAY"}
     grey = AVATAR_ATTRIBUTES.index("Gray_Hair")
@@ -302,7 +365,8 @@ def test_labels_revision_1_stays_reachable(tmp_path):
     new = AvatarFaces(n=200, size=16, split="test", root=tmp_path, progress=False)
     differ = (old.labels != new.labels).any(1)
     tops = [sample_parts(0, int(i))[0]["top"] for i in new.index]
-    assert differ.any() and all(t in FIXED_HAIR_COLOUR for t, d in zip(tops, differ) if d)  # only those styles move
+    moved = {**FIXED_HAIR_COLOUR, **HIDDEN_PARTS}  # only those styles move (revisions 2 and 3)
+    assert differ.any() and all(t in moved for t, d in zip(tops, differ) if d)
     assert np.array_equal(old.images, new.images) and np.array_equal(old.labels, labels_for(0, new.index, 1))
     head = AvatarFaces.head("test", 5, size=16, n=200, root=tmp_path, labels_revision=1)
     assert np.array_equal(head.labels, old.labels[:5]) and head.labels_revision == 1
@@ -311,7 +375,7 @@ def test_labels_revision_1_stays_reachable(tmp_path):
 
     pairs = CounterfactualPairs(old, root=tmp_path, workers=1)  # the pairs' labels follow the dataset's revision
     assert np.array_equal(pairs.labels, np.stack([labels_of(counterfactual_parts(0, int(i))[0], 1) for i in old.index]))
-    for bad in (0, 3, True):
+    for bad in (0, 4, True):
         with pytest.raises(DataError, match="labels revision"):
             AvatarFaces(n=20, size=16, split="test", root=None, progress=False, labels_revision=bad)
     with pytest.raises(DataError, match="labels revision"):

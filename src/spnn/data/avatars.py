@@ -16,6 +16,9 @@ Gray/Red_Hair          silver grey; auburn, red); 0 for all when bald or wearing
                        draws "straight 2" auburn and "shaved sides" golden blond whatever the colour
                        sampled (`FIXED_HAIR_COLOUR`; labels revision 2, 2026-12-07: revision 1 named the
                        sampled colour, wrong on 4.9% of the images)
+(all)                  labels name the parts drawn: "long hair curly" covers glasses and facial hair, so its
+                       faces have neither (`HIDDEN_PARTS`; labels revision 3, 2026-12-07: revision 2 named
+                       the parts sampled there)
 Bushy_Eyebrows         eyebrows "unibrow natural"
 Eyeglasses             any glasses (prescription 1/2, round, wayfarers 1/2, kurt, sunglasses 1/2)
 Sunglasses             dark glasses (sunglasses 1/2, kurt); implies Eyeglasses
@@ -57,8 +60,8 @@ from spnn.errors import DataError
 from spnn.io import atomic_write
 
 __all__ = ["AVATAR_ATTRIBUTES", "AvatarFaces", "render_avatar", "render_parts", "sample_parts", "sample_nuisance",
-           "labels_of", "labels_for", "drawn_hair_colour", "generate", "VERSIONS", "PART_TABLES", "FIXED_HAIR_COLOUR",
-           "LABELS_REVISION"]
+           "labels_of", "labels_for", "drawn_hair_colour", "drawn_parts", "generate", "VERSIONS", "PART_TABLES",
+           "FIXED_HAIR_COLOUR", "HIDDEN_PARTS", "LABELS_REVISION"]
 
 AVATAR_ATTRIBUTES = [
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Bald", "Bangs", "Black_Hair", "Blond_Hair", "Brown_Hair",
@@ -139,7 +142,13 @@ HIDES_HAIR_COLOUR = {"Bald", "Wearing_Hat"}
 # SHAVED_SIDES a golden blond; `tests/test_data.py` renders each style in two colours to find them): their hair
 # colour labels name the colour drawn (labels revision 2)
 FIXED_HAIR_COLOUR = {"STRAIGHT_2": "AUBURN", "SHAVED_SIDES": "BLONDE_GOLDEN"}
-LABELS_REVISION = 2  # 1 (before 2026-12-07): the sampled hair colour, wrong for the styles above
+# python-avatars draws "long hair curly" over the face's glasses and facial hair (`tests/test_data.py` renders every
+# style with each group's parts to find it): the picture shows neither, whatever was sampled, so their labels
+# name the part drawn in their place (labels revision 3)
+HIDDEN_PARTS = {"LONG_HAIR_CURLY": {"accessory": "NONE", "facial_hair": "NONE"}}
+# 1 (before 2026-12-07): the sampled hair colour, wrong for FIXED_HAIR_COLOUR's styles; 2 (2026-12-07): the colour
+# drawn, but glasses and facial hair named under HIDDEN_PARTS' style; 3: the parts drawn
+LABELS_REVISION = 3
 
 
 def attributes_of_part(group: str, part: str) -> set[str]:
@@ -156,20 +165,31 @@ def drawn_hair_colour(parts: dict) -> str:
     return FIXED_HAIR_COLOUR.get(parts["top"], parts["hair_color"])
 
 
+def drawn_parts(parts: dict, revision: int = LABELS_REVISION) -> dict:
+    """The parts as the picture shows them, which the labels of ``revision`` name: from revision 2 the hair colour
+    drawn (`drawn_hair_colour`), from revision 3 the parts a hair style covers replaced by what is drawn instead
+    (`HIDDEN_PARTS`); revision 1 the parts sampled."""
+    check_labels_revision(revision)
+    shown = dict(parts)
+    if revision >= 2:
+        shown["hair_color"] = drawn_hair_colour(parts)
+    if revision >= 3:
+        shown.update(HIDDEN_PARTS.get(parts["top"], {}))
+    return shown
+
+
 def labels_of(parts: dict, revision: int = LABELS_REVISION) -> np.ndarray:
-    """The 22 labels of a set of parts; hair colour counts only with head hair (not bald, no hat), and is the
-    colour drawn (`drawn_hair_colour`; ``revision=1``: the colour sampled, the labels the shipped models were
-    trained with).
+    """The 22 labels of a set of parts as drawn (`drawn_parts`); hair colour counts only with head hair (not bald,
+    no hat). ``revision``: an older labels revision (1: the labels the shipped SPNN was trained with).
 
     >>> parts, labels, _ = sample_parts(0, 5)
     >>> bool((labels_of(parts) == labels).all())
     True
     """
-    check_labels_revision(revision)
-    colour = drawn_hair_colour(parts) if revision >= 2 else parts["hair_color"]
+    shown = drawn_parts(parts, revision)
     attrs: set[str] = set()
     for group in PART_TABLES:
-        a = attributes_of_part(group, colour if group == "hair_color" else parts[group])
+        a = attributes_of_part(group, shown[group])
         if group == "hair_color" and attrs & HIDES_HAIR_COLOUR:
             a = set()
         attrs |= a
