@@ -74,6 +74,44 @@ def test_evaluator_cli_score(tmp_path):
     assert json.loads(out.stdout)["images"] == 4
 
 
+def test_an_evaluator_ensemble_averages_its_members_and_round_trips(tmp_path):
+    from spnn.cli.main import main
+    from spnn.evaluation.evaluator import EvaluatorEnsemble, load_evaluator_file
+    from spnn.models import load_evaluator
+
+    names = [f"a{i}" for i in range(22)]
+    files = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        AttributeEvaluator((3, 8, 8), names, widths=(4, 8), head="spatial" if seed == 2 else "pool").save(
+            tmp_path / f"m{seed}.safetensors")
+        files.append(str(tmp_path / f"m{seed}.safetensors"))
+    assert main(["evaluator", "ensemble", "--models", *files, "--out", str(tmp_path / "e.safetensors")]) == 0
+    ens = load_evaluator(str(tmp_path / "e.safetensors"))
+    members = [load_evaluator_file(f) for f in files]
+    x = torch.rand(5, 3, 8, 8) * 2 - 1
+    assert isinstance(ens, EvaluatorEnsemble) and ens.attribute_names == names
+    assert torch.allclose(ens.predict(x), torch.stack([m.predict(x) for m in members]).mean(0), atol=1e-6)
+    assert torch.allclose(ens.embed(x), torch.cat([m.embed(x) for m in members], 1))
+    out = subprocess.run([sys.executable, "-m", "spnn.cli.main", "evaluator", "score", "--model",
+                          str(tmp_path / "e.safetensors"), "--data", "avatars:8", "--n", "40"],
+                         capture_output=True, text=True, env={"SPNN_CACHE": str(tmp_path), "PATH": ""})
+    assert out.returncode == 0 and json.loads(out.stdout)["images"] == 4, out.stderr
+    with pytest.raises(ConfigError, match="same images and attributes"):
+        EvaluatorEnsemble([members[0], AttributeEvaluator((3, 16, 16), names, widths=(4,))])
+    with pytest.raises(ConfigError, match="one or more"):
+        EvaluatorEnsemble([])
+    assert main(["evaluator", "ensemble", "--models", *files, "--out", str(tmp_path / "e.pt")]) == 2
+    assert not (tmp_path / "e.pt").exists()
+    tensors = {"x": torch.zeros(1)}
+    from spnn.io import save_tensors
+
+    save_tensors(tmp_path / "odd.safetensors", tensors, {"evaluator_config": {"format": "spnn.EvaluatorEnsemble/1",
+                                                                              "members": "three"}})
+    with pytest.raises(CheckpointError, match="not an spnn attribute evaluator file"):
+        load_evaluator_file(tmp_path / "odd.safetensors")
+
+
 def test_grids_are_written(tmp_path):
     labelled_grid(np.zeros((3, 8, 8, 3), np.uint8), np.eye(3, 22, dtype=np.uint8), tmp_path / "a.png")
     image_grid([torch.zeros(2, 3, 8, 8), torch.ones(2, 3, 8, 8)], tmp_path / "b.png", row_labels=["x", "y"],

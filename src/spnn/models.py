@@ -70,6 +70,6 @@ def evaluator_path(path) -> Path | None:
 
 def load_evaluator(path=None, device="cpu"):
     """An evaluator file, or a shipped one by name: "r2" (the default), "r1" or "spatial" (`EVALUATORS`)."""
-    from spnn.evaluation.evaluator import AttributeEvaluator
+    from spnn.evaluation.evaluator import load_evaluator_file
 
-    return AttributeEvaluator.load(_default(evaluator_path(path), DEFAULT_EVALUATOR, "evaluator"), device)
+    return load_evaluator_file(_default(evaluator_path(path), DEFAULT_EVALUATOR, "evaluator"), device)

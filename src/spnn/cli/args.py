@@ -166,6 +166,17 @@ def check_output_file(path: str | os.PathLike) -> Path:
     return path
 
 
+def check_safetensors_out(path: str | os.PathLike) -> Path:
+    """Check that ``path`` names a .safetensors file that can be written (its folder is created), before any work."""
+    from spnn.errors import ConfigError
+
+    out = Path(path)
+    if out.suffix != ".safetensors":
+        raise ConfigError(f"--out {out}: give a file name ending in .safetensors")
+    check_output_file(out.with_suffix(""))
+    return out
+
+
 def output_dir(text: str) -> str:
     """An argparse type for --out folders: not empty (checked for writing when the command starts)."""
     if not text:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from spnn.cli.args import check_output_dir, existing_path, float_in, nonnegative_int, positive_float, positive_int
+from spnn.cli.args import (
+    check_output_dir,
+    existing_path,
+    float_in,
+    nonnegative_int,
+    output_file,
+    positive_float,
+    positive_int,
+)
 from spnn.cli.data import dataset_options
 from spnn.cli.device import device_of, device_option
 
@@ -25,12 +33,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from spnn.cli.args import check_safetensors_out
+    from spnn.evaluation.evaluator import AttributeEvaluator, EvaluatorEnsemble
+
+    out = check_safetensors_out(args.out)
+    members = [AttributeEvaluator.load(m) for m in args.models]
+    EvaluatorEnsemble(members).save(out, {"members_from": [str(m) for m in args.models]})
+    print(json.dumps({"out": str(out), "members": len(members)}))
+    return 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from spnn.data.registry import open_dataset
-    from spnn.evaluation.evaluator import AttributeEvaluator
+    from spnn.evaluation.evaluator import load_evaluator_file
     from spnn.evaluation.metrics import attribute_agreement
 
-    ev = AttributeEvaluator.load(args.model)
+    ev = load_evaluator_file(args.model)
     ds = open_dataset(args.data, args.split, size=ev.input_shape[1], n=args.n)
     x, y = ds.tensors(limit=args.limit)
     agreement = attribute_agreement(ev.predict(x), y)
@@ -59,6 +78,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--quiet", action="store_true")
     device_option(t)
     t.set_defaults(func=cmd_train)
+    e = s.add_parser("ensemble", help="one judge from several evaluators of the same attributes (mean logits)")
+    e.add_argument("--models", type=existing_path, nargs="+", required=True,
+                   help="evaluator files (`spnn evaluator train`), e.g. one recipe trained from several seeds")
+    e.add_argument("--out", type=output_file, required=True, help="the ensemble's .safetensors")
+    e.set_defaults(func=cmd_ensemble)
     c = s.add_parser("score", help="attribute accuracy of the evaluator on a dataset split")
     c.add_argument("--model", type=existing_path, required=True)
     c.add_argument("--data", default="avatars")

@@ -403,15 +403,12 @@ def cmd_calibrate(args) -> int:
     from dataclasses import replace
 
     from spnn.calibration import calibrate_edits, calibration_of
-    from spnn.cli.args import check_output_file
+    from spnn.cli.args import check_safetensors_out
     from spnn.data.registry import open_dataset
     from spnn.models import load_spnn
     from spnn.operators import SPNNOperator
 
-    out = Path(args.out)
-    if out.suffix != ".safetensors":
-        raise ConfigError(f"--out {out}: give a file name ending in .safetensors")
-    check_output_file(out.with_suffix(""))
+    out = check_safetensors_out(args.out)
     net = load_spnn(args.spnn, device_of(args))
     source = net
     if args.keep_from:
