@@ -138,10 +138,11 @@ def same_label_reference(x, labels, judged, pool, pool_labels, nearest_rmse, ev)
 
 
 def judge_name(evaluator: str | None) -> str:
-    """The judge a run used, as its results record it: the name or file given, else the default's name (r2)."""
-    from spnn.models import DEFAULT_EVALUATOR, EVALUATORS
+    """The judge a run used, as its results record it: the name or file given, else the default's name
+    (`spnn.models.DEFAULT_JUDGE`)."""
+    from spnn.models import DEFAULT_JUDGE
 
-    return evaluator or next(name for name, path in EVALUATORS.items() if path == DEFAULT_EVALUATOR)
+    return evaluator or DEFAULT_JUDGE
 
 
 def judge_of(result: dict) -> str:

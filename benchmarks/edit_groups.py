@@ -18,6 +18,7 @@ import torch
 from common import judge_name, machine, table, write
 
 from spnn.calibration import calibration_of
+from spnn.cli.args import judge_help
 from spnn.data.avatars import LABELS_REVISION, AvatarFaces
 from spnn.models import load_evaluator, load_prior, load_spnn
 from spnn.operators import SPNNOperator, level_of
@@ -45,7 +46,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--logit", type=float, help="bound level for every bounded attribute (default: the SPNN's)")
     ap.add_argument("--split", default="val", choices=["val", "test"])
-    ap.add_argument("--evaluator", help="judge: a shipped one by name (r2, the default; r1, spatial) or a file")
+    ap.add_argument("--evaluator", help=judge_help("judge"))
     ap.add_argument("--name", default=None, help="results file benchmarks/results/NAME.json (default: none)")
     args = ap.parse_args()
 

@@ -12,7 +12,7 @@ from common import table, write
 
 from spnn.data.registry import open_dataset
 from spnn.evaluation.metrics import attribute_agreement
-from spnn.models import load_evaluator
+from spnn.models import DEFAULT_JUDGE, load_evaluator
 
 CASTS = {"blue": (-1.0, -0.4, 1.0), "red": (1.0, -0.4, -0.4), "green": (-0.4, 1.0, -0.4),
          "yellow": (1.0, 1.0, -1.0), "dark": (-1.0, -1.0, -1.0), "bright": (1.0, 1.0, 1.0)}
@@ -21,8 +21,8 @@ CASTS = {"blue": (-1.0, -0.4, 1.0), "red": (1.0, -0.4, -0.4), "green": (-0.4, 1.
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1000, help="test faces")
-    ap.add_argument("--evaluators", nargs="+", default=["r2"],
-                    help="shipped evaluators by name (r2, r1, spatial) or evaluator files")
+    ap.add_argument("--evaluators", nargs="+", default=[DEFAULT_JUDGE],
+                    help="shipped evaluators by name (spnn.models.EVALUATORS) or evaluator files")
     ap.add_argument("--strengths", type=float, nargs="+", default=[0.2, 0.4])
     ap.add_argument("--data-n", type=int, default=30000)
     ap.add_argument("--name", default="evaluator-casts")

@@ -14,7 +14,7 @@ import argparse
 import torch
 from common import Timer, judge_name, table, write
 
-from spnn.cli.args import parsed_by
+from spnn.cli.args import judge_help, parsed_by
 from spnn.diffusion.schedule import ddim_timesteps, time_travel
 from spnn.models import load_evaluator, load_prior, load_spnn
 from spnn.operators import SPNNOperator
@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--spnn")
     ap.add_argument("--prior")
-    ap.add_argument("--evaluator", help="judge: a shipped one by name (r2, the default; r1, spatial) or a file")
+    ap.add_argument("--evaluator", help=judge_help("judge"))
     ap.add_argument("--name", default="generation-travel")
     args = ap.parse_args()
     net, prior, ev = load_spnn(args.spnn), load_prior(args.prior), load_evaluator(args.evaluator)

@@ -40,7 +40,7 @@ from common import (
 )
 
 from spnn.calibration import calibration_of
-from spnn.cli.args import float_in, parsed_by
+from spnn.cli.args import float_in, judge_help, parsed_by
 from spnn.data.avatars import AvatarFaces
 from spnn.diffusion.sampler import sample
 from spnn.evaluation.metrics import attribute_agreement, contrast_ratio, nearest_same_label_rmse
@@ -147,7 +147,7 @@ def main() -> None:
     ap.add_argument("--data-version", type=int, default=1, choices=[1, 2], help="built-in dataset version")
     ap.add_argument("--spnn")
     ap.add_argument("--prior")
-    ap.add_argument("--evaluator")
+    ap.add_argument("--evaluator", help=judge_help("judge"))
     ap.add_argument("--device", default="cpu", help="cpu (the README's figures) or cuda")
     args = ap.parse_args()
     dev = args.device

@@ -153,9 +153,9 @@ CLI_CASES = [
     (REC + ["--preset", "paper", "--latents-from", "labels"], ["--preset paper", "--preset spnn"]),
     # model paths
     (EDIT + ["--evaluator", "{d}/missing.safetensors"], ["--evaluator", "no such file"]),
-    (EDIT + ["--evaluator", "r3"], ["--evaluator", "shipped evaluator (r2, r1, spatial)"]),
+    (EDIT + ["--evaluator", "r9"], ["--evaluator", "shipped evaluator (r3, r2, r1, spatial)"]),
     (EDIT + ["--evaluator", ""], ["--evaluator", "empty evaluator"]),
-    (["demo", "--evaluator", "r3", "--out", "{out}"], ["--evaluator", "shipped evaluator (r2, r1, spatial)"]),
+    (["demo", "--evaluator", "r9", "--out", "{out}"], ["--evaluator", "shipped evaluator (r3, r2, r1, spatial)"]),
     (EDIT + ["--spnn", ""], ["--spnn", "empty path"]),
     (EDIT + ["--spnn", "{d}/missing.safetensors"], ["--spnn", "no such file"]),
     (EDIT + ["--prior", "{d}/missing"], ["--prior", "no such file"]),

@@ -44,6 +44,8 @@ def test_quality_benchmark(tmp_path, extra):
     # what real faces of the split with the target score (None where the tiny split has none)
     assert result["editing"][0]["success_real"] is None or 0 <= result["editing"][0]["success_real"] <= 1
     assert "all_set_real" in result["multi_attribute"][0]
+    # the same faces edited perfectly by the generator, read by the same judge
+    assert 0 <= result["editing"][0]["success_ideal"] <= 1 and 0 <= result["editing"][0]["others_kept_ideal"] <= 1
     from spnn.calibration import calibration_of
     from spnn.models import load_spnn
 
@@ -53,6 +55,13 @@ def test_quality_benchmark(tmp_path, extra):
         assert [r["method"] for r in result["identity"]] == ["nlbp-learned", "dps", "(real, same labels)"]
         for r in result["identity"][:2]:
             assert 0 <= r["own_nearest_pixels"] <= 1 and r["agreement"] == rec[r["method"]]["agreement"]
+
+
+def test_judge_spread_benchmark(tmp_path):
+    result = _run("judge_spread.py", tmp_path, "--judges", "r3", "r1", "--n", "4", "--steps", "2", "--data-n", "60")
+    assert [r["judge"] for r in result["rows"]] == ["r3", "r1"] and result["n"] == 4
+    for row in result["rows"]:
+        assert all(0 <= row[f"{a} {m}"] <= 1 for a in result["edits"] for m in ("success", "kept"))
 
 
 def test_identity_tradeoff_benchmark(tmp_path):
@@ -118,7 +127,7 @@ def test_edit_groups_benchmark(tmp_path, by):
     result = _run("edit_groups.py", tmp_path, "--attribute", "Eyeglasses", "--n", "6", "--real-n", "40", "--steps", "2",
                   "--group-by", by)
     rows = result["rows"]
-    assert result["evaluator"] == "r2"  # the default judge, by name
+    assert result["evaluator"] == "r3"  # the default judge, by name
     groups = {"hair_colour": ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Red_Hair", "none"],
               "mouth": ["Mouth_Slightly_Open", "closed"]}[by]
     assert [r[by] for r in rows] == groups
@@ -139,7 +148,7 @@ def _bench_common():
 
 def test_runs_name_their_judge_and_old_runs_read_as_the_first():
     common = _bench_common()
-    assert common.judge_name(None) == "r2" and common.judge_name("spatial") == "spatial"
+    assert common.judge_name(None) == "r3" and common.judge_name("spatial") == "spatial"
     assert [common.judge_of(r) for r in ({}, {"evaluator": "shipped"}, {"evaluator": "r2"})] == ["r1", "r1", "r2"]
 
 

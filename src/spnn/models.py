@@ -6,16 +6,20 @@ from pathlib import Path
 
 from spnn.errors import CheckpointError
 
-__all__ = ["ASSETS", "EVALUATORS", "evaluator_path", "load_spnn", "load_prior", "load_evaluator"]
+__all__ = ["ASSETS", "EVALUATORS", "DEFAULT_JUDGE", "evaluator_path", "load_spnn", "load_prior", "load_evaluator"]
 
 ASSETS = Path(__file__).parent / "assets"
 DEFAULT_SPNN = ASSETS / "avatars32-spnn.safetensors"
 DEFAULT_PRIOR = ASSETS / "avatars32-prior"
 DEFAULT_EVALUATOR = ASSETS / "avatars32-evaluator.safetensors"
-# the judges of the built-in faces (docs: training): "r2", the default, trained on labels revision 2 (hair colours
-# as drawn); "r1", the same recipe on revision 1 (the default until 2026-12-07; it misses golden blond); "spatial",
-# a head of another design trained under random colour casts (also revision 1)
-EVALUATORS = {"r2": DEFAULT_EVALUATOR, "r1": ASSETS / "avatars32-evaluator-r1.safetensors",
+# the judges of the built-in faces (docs: training): "r3", the default, five plain CNNs trained alike on labels
+# revision 3 (the parts as drawn) from seeds 0-4, their logits averaged (one such CNN's verdicts on edited faces move
+# by up to 0.2 with its seed); "r2", one CNN on revision 2 (the default until 2026-12-07, session 26); "r1", the same
+# recipe on revision 1 (it misses golden blond); "spatial", a head of another design trained under random colour
+# casts (also revision 1)
+DEFAULT_JUDGE = "r3"
+EVALUATORS = {"r3": DEFAULT_EVALUATOR, "r2": ASSETS / "avatars32-evaluator-r2.safetensors",
+              "r1": ASSETS / "avatars32-evaluator-r1.safetensors",
               "spatial": ASSETS / "avatars32-evaluator-spatial.safetensors"}
 
 
@@ -69,7 +73,8 @@ def evaluator_path(path) -> Path | None:
 
 
 def load_evaluator(path=None, device="cpu"):
-    """An evaluator file, or a shipped one by name: "r2" (the default), "r1" or "spatial" (`EVALUATORS`)."""
+    """An evaluator (or ensemble) file, or a shipped one by name: "r3" (the default), "r2", "r1" or "spatial"
+    (`EVALUATORS`)."""
     from spnn.evaluation.evaluator import load_evaluator_file
 
     return load_evaluator_file(_default(evaluator_path(path), DEFAULT_EVALUATOR, "evaluator"), device)

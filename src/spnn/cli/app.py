@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from spnn.cli.args import existing_path, int_in, judge_or_none
+from spnn.cli.args import existing_path, int_in, judge_help, judge_or_none
 from spnn.cli.device import device_of, device_option
 
 
@@ -28,8 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--spnn", type=existing_path, help="SPNN (default: the shipped avatar SPNN)")
     p.add_argument("--prior", type=existing_path, help="prior (default: the shipped avatar prior)")
     p.add_argument("--evaluator", type=judge_or_none,
-                   help="evaluator for the reports: a shipped one by name (r2, the default; r1, spatial), "
-                        "a file, or 'none'")
+                   help=judge_help("evaluator for the reports") + ", or 'none'")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     p.add_argument("--port", type=int_in(1, 65535), default=7860)
     p.add_argument("--steps", type=int_in(1, 1000), default=100, help="default sampling steps in the page")

@@ -90,8 +90,16 @@ def existing_path(text: str) -> str:
     return text
 
 
+def judge_help(what: str = "evaluator") -> str:
+    """The help of an --evaluator option: the shipped judges by name, the default first, or a file."""
+    from spnn.models import DEFAULT_JUDGE, EVALUATORS
+
+    others = ", ".join(n for n in EVALUATORS if n != DEFAULT_JUDGE)
+    return f"{what}: a shipped one by name ({DEFAULT_JUDGE}, the default; {others}) or a file"
+
+
 def judge(text: str) -> str:
-    """An argparse type: a shipped evaluator by name (`spnn.models.EVALUATORS`: r2, r1, spatial) or an existing file.
+    """An argparse type: a shipped evaluator by name (`spnn.models.EVALUATORS`) or an existing file.
 
     >>> judge("r1")
     'r1'
@@ -100,7 +108,10 @@ def judge(text: str) -> str:
     from spnn.models import evaluator_path
 
     if not text:
-        raise argparse.ArgumentTypeError("empty evaluator; give a shipped one's name (r2, r1, spatial) or a file")
+        from spnn.models import EVALUATORS
+
+        raise argparse.ArgumentTypeError(f"empty evaluator; give a shipped one's name ({', '.join(EVALUATORS)}) or "
+                                         "a file")
     try:
         evaluator_path(text)
     except CheckpointError as e:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from spnn.cli.args import check_output_dir, existing_path, int_in, judge, output_dir, positive_int
+from spnn.cli.args import check_output_dir, existing_path, int_in, judge, judge_help, output_dir, positive_int
 from spnn.cli.device import device_of, device_option
 
 # the paper's single-attribute rows and its multi-attribute sets mapped to the built-in attributes; the demo shows
@@ -149,7 +149,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=positive_int, default=8)
     p.add_argument("--spnn", type=existing_path)
     p.add_argument("--prior", type=existing_path)
-    p.add_argument("--evaluator", type=judge, help="a shipped one by name (r2, the default; r1, spatial) or a file")
+    p.add_argument("--evaluator", type=judge, help=judge_help())
     p.add_argument("--data-version", type=int, choices=[1, 2], default=1,
                    help="avatar dataset version of the test faces (2: models trained on avatars:v2)")
     p.add_argument("--quiet", action="store_true")

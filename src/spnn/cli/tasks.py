@@ -15,6 +15,7 @@ from spnn.cli.args import (
     existing_path,
     float_in,
     int_in,
+    judge_help,
     judge_or_none,
     nonnegative_int,
     output_dir,
@@ -463,7 +464,7 @@ def _common(p, spnn: bool = True, images: bool = True) -> None:
                        help="learned mode: target latents from the logits (the paper) or from the labels they stand "
                             "for (reconstruction from semantics: other faces with the attributes; docs: sampling)")
     p.add_argument("--evaluator", type=judge_or_none,
-                   help="evaluator: a shipped one by name (r2, the default; r1, spatial), a .safetensors, or 'none'")
+                   help=judge_help() + ", or 'none'")
     p.add_argument("--method", default="nlbp", choices=list(METHODS),
                    help="nlbp (NLBP / DDNM), dps (Chung et al.), dps-paper (the authors' variant), cg, none; "
                         "daps and red-diff (reconstruct and restore: --steps is then DAPS's annealing levels or "
