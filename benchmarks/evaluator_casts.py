@@ -10,6 +10,7 @@ import argparse
 import torch
 from common import table, write
 
+from spnn.data.avatars import LABELS_REVISION
 from spnn.data.registry import open_dataset
 from spnn.evaluation.metrics import attribute_agreement
 from spnn.models import DEFAULT_JUDGE, load_evaluator
@@ -44,7 +45,7 @@ def main() -> None:
                              "agreement": attribute_agreement(logits, labels)["mean"],
                              "most_risen": ev.attribute_names[i], "rise": float(rise[i])})
     print(table(rows, ["evaluator", "cast", "strength", "agreement", "most_risen", "rise"]))
-    print("wrote", write(args.name, {"n": len(x), "casts": CASTS, "rows": rows}))
+    print("wrote", write(args.name, {"n": len(x), "labels_revision": LABELS_REVISION, "casts": CASTS, "rows": rows}))
 
 
 if __name__ == "__main__":

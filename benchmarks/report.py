@@ -517,7 +517,7 @@ def main() -> None:
         print()
     if c := load("evaluator-casts"):
         print(f"**Colour casts** ({c['n']} real test faces with a global cast x + a c, clamped; agreement with the true "
-              "labels (revision 2), and the attribute whose positive rate rises most; `benchmarks/evaluator_casts.py "
+              f"labels (revision {c.get('labels_revision', 2)}), and the attribute whose positive rate rises most; `benchmarks/evaluator_casts.py "
               f"--evaluators {' '.join(dict.fromkeys(r['evaluator'] for r in c['rows']))}`; {c['machine']}, "
               f"{c['date']}):\n")
         print(table(c["rows"], ["evaluator", "cast", "strength", "agreement", "most_risen", "rise"]))
