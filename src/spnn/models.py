@@ -14,7 +14,7 @@ DEFAULT_PRIOR = ASSETS / "avatars32-prior"
 DEFAULT_EVALUATOR = ASSETS / "avatars32-evaluator.safetensors"
 # the judges of the built-in faces (docs: training): "r3", the default, five plain CNNs trained alike on labels
 # revision 3 (the parts as drawn) from seeds 0-4, their logits averaged (one such CNN's verdicts on edited faces move
-# by up to 0.2 with its seed); "r2", one CNN on revision 2 (the default until 2026-12-07, session 26); "r1", the same
+# by up to 0.28 with its seed); "r2", one CNN on revision 2 (the default until 2026-12-07, session 26); "r1", the same
 # recipe on revision 1 (it misses golden blond); "spatial", a head of another design trained under random colour
 # casts (also revision 1)
 DEFAULT_JUDGE = "r3"

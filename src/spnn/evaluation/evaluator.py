@@ -121,7 +121,7 @@ class AttributeEvaluator(_Judge):
 class EvaluatorEnsemble(_Judge):
     """Several evaluators of the same attributes read as one: logits averaged, features concatenated. Evaluators
     trained alike from different seeds agree on real faces and disagree on edited ones, which lie off the data
-    (one judge's verdicts on the same edits move by up to 0.17 with its seed, `docs/findings.md`); their mean is
+    (one judge's verdicts on the same edits move by up to 0.28 with its seed, `docs/findings.md`); their mean is
     the steadier instrument.
 
     >>> a, b = (AttributeEvaluator((3, 8, 8), ["Smiling"], widths=(4,)) for _ in range(2))
