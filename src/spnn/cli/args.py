@@ -105,11 +105,9 @@ def judge(text: str) -> str:
     'r1'
     """
     from spnn.errors import CheckpointError
-    from spnn.models import evaluator_path
+    from spnn.models import EVALUATORS, evaluator_path
 
     if not text:
-        from spnn.models import EVALUATORS
-
         raise argparse.ArgumentTypeError(f"empty evaluator; give a shipped one's name ({', '.join(EVALUATORS)}) or "
                                          "a file")
     try:

@@ -45,6 +45,10 @@ class _Judge(nn.Module):
         """The evaluator's pooled features (its last layer's input) in eval mode, batched, on ``x``'s device."""
         return self._batched(self.pooled, x, batch)
 
+    def save(self, path: str | os.PathLike, meta: dict | None = None) -> None:
+        """Weights and ``config()`` (what `load_evaluator_file` rebuilds it from) in one .safetensors."""
+        save_tensors(path, self.state_dict(), {**(meta or {}), "evaluator_config": self.config()})
+
 
 class AttributeEvaluator(_Judge):
     """VGG-style CNN: stages of two 3x3 conv + BatchNorm + ReLU, 2x max-pool, then a head: ``"pool"``, global
@@ -97,8 +101,6 @@ class AttributeEvaluator(_Judge):
         return {"format": FORMAT, "input_shape": list(self.input_shape),
                 "attribute_names": self.attribute_names, "widths": self.widths, "head": self.head_kind}
 
-    def save(self, path: str | os.PathLike, meta: dict | None = None) -> None:
-        save_tensors(path, self.state_dict(), {**(meta or {}), "evaluator_config": self.config()})
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location="cpu") -> AttributeEvaluator:
@@ -155,8 +157,6 @@ class EvaluatorEnsemble(_Judge):
     def config(self) -> dict:
         return {"format": ENSEMBLE_FORMAT, "members": [m.config() for m in self.members]}
 
-    def save(self, path: str | os.PathLike, meta: dict | None = None) -> None:
-        save_tensors(path, self.state_dict(), {**(meta or {}), "evaluator_config": self.config()})
 
 
 def _skeleton(path, cfg: dict) -> AttributeEvaluator:
