@@ -81,6 +81,8 @@ def test_counterfactual_decoding_benchmark(tmp_path):
     assert rows["all"]["n"] == 6 == sum(r["n"] for k, r in rows.items() if k != "all")
     assert all(r["mse_original"] > 0 and r["ratio"] >= 0 and 0 <= r["evaluator_agrees_with_b"] <= 1
                and 0 <= r["flipped_attributes_shown"] <= 1 for r in rows.values())
+    assert all(r["step_ratio"] >= 0 and 0 <= r["step_agrees_with_b"] <= 1 and 0 <= r["step_flipped_shown"] <= 1
+               for r in rows.values())
     assert (tmp_path / "grid.png").stat().st_size > 1000
 
 

@@ -313,6 +313,34 @@ def test_counterfactual_logits_term_compares_only_the_kept_attributes():
         SPNNTrainConfig(counterfactual_logits=-1.0)
 
 
+def test_counterfactual_step_term_is_one_learned_nlbp_step_to_the_edited_logits():
+    from spnn.operators import SPNNOperator
+    from spnn.training.spnn import SPNNTrainConfig, phase2_loss
+    torch.manual_seed(0)
+    net = _net().double()
+    with torch.no_grad():  # a non-trivial r, so that the latents' move is not zero
+        for name, p in net.named_parameters():
+            if ".r." in f".{name}":
+                p.add_(0.3 * torch.randn_like(p))
+    x = torch.rand(4, 3, 8, 8, dtype=torch.float64) * 2 - 1
+    a, b = (torch.rand(3, 3, 8, 8, dtype=torch.float64) * 2 - 1 for _ in range(2))
+    same = torch.tensor([[1.0, 1, 0, 1], [0, 1, 1, 1], [1, 0, 1, 1]], dtype=torch.float64)
+    w = {"norm": 0.1, "recon": 1.0, "counterfactual_step": 1.0}
+    _, terms = phase2_loss(net, x, w, None, counterfactuals=(a, b, same))
+    with torch.no_grad():
+        edited = torch.where(same.bool(), net(a), net(b))
+        stepped = SPNNOperator(net).back_project(a, edited)  # the sampler's own step, lambda = 1
+    assert torch.isclose(terms["counterfactual_step"], torch.nn.functional.mse_loss(stepped, b), rtol=1e-9)
+    assert terms["counterfactual_step"] > 1e-4
+    # a pair of one face: no attribute changes, the step is the identity
+    _, none = phase2_loss(net, x, w, None, counterfactuals=(a, a, torch.ones_like(same)))
+    assert none["counterfactual_step"] < 1e-20
+    _, off = phase2_loss(net, x, {"norm": 0.1, "recon": 1.0}, None, counterfactuals=(a, b, same))
+    assert "counterfactual_step" not in off
+    with pytest.raises(ValueError, match="counterfactual_step must be a number >= 0"):
+        SPNNTrainConfig(phase=2, counterfactual_step=-1.0)
+
+
 def test_counterfactual_pairs_mask_the_attributes_the_change_keeps():
     from spnn.data.avatars import AvatarFaces
     from spnn.data.counterfactual import CounterfactualPairs

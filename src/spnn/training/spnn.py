@@ -83,10 +83,11 @@ class SPNNTrainConfig:
     counterfactual_relative: bool = False  # phase 1: each pair's decoding error over MSE(a, b) (small parts count)
     counterfactual_logits: float = 0.0  # phase 1: weight of MSE(g(x), g(x_cf)) over the kept attributes / mean g^2
     colour_blends: float = 0.0  # phase 1: weight of the task loss on blends of two hair colours (counterfactual_batch)
+    counterfactual_step: float = 0.0  # phase 2: weight of MSE(one learned NLBP step from x to its edited logits, x_cf)
 
     def __post_init__(self):
         for name in ("label_smoothing", "noise_augment", "adversarial", "recon_noise", "invariance", "anchor", "swap",
-                     "counterfactual", "counterfactual_logits", "colour_blends"):
+                     "counterfactual", "counterfactual_logits", "colour_blends", "counterfactual_step"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value >= 0:
                 raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
@@ -249,8 +250,14 @@ def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float =
     return loss, {k: v.detach() for k, v in terms.items()}
 
 
-def phase2_loss(net: SPNN, x, w: dict, origin: list[torch.Tensor] | None, recon_target: torch.Tensor | None = None):
-    """Phase-2 loss and its terms; ``recon_target``: what g+(g(x)) should reconstruct (default ``x``)."""
+def phase2_loss(net: SPNN, x, w: dict, origin: list[torch.Tensor] | None, recon_target: torch.Tensor | None = None,
+                counterfactuals: tuple[torch.Tensor, ...] | None = None):
+    """Phase-2 loss and its terms; ``recon_target``: what g+(g(x)) should reconstruct (default ``x``).
+
+    ``counterfactuals`` (originals a, counterfactuals b, the 0/1 mask of the attributes the two share) feed the
+    counterfactual-step term: one learned NLBP step from a to its edited logits y_e (a's logits, the changed
+    attributes' taken from b), G^-1([y_e | q(a) + Z(y_e) - Z(g(a))]), must draw b. Only r moves in phase 2, so g
+    and the identities stay exact; the term teaches the latents' move what an edit of those logits draws."""
     with torch.no_grad():
         logits = net(x)
     xr, latents = net.pinv(logits, mode="learned", return_latents=True)
@@ -260,6 +267,13 @@ def phase2_loss(net: SPNN, x, w: dict, origin: list[torch.Tensor] | None, recon_
     terms = {"norm": F.mse_loss(flat, target), "recon": F.mse_loss(xr, x if recon_target is None else recon_target)}
     if w.get("cycle"):
         terms["cycle"] = F.mse_loss(net(xr), logits)
+    if counterfactuals is not None and w.get("counterfactual_step"):
+        a, b, same = counterfactuals
+        with torch.no_grad():
+            ya, qa = net.complete(a)
+            edited = torch.where(same.bool(), ya, net(b))
+        moved = [q + z1 - z0 for q, z1, z0 in zip(qa, net.learned_latents(edited), net.learned_latents(ya))]
+        terms["counterfactual_step"] = F.mse_loss(net.inverse(edited, moved), b)
     loss = sum(w[k] * v for k, v in terms.items())
     return loss, {k: v.detach() for k, v in terms.items()}
 
@@ -326,10 +340,18 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
         if cfg.origin == "completion":
             with torch.no_grad():
                 origin = [z.detach() for z in net.origin_latents(1)]
+        w["counterfactual_step"] = cfg.counterfactual_step
+        steps = None
+        if cfg.counterfactual_step:
+            from spnn.data.counterfactual import CounterfactualPairs
+
+            steps = CounterfactualPairs(train_set)
 
         def loss_fn(batch):
             target = partners(batch[1]) if partners is not None and net.training else None
-            return phase2_loss(net, batch[0], w, origin, target)
+            cf = (tuple(t.to(batch[0].device) for t in steps(cfg.counterfactual_batch, kept=True))
+                  if steps is not None and net.training else None)
+            return phase2_loss(net, batch[0], w, origin, target, cf)
     else:
         raise ConfigError(f"phase must be 1 or 2, got {cfg.phase}")
 
