@@ -217,7 +217,8 @@ def test_partner_reconstruction_target():
     assert not torch.isclose(own["recon"], partner["recon"]) and "invariance" not in partner
     assert SPNNTrainConfig(recon_target="partner").needs_partners and not SPNNTrainConfig().needs_partners
     assert SPNNTrainConfig(phase=2, recon_target="partner").needs_partners
-    assert not SPNNTrainConfig(phase=2, invariance=1.0).needs_partners
+    with pytest.raises(ValueError, match="invariance: a phase-1 option given for phase 2"):
+        SPNNTrainConfig(phase=2, invariance=1.0)  # phase 2 has no invariance term: refused, not ignored
     with pytest.raises(ValueError, match="recon_target must be 'self' or 'partner'"):
         SPNNTrainConfig(recon_target="mean")
 
@@ -253,7 +254,7 @@ def test_swap_term_decodes_a_partners_logits_with_the_inputs_latents():
     assert torch.isclose(terms["swap"], expected) and terms["swap"] > 1e-4
     _, own = phase1_loss(net.double(), x.double(), y.double(), w, partners=x.double())  # x' = x: G^-1(G(x)) = x
     assert own["swap"] < 1e-20
-    assert SPNNTrainConfig(swap=1.0).needs_partners and not SPNNTrainConfig(phase=2, swap=1.0).needs_partners
+    assert SPNNTrainConfig(swap=1.0).needs_partners and not SPNNTrainConfig(phase=2).needs_partners
     with pytest.raises(ValueError, match="swap must be a number >= 0"):
         SPNNTrainConfig(swap=-1.0)
 
@@ -339,6 +340,27 @@ def test_counterfactual_step_term_is_one_learned_nlbp_step_to_the_edited_logits(
     assert "counterfactual_step" not in off
     with pytest.raises(ValueError, match="counterfactual_step must be a number >= 0"):
         SPNNTrainConfig(phase=2, counterfactual_step=-1.0)
+    # a term of the other phase would be ignored: refused, naming the section it belongs in
+    with pytest.raises(ValueError, match="counterfactual_step: a phase-2 option given for phase 1; move it to the "
+                                         "phase2 section"):
+        SPNNTrainConfig(phase=1, counterfactual_step=1.0)
+    with pytest.raises(ValueError, match="swap: a phase-1 option given for phase 2"):
+        SPNNTrainConfig(phase=2, swap=1.0)
+
+
+def test_every_shipped_training_config_parses_for_both_phases():
+    import argparse
+    from pathlib import Path
+
+    from spnn.cli.train import _phase_config, _read_config
+    args = argparse.Namespace(**dict.fromkeys(("epochs", "batch_size", "lr", "seed", "max_steps", "ckpt_every",
+                                               "log_every", "epochs2"), None), bf16=False, adaptive_weights=False)
+    paths = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+    assert len(paths) > 20
+    for path in paths:
+        cfg = _read_config(str(path))
+        for phase in (1, 2):
+            assert _phase_config(args, phase, cfg).phase == phase, path.name
 
 
 def test_counterfactual_pairs_mask_the_attributes_the_change_keeps():

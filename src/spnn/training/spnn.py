@@ -57,6 +57,10 @@ PHASE_DEFAULTS = {
     1: {"lr": 2e-4, "epochs": 10, "weights": {"task": 1.0, "cycle": 40.0, "recon": 40.0}},
     2: {"lr": 1e-4, "epochs": 50, "weights": {"norm": 0.1, "recon": 40.0, "cycle": 1.0}},
 }
+# the optional terms each phase's loss reads (a nonzero one in the other phase's section is refused)
+PHASE_TERMS = {1: ("label_smoothing", "noise_augment", "adversarial", "recon_noise", "invariance", "anchor", "swap",
+                   "counterfactual", "counterfactual_logits", "colour_blends"),
+               2: ("counterfactual_step",)}
 
 
 @dataclass
@@ -99,6 +103,10 @@ class SPNNTrainConfig:
             raise ConfigError(f"counterfactual_batch must be an integer >= 1, got {self.counterfactual_batch!r}")
         if self.recon_target not in ("self", "partner"):
             raise ConfigError(f"recon_target must be 'self' or 'partner', got {self.recon_target!r}")
+        other = [n for n in PHASE_TERMS[2 if self.phase == 1 else 1] if getattr(self, n)]
+        if self.phase in (1, 2) and other:  # a term of the other phase would be silently ignored
+            raise ConfigError(f"{', '.join(other)}: a phase-{3 - self.phase} option given for phase {self.phase}; "
+                              f"move it to the phase{3 - self.phase} section")
 
     @property
     def needs_partners(self) -> bool:
