@@ -62,6 +62,7 @@ def files(tmp_path_factory):
     (root / "bad.yaml").write_text("phase1: [unclosed\n")
     (root / "list.yaml").write_text("- 1\n- 2\n")
     (root / "unknown.yaml").write_text("phase1:\n  loop:\n    bogus: 1\n")
+    (root / "crossed.yaml").write_text("phase1:\n  counterfactual_step: 1.0\n")
     for name, rows in {"escape": ["../outside.png,1"], "absolute": ["/etc/hostname,1"], "empty": None,
                        "headeronly": []}.items():
         d = root / f"csv-{name}"
@@ -237,6 +238,11 @@ CLI_CASES = [
     (TRAIN + ["--config", "{d}/bad.yaml"], ["bad.yaml", "not valid YAML"]),
     (TRAIN + ["--config", "{d}/list.yaml"], ["list.yaml", "mapping"]),
     (TRAIN + ["--config", "{d}/unknown.yaml"], ["unknown training options", "bogus"]),
+    (TRAIN + ["--config", "{d}/crossed.yaml"], ["counterfactual_step", "phase-2 option", "phase2 section"]),
+    (TRAIN + ["--phase", "2", "--epochs", "3"], ["--epochs", "phase-1 options with --phase 2", "--epochs2"]),
+    (TRAIN + ["--phase", "2", "--lr", "0.1", "--adaptive-weights"], ["--lr, --adaptive-weights", "--phase 2"]),
+    (TRAIN + ["--phase", "1", "--epochs2", "3"], ["--epochs2", "phase-2 option with --phase 1"]),
+    (TRAIN + ["--init", "{d}/spnn.safetensors", "--hidden", "8"], ["--hidden", "gives the network", "drop them"]),
     (TRAIN + ["--data", "avatars:abc"], ["positive integer"]),
     (TRAIN[:1] + ["--out", "{d}/a_file", "--size", "8", "--n", "40", "--quiet"], ["is a file"]),
     (TRAIN + ["--batch-size", "64"], ["smaller than one batch"]),

@@ -24,6 +24,29 @@ from spnn.errors import ConfigError
 from spnn.training.loop import LoopConfig
 from spnn.training.spnn import PHASE_DEFAULTS, SPNNTrainConfig
 
+NETWORK_OPTIONS = ("hidden", "factor", "reduction", "depth", "mixing", "subnet", "r_bound", "t_bound", "scale_bound")
+
+
+def _check_options(args) -> None:
+    """Refuse options this run would ignore (a silent default where the user asked for something else)."""
+    def flags(names):
+        return ", ".join("--" + n.replace("_", "-") for n in names)
+
+    unused = []
+    if args.phase == "2":
+        unused = [n for n in ("epochs", "lr") if getattr(args, n) is not None]
+        unused += ["adaptive_weights"] if args.adaptive_weights else []
+        if unused:
+            raise ConfigError(f"{flags(unused)}: phase-1 options with --phase 2; use --epochs2 for phase 2's length "
+                              "and the config's phase2 loop for its learning rate")
+    if args.phase == "1" and args.epochs2 is not None:
+        raise ConfigError("--epochs2: a phase-2 option with --phase 1; drop it or train --phase both")
+    given = [n for n in NETWORK_OPTIONS if getattr(args, n) is not None]
+    source = args.init or (Path(args.out) / "phase1.safetensors" if args.phase == "2" else None)
+    if given and source and Path(source).exists():
+        raise ConfigError(f"{flags(given)}: options of a new network, but {source} gives the network "
+                          "(--init, or phase 1's output for --phase 2); drop them")
+
 
 def _network(args, input_shape, n_out, names):
     from spnn.network import SPNN
@@ -34,10 +57,8 @@ def _network(args, input_shape, n_out, names):
             raise ConfigError(f"--init network is {net.input_shape}->{net.output_shape}, the data needs "
                               f"{input_shape}->({n_out},); pass a network for this data or leave out --init")
         return net
-    return SPNN.build(input_shape, (n_out,), factor=args.factor, reduction=args.reduction,
-                      hidden=args.hidden, mixing=args.mixing, subnet=args.subnet, depth=args.depth,
-                      r_bound=args.r_bound, t_bound=args.t_bound, scale_bound=args.scale_bound,
-                      attribute_names=names)
+    options = {n: getattr(args, n) for n in NETWORK_OPTIONS if getattr(args, n) is not None}
+    return SPNN.build(input_shape, (n_out,), attribute_names=names, **options)  # SPNN.build's defaults otherwise
 
 
 def _phase_config(args, phase: int, yaml_cfg: dict) -> SPNNTrainConfig:
@@ -67,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from spnn.training.distributed import init_from_env, is_main
     from spnn.training.spnn import train_spnn
 
+    _check_options(args)
     factors = parse_oversample(args.oversample or [])  # checked before the output folder and the data
     init_from_env()
     yaml_cfg = _read_config(args.config) if args.config else {}
@@ -166,14 +188,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nproc", type=positive_int, default=1, help="data-parallel processes (or use torchrun)")
     device_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    g = p.add_argument_group("network (when not --init)")
-    g.add_argument("--hidden", type=positive_int, default=64)
-    g.add_argument("--factor", type=int_in(2, 16), default=2)
-    g.add_argument("--reduction", type=float_in(1, lo_open=True), default=2.0)
-    g.add_argument("--depth", type=positive_int, default=2)
-    g.add_argument("--mixing", default="cayley", choices=["cayley", "householder"])
-    g.add_argument("--subnet", default="plain", choices=["plain", "unet"])
-    g.add_argument("--r-bound", type=positive_float, default=1.0, help="r = r_bound tanh(.)")
-    g.add_argument("--t-bound", type=positive_float, default=1.0, help="t = t_bound tanh(.)")
-    g.add_argument("--scale-bound", type=positive_float, default=2.0, help="s = exp(scale_bound tanh(.))")
+    g = p.add_argument_group("network (a new one: not with --init; defaults in brackets)")
+    g.add_argument("--hidden", type=positive_int, help="subnet width [64]")
+    g.add_argument("--factor", type=int_in(2, 16), help="pixel-unshuffle factor [2]")
+    g.add_argument("--reduction", type=float_in(1, lo_open=True), help="channels kept per coupling block: 1/R [2]")
+    g.add_argument("--depth", type=positive_int, help="subnet depth [2]")
+    g.add_argument("--mixing", choices=["cayley", "householder"], help="orthogonal 1x1 mixing [cayley]")
+    g.add_argument("--subnet", choices=["plain", "unet"], help="[plain]")
+    g.add_argument("--r-bound", type=positive_float, help="r = r_bound tanh(.) [1]")
+    g.add_argument("--t-bound", type=positive_float, help="t = t_bound tanh(.) [1]")
+    g.add_argument("--scale-bound", type=positive_float, help="s = exp(scale_bound tanh(.)) [2]")
     p.set_defaults(func=cmd_train, argv=None)
