@@ -318,6 +318,19 @@ def main() -> None:
                            "natural_agreement", "natural_own_nearest", "edits_met", "success_mean",
                            "kept_mean", "multi_all_set", "n_edit", "max_abs"]))
         print()
+    if (cd := load("counterfactual-decoding")) and "step_ratio" in cd["rows"][0]:
+        print(f"**What the SPNN's step draws** ({cd['n']} test faces a and their counterfactuals b, the same face with "
+              f"one part group changed, {cd['machine']}, {cd['date']}; `python benchmarks/counterfactual_decoding.py "
+              f"--spnn {' '.join(cd['spnn'])}`; the models under runs/ are phase-2 retrainings of the shipped SPNN: "
+              "cfstep `configs/avatars32-counterfactual-step.yaml`, rself10 the paper's self target for 10 epochs, lab "
+              "notes session 27). ratio: MSE(G^-1(g(b), q(a)), b) / MSE(a, b), b's logits decoded with a's latents "
+              "(1: the logits draw nothing of the change); step_ratio: the same for one learned NLBP step from a to its "
+              "edited logits (a's, the flipped attributes' taken from b), the move an edit makes; step_flipped_shown: "
+              "the share of the flipped attributes the judge reads on that step; "
+              f"[grid](results/{Path(cd['grid']).name}): rows a, b, then per SPNN the decoding and the step):\n")
+        rows = [r for r in cd["rows"] if r["changed"] in ("all", "hair_color", "top", "facial_hair", "mouth")]
+        print(table(rows, ["spnn", "changed", "n", "ratio", "step_ratio", "step_agrees_with_b", "step_flipped_shown"]))
+        print()
     if ls := load("level_sets"):
         print(f"**Level sets of the SPNN** (logit >= {ls['logit']:g} on {ls['rows'][0]['faces']} {ls['split']} faces "
               f"without the attribute each, {ls['machine']}; `python benchmarks/level_sets.py --grid "
