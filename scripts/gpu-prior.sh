@@ -22,19 +22,10 @@
 set -u
 OUT=${1:-${OUT:-/tmp/gpu-prior}}
 PRESET=${PRESET:-small} EPOCHS=${EPOCHS:-24} BATCH=${BATCH:-256} LR=${LR:-5e-4} DEVICE=${DEVICE:-cuda}
-mkdir -p "$OUT"
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    && export PYTHONPATH=/tmp/site
-fi
-[ -d data-cache ] && export SPNN_CACHE=$PWD/data-cache
-export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 SPNN_BENCH_RESULTS=$OUT
+source scripts/gpu-setup.sh
 RUN=/tmp/gpu-prior-$PRESET  # a rerun on a warm machine resumes it
 CPU_FLAG=$([ "$DEVICE" = cpu ] && echo --cpu || true)
 BF16_FLAG=$([ "$DEVICE" = cpu ] || echo --bf16)
-{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null
-  python3 -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())"; } > "$OUT/env.txt" 2>&1
-cat "$OUT/env.txt"
 
 echo "== train the $PRESET prior (at most ${TRAIN_LIMIT:-300} s; resumable, so a cut run still has its last checkpoint)"
 timeout "${TRAIN_LIMIT:-300}" python3 -m spnn prior train --data avatars --preset "$PRESET" --out "$RUN" \

@@ -6,20 +6,12 @@
 #
 #   bash scripts/gpu-speed.sh OUTDIR      # results JSON and logs land in OUTDIR
 #
-# Without the package installed: wheels in .whl/ (diffusers, python-avatars, resvg-py, importlib-metadata) are
-# unpacked to /tmp/site and src/ goes on PYTHONPATH. Each stage has its own time limit; a failed stage does not
+# Without the package installed: scripts/gpu-setup.sh unpacks the wheels in .whl/ to /tmp/site and puts src/ on
+# PYTHONPATH. Each stage has its own time limit; a failed stage does not
 # stop the next.
 set -u
 OUT=${1:-${OUT:-/tmp/gpu-speed}}
-mkdir -p "$OUT"
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    && export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 SPNN_BENCH_RESULTS=$OUT
-{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
-  python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"; } > "$OUT/env.txt" 2>&1
-cat "$OUT/env.txt"
+source scripts/gpu-setup.sh
 
 echo "== tests on CUDA"
 timeout "${TEST_LIMIT:-120}" python3 -m pytest -q -p no:cacheprovider tests/test_graphs.py tests/test_diffusion.py \

@@ -24,19 +24,10 @@
 set -u
 OUT=${1:-${OUT:-/tmp/gpu-spnn}}
 HIDDEN=${HIDDEN:-128} EPOCHS=${EPOCHS:-20} EPOCHS2=${EPOCHS2:-5} BATCH=${BATCH:-256} DEVICE=${DEVICE:-cuda}
-mkdir -p "$OUT"
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    && export PYTHONPATH=/tmp/site
-fi
-[ -d data-cache ] && export SPNN_CACHE=$PWD/data-cache
-export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 SPNN_BENCH_RESULTS=$OUT
+source scripts/gpu-setup.sh
 RUN=/tmp/gpu-spnn-h$HIDDEN  # a rerun on a warm machine resumes it
 CPU_FLAG=$([ "$DEVICE" = cpu ] && echo --cpu || true)
 SHIPPED=src/spnn/assets/avatars32-spnn.safetensors
-{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null
-  python3 -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())"; } > "$OUT/env.txt" 2>&1
-cat "$OUT/env.txt"
 
 echo "== train the SPNN, hidden $HIDDEN (at most ${TRAIN_LIMIT:-300} s; resumable)"
 timeout "${TRAIN_LIMIT:-300}" python3 -m spnn train --data avatars --config configs/avatars32-swap4-full.yaml \
