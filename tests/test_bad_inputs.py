@@ -324,6 +324,18 @@ def test_a_refused_command_keeps_folders_it_did_not_create(files, tmp_path, caps
     assert "Wings" in capsys.readouterr().err
 
 
+def test_train_phase2_refuses_network_options_where_phase1_output_gives_the_network(files, tmp_path, capsys):
+    import shutil
+
+    argv = _cli(files, tmp_path)(TRAIN + ["--phase", "2", "--hidden", "8"])
+    (tmp_path / "out").mkdir()
+    shutil.copy(files / "spnn.safetensors", tmp_path / "out" / "phase1.safetensors")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--hidden" in err and "phase1.safetensors gives the network" in err and "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["phase1.safetensors"]  # nothing trained
+
+
 def test_cli_gives_a_traceback_only_when_asked(files, tmp_path, capsys):
     with pytest.raises(DataError):
         main(["--debug", *_cli(files, tmp_path)(EDIT[:-1] + ["{d}/missing.png"])])
