@@ -32,10 +32,8 @@ def _check_options(args) -> None:
     def flags(names):
         return ", ".join("--" + n.replace("_", "-") for n in names)
 
-    unused = []
     if args.phase == "2":
-        unused = [n for n in ("epochs", "lr") if getattr(args, n) is not None]
-        unused += ["adaptive_weights"] if args.adaptive_weights else []
+        unused = [n for n in ("epochs", "lr", "adaptive_weights") if getattr(args, n) not in (None, False)]
         if unused:
             raise ConfigError(f"{flags(unused)}: phase-1 options with --phase 2; use --epochs2 for phase 2's length "
                               "and the config's phase2 loop for its learning rate")

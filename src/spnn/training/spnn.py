@@ -276,12 +276,14 @@ def phase2_loss(net: SPNN, x, w: dict, origin: list[torch.Tensor] | None, recon_
     if w.get("cycle"):
         terms["cycle"] = F.mse_loss(net(xr), logits)
     if counterfactuals is not None and w.get("counterfactual_step"):
+        from spnn.operators import SPNNOperator
+
         a, b, same = counterfactuals
-        with torch.no_grad():
-            ya, qa = net.complete(a)
-            edited = torch.where(same.bool(), ya, net(b))
-        moved = [q + z1 - z0 for q, z1, z0 in zip(qa, net.learned_latents(edited), net.learned_latents(ya))]
-        terms["counterfactual_step"] = F.mse_loss(net.inverse(edited, moved), b)
+        with torch.no_grad():  # g is frozen in phase 2: only the step's latent move (r) carries a gradient
+            completion = net.complete(a)
+            edited = torch.where(same.bool(), completion[0], net(b))
+        stepped = SPNNOperator(net, mode="learned").back_project(a, edited, completion=completion)  # the sampler's step
+        terms["counterfactual_step"] = F.mse_loss(stepped, b)
     loss = sum(w[k] * v for k, v in terms.items())
     return loss, {k: v.detach() for k, v in terms.items()}
 
