@@ -5,6 +5,7 @@
 """
 
 import json
+import re
 from pathlib import Path
 
 from common import RESULTS, edit_table, judge_of, largest_fidelity_gaps, least_agreed, multi_table, table
@@ -51,10 +52,23 @@ def safeguard(result: dict, default="auto") -> str:
     return f"range safeguard M = {max_abs}" if max_abs else "no range safeguard"
 
 
+def former_spnn(result: dict) -> str | None:
+    """The shipped SPNN of an earlier version a run used ("v1: PATH (...)", "v2: ..." in its JSON), else None."""
+    spnn = result.get("spnn")
+    return spnn if isinstance(spnn, str) and re.match(r"v\d+: ", spnn) else None
+
+
+def machine_of(result: dict) -> str:
+    """A run's machine, and the SPNN version it used where that is no longer the shipped one."""
+    former = former_spnn(result)
+    return result["machine"] + (f"; SPNN {former}" if former else "")
+
+
 def spnn_of(result: dict) -> str:
-    """"; SPNN: NAME" when a run did not use today's shipped SPNN (the version-1 runs say so in their JSON)."""
+    """"; SPNN: NAME" when a run used another SPNN than the shipped one and was not made with an earlier shipped
+    version (those say it beside their machine, `machine_of`)."""
     spnn = result.get("spnn", "shipped")
-    return "" if spnn == "shipped" else f"; SPNN: {spnn}"
+    return "" if spnn == "shipped" or former_spnn(result) else f"; SPNN: {spnn}"
 
 
 def reproduce_flags(result: dict) -> str:
@@ -106,7 +120,7 @@ def prior_fidelity_section() -> None:
                  **{PRIOR_RUNS[k]: f["reconstruction"][0]["contrast_ratio"] for k, f in runs.items()}})
     print(f"**Prior fidelity** (rate of each attribute on {fid['n']} real validation faces and on as many "
           f"unconditional samples, {fid['steps']} steps, by the evaluator; contrast ratio: samples' mean per-image "
-          f"pixel spread over the real faces'; {fid['machine']}, {fid['date']}; `quality.py --methods none --n "
+          f"pixel spread over the real faces'; {machine_of(fid)}, {fid['date']}; `quality.py --methods none --n "
           f"{fid['n']} --n-edit 0 --steps {fid['steps']} --split val [--prior PATH] --name prior-fidelity-val-NAME`; "
           "the fine-tuned prior: `spnn prior train --data avatars --init src/spnn/assets/avatars32-prior --out "
           "runs/prior-ft --epochs 12 --batch-size 64 --lr 3e-4 --seed 1`; the oversampled one: the same with `--out "
@@ -155,7 +169,7 @@ def edit_groups_section() -> None:
               f"{r['split']} faces edited, {r['steps']} steps, success {r['success']:.3f}; SPNN level {r['level']:g}; "
               f"real faces with it among the first {r['real_n']}; labels revision {r['labels_revision']}; judge "
               f"{judge_of(r)}; "
-              f"{r['machine']}, {r['date']}; `edit_groups.py --attribute {attribute}{' --off' if off else ''} --group-by "
+              f"{machine_of(r)}, {r['date']}; `edit_groups.py --attribute {attribute}{' --off' if off else ''} --group-by "
               f"{r['group_by']} --n {r['n']}{flag}{'' if judge_of(r) == DEFAULT_JUDGE else ' --evaluator ' + judge_of(r)} --name "
               f"edit-groups-{attribute}-{by}`):\n")
         print(table(r["rows"], list(r["rows"][0])))
@@ -173,7 +187,7 @@ def range_rule_section() -> None:
         print(f"**Edit trajectory, {r['attribute']} (range rule {r['range_rule_used']})** (the SPNN's logit of the "
               f"attribute on the prior's x0 before each projection and on the projected image after it, median over "
               f"the faces the evaluator finally judges failed / succeeded; RMS step and max |x| after it, mean; "
-              f"{r['faces']} validation faces, {r['steps']} steps, success {r['success']:.2f}; {r['machine']}, "
+              f"{r['faces']} validation faces, {r['steps']} steps, success {r['success']:.2f}; {machine_of(r)}, "
               f"{r['date']}; `edit_trajectory.py --attribute {r['attribute']} --range-rule {r['range_rule']} "
               f"--name {name}`):\n")
         print(table(r["trajectory"], list(r["trajectory"][0])))
@@ -191,7 +205,7 @@ def range_rule_section() -> None:
     first = runs["clip"][0]
     print(f"**The range rule** (every edit and set with the safeguard halving the step, the library's default, or "
           f"clipping the image; success / others kept on {first['n_edit']} validation faces, all set for the sets; "
-          f"{first['machine']}, {first['date']}; `quality.py --split val --methods --n 50 --n-edit 50 --steps 20 "
+          f"{machine_of(first)}, {first['date']}; `quality.py --split val --methods --n 50 --n-edit 50 --steps 20 "
           "--range-rule clip --name clip-val-20` and `--steps 100 ... clip-val-100`, `--range-rule halve --steps 100 "
           "--name halve-val-100`; the 20-step halving row is `prior-val-shipped`; the shipped SPNN stores clip for "
           "Gray_Hair, where success rose and others kept fell at neither step count):\n")
@@ -207,15 +221,16 @@ RECIPES = {
          ("slack 0.5", "recon-r3-val-slack-20", "nlbp-learned+labels", "quality-labels-slack-20"),
          ("slack 0.5, travel (5, 2)", "recon-r3-val-slack-travel52-20", "nlbp-learned+labels+travel",
           "quality-labels-slack-travel52-20")],
-    100: [("none", "recon-r2-val-100", "nlbp-learned+labels", "quality-labels-100"),
+    # 100 steps: chosen for version 2 of the SPNN, so its test runs are version 2's too (NAME-spnn-v2)
+    100: [("none", "recon-r2-val-100", "nlbp-learned+labels", "quality-labels-100-spnn-v2"),
           ("skip 0.11", "recon-r2-val-100", "nlbp-learned+labels+skip", None),
           ("skip 0.05", "recon-r2-val-skip0.05-100", "nlbp-learned+labels+skip", "quality-labels-skip0.05-100"),
           ("skip 0.03", "recon-r2-val-skip0.03-100", "nlbp-learned+labels+skip", None),
           ("travel (5, 2)", "recon-r2-val-100", "nlbp-learned+labels+travel", None),
-          ("slack 0.5", "recon-r2-val-slack-100", "nlbp-learned+labels", "quality-labels-slack-100"),
+          ("slack 0.5", "recon-r2-val-slack-100", "nlbp-learned+labels", "quality-labels-slack-100-spnn-v2"),
           ("slack 0.5, skip 0.11", "recon-r2-val-slack-100", "nlbp-learned+labels+skip", None),
           ("slack 0.5, travel (5, 2)", "recon-r2-val-slack-100", "nlbp-learned+labels+travel",
-           "quality-labels-slack-travel52-100")]}
+           "quality-labels-slack-travel52-100-spnn-v2")]}
 
 
 def recon_recipes_section() -> None:
@@ -242,9 +257,9 @@ def recon_recipes_section() -> None:
         r = load(recipes[0][1])
         tests = {judge_of(t) for *_, name in recipes if name and (t := load(name))}
         print(f"**Reconstruction recipes at {steps} steps** (latents from the labels; 200 validation faces judged by "
-              f"{judge_of(r)}, where the settings were chosen (sessions 25-26), then the test faces for those run there, "
+              f"{judge_of(r)}, where the settings were chosen (lab notes sessions 25-26, and 28 for version 3 of the SPNN), then the test faces for those run there, "
               f"judged by {', '.join(sorted(tests))}; targets agreement >= 0.93, own nearest <= 0.10; rule: the "
-              f"highest validation agreement with own nearest <= 0.10; {r['machine']}, {r['date']}; `quality.py --split "
+              f"highest validation agreement with own nearest <= 0.10; {machine_of(r)}, {r['date']}; `quality.py --split "
               f"val --methods nlbp-learned+labels[+skip|+travel] --identity --n 200 --n-edit 0 --steps {steps} "
               "[--recon-slack 0.5] [--skip-tol T] [--recon-travel 5 2] --name NAME`, the test runs without `--split "
               "val`, lab notes sessions 25-26):\n")
@@ -252,9 +267,56 @@ def recon_recipes_section() -> None:
         print()
 
 
+# the headline runs repeated when the shipped SPNN changed to version 3 (session 28); NAME-spnn-v2 holds version 2's
+VERSION_RUNS = ["quality-implied-20", "quality-implied-100", "paper-rows-150-20", "quality-labels-20",
+                "quality-labels-slack-20", "quality-labels-slack-travel52-20", "quality-labels-100",
+                "quality-labels-slack-100", "quality-labels-slack-travel52-100", "recon-r3-val-20",
+                "recon-r3-val-slack-20", "recon-r3-val-slack-travel52-20"]
+
+
+def version_cells(result: dict) -> dict:
+    """The figures of a headline run that the two SPNN versions are compared on: success / others kept per edit,
+    all set per generated set, agreement / own nearest per reconstruction method."""
+    cells = {e["attribute"]: f"{e['success']:.2f} / {e['others_kept']:.3f}" for e in result.get("editing") or []
+             if e["attribute"] != "(no edit)"}
+    cells |= {m["attributes"]: f"{m['all_set']:.2f}" for m in result.get("multi_attribute") or []}
+    identity = {r["method"]: r for r in result.get("identity") or []}
+    cells |= {r["method"]: f"{r['agreement']:.3f} / {identity[r['method']]['own_nearest_pixels']:.3f}"
+              for r in result.get("reconstruction") or [] if r["method"] in identity}
+    return cells
+
+
+def versions_section() -> None:
+    """Version 2 of the shipped SPNN against version 3 on the same headline runs (faces, seeds, judge)."""
+    rows = []
+    for name in VERSION_RUNS:
+        new, old = load(name), load(f"{name}-spnn-v2")
+        if not (new and old) or former_spnn(new):
+            continue
+        before, after = version_cells(old), version_cells(new)
+        rows += [{"run": f"{name} ({new['split']}, {new['steps']} steps)", "row": key, "version 2": before[key],
+                  "version 3 (shipped)": after[key]} for key in after if key in before]
+    acc, acc2 = load("spnn_accuracy"), load("spnn_accuracy-spnn-v2")
+    if acc and acc2 and not former_spnn(acc):
+        rows.append({"run": "spnn_accuracy (test)", "row": "accuracy / all 22 right",
+                     "version 2": f"{acc2['accuracy']:.4f} / {acc2['all_correct']:.3f}",
+                     "version 3 (shipped)": f"{acc['accuracy']:.4f} / {acc['all_correct']:.3f}"})
+    if not rows:
+        return
+    print("**The shipped SPNN, version 2 against version 3** (version 3, shipped since 2026-12-07, session 28: the "
+          "same recipe at twice the width, `--hidden 64`, trained on for 6 + 3 epochs, its own range rules; version 2: "
+          "`src/spnn/assets/avatars32-spnn-v2.safetensors`, hidden 32; each headline run repeated with the same faces, "
+          "seeds and judge, version 2's kept as NAME-spnn-v2.json; edits: success / others kept, sets: all set, "
+          "reconstruction: agreement / own nearest; the commands are those of the tables below, `--spnn "
+          "src/spnn/assets/avatars32-spnn-v2.safetensors` for version 2; lab notes, session 28):\n")
+    print(table(rows, ["run", "row", "version 2", "version 3 (shipped)"]))
+    print()
+
+
 def main() -> None:
+    versions_section()
     if q := load("quality"):
-        print(f"**Reconstruction from semantics** ({q['n']} held-out faces, {q['steps']} steps, {q['machine']}, {q['date']}):\n")
+        print(f"**Reconstruction from semantics** ({q['n']} held-out faces, {q['steps']} steps, {machine_of(q)}, {q['date']}):\n")
         worst = ["consistency_max"] if any("consistency_max" in r for r in q["reconstruction"]) else []
         print(table(q["reconstruction"], ["method", "agreement", "all_correct", "agreement_vs_sign_y",
                                           "consistency_mae", *worst, "s_per_image"]))
@@ -320,7 +382,7 @@ def main() -> None:
         print()
     if (cd := load("counterfactual-decoding")) and "step_ratio" in cd["rows"][0]:
         print(f"**What the SPNN's step draws** ({cd['n']} test faces a and their counterfactuals b, the same face with "
-              f"one part group changed, {cd['machine']}, {cd['date']}; `python benchmarks/counterfactual_decoding.py "
+              f"one part group changed, {machine_of(cd)}, {cd['date']}; `python benchmarks/counterfactual_decoding.py "
               f"--spnn {' '.join(cd['spnn'])}`; the models under runs/ are phase-2 retrainings of the shipped SPNN: "
               "cfstep `configs/avatars32-counterfactual-step.yaml`, rself10 the paper's self target for 10 epochs, lab "
               "notes session 27). ratio: MSE(G^-1(g(b), q(a)), b) / MSE(a, b), b's logits decoded with a's latents "
@@ -333,14 +395,14 @@ def main() -> None:
         print()
     if ls := load("level_sets"):
         print(f"**Level sets of the SPNN** (logit >= {ls['logit']:g} on {ls['rows'][0]['faces']} {ls['split']} faces "
-              f"without the attribute each, {ls['machine']}; `python benchmarks/level_sets.py --grid "
+              f"without the attribute each, {machine_of(ls)}; `python benchmarks/level_sets.py --grid "
               f"docs/level-sets.png`): one NLBP step from the face against the nearest in-range image with the same "
               f"logits:\n")
         print(table(ls["rows"], ["attribute", "image", "median_max_abs", "rms_change", "success", "others_kept"]))
         print()
     if (qi := load("quality-identity")) and qi.get("identity"):
         print(f"**Does reconstruction from semantics return the original face?** ({qi['n']} test faces, {qi['steps']} "
-              f"steps, {qi['machine']}, {qi['date']}; own_nearest: the rate at which a reconstruction's nearest original "
+              f"steps, {machine_of(qi)}, {qi['date']}; own_nearest: the rate at which a reconstruction's nearest original "
               f"among the {qi['n']} is its own, in pixels and in the evaluator's features, chance {1 / qi['n']:.3f}; "
               "rmse_same_attributes_real: from the original to the nearest other training face with the same 22 "
               "labels, the distance to another person with the same attributes; rmse_between_seeds: two seeds of "
@@ -356,7 +418,7 @@ def main() -> None:
         edit_section(pe, f"**The paper's edits at {pe['steps']} steps** (its single-attribute rows Eyeglasses, Smiling, "
                      f"Bangs, Gray_Hair, then the other hair and head attributes; its multi-attribute sets mapped to the "
                      f"built-in attributes; {pe['n_edit']} faces each, shipped models, "
-                     f"{safeguard(pe, 'auto')}, {pe['machine']}, {pe['date']}; `quality.py --methods "
+                     f"{safeguard(pe, 'auto')}, {machine_of(pe)}, {pe['date']}; `quality.py --methods "
                      f"{methods} --identity --n {pe['n']} --n-edit {pe['n_edit']} --steps {pe['steps']}{reproduce_flags(pe)} "
                      f"--name {name}`; "
                      "nlbp-learned@B: `--latent-step B`; identity row (real, same labels): a random real training face "
@@ -374,7 +436,7 @@ def main() -> None:
                      "too, `spnn.implications`; others_kept: all other attributes, others_kept_free: those neither "
                      "named nor implied, implied_set: implied attributes at their implied value; the paper's rows and "
                      f"sets, the same {qi['n_edit']} test faces and seeds as the tables above, {safeguard(qi, 'auto')}, "
-                     f"judge {judge_of(qi)}, {qi['machine']}, {qi['date']}; `quality.py --methods --n {qi['n']} --n-edit {qi['n_edit']} "
+                     f"judge {judge_of(qi)}, {machine_of(qi)}, {qi['date']}; `quality.py --methods --n {qi['n']} --n-edit {qi['n_edit']} "
                      f"--steps {qi['steps']}{reproduce_flags(qi)} --name {name}`; `--no-implied` gives the tables above"
                      + (f"; {', '.join(qi['edit_starts'])} from the start the SPNN stores" if qi.get("edit_starts")
                         else "") + "):")
@@ -389,7 +451,7 @@ def main() -> None:
                 for b, r in zip(base["editing"], reg["editing"]) if b["attribute"] != "(no edit)"]
         print(f"**Edits in a region, at {steps} steps** (whole image -> confined to where the SPNN's own step moves "
               f"pixels by at least {reg['edit_region']:g} of its largest move, `edit(..., region={reg['edit_region']:g})`; "
-              f"the same {reg['n_edit']} test faces and seeds, {reg['machine']}, {reg['date']}; `quality.py --methods "
+              f"the same {reg['n_edit']} test faces and seeds, {machine_of(reg)}, {reg['date']}; `quality.py --methods "
               f"--n {reg['n']} --n-edit {reg['n_edit']} --steps {steps} --edit-region {reg['edit_region']:g} "
               f"--name quality-region-{steps}`; generation has no region, its sets are those above):\n")
         print(table(rows, list(rows[0])))
@@ -401,7 +463,7 @@ def main() -> None:
                                  if e["attribute"] != "(no edit)"}} for t, r in runs]
         r = val[0][1]
         print(f"**Choosing the region threshold** ({r['n_edit']} validation faces per edit, {r['steps']} steps, success / "
-              f"others kept, {r['machine']}, {r['date']}; `quality.py --split val --methods --n 50 --n-edit 50 --steps "
+              f"others kept, {machine_of(r)}, {r['date']}; `quality.py --split val --methods --n 50 --n-edit 50 --steps "
               f"{r['steps']} --edits Eyeglasses Smiling Bangs Gray_Hair --edit-region T --multi Blond_Hair Smiling "
               "--name region-val-T`; off: `editlam-val-gentle`, the defaults):\n")
         print(table(rows, list(rows[0])))
@@ -430,7 +492,7 @@ def main() -> None:
         r = found[-1][1][0]
         print(f"**Keeping the other attributes** (`edit(..., keep=MARGIN)`: every attribute neither named nor implied "
               "bound on the side of the original's logit, at most MARGIN deep; success / others kept on "
-              f"{r['n_edit']} validation faces per edit, 20 steps unless said, {r['machine']}, 2026-12-04 (defaults) "
+              f"{r['n_edit']} validation faces per edit, 20 steps unless said, {machine_of(r)}, 2026-12-04 (defaults) "
               f"and {r['date']}; `quality.py --split val --methods --n 50 --n-edit 50 --steps 20 --edits ... FLAGS "
               "--multi Eyeglasses`, with `--edit-keep off` for the rows without keep now that the shipped SPNN stores "
               "margins; it stores 0.5 for the attributes whose min(success, others kept) fell with it at neither 20 nor "
@@ -442,7 +504,7 @@ def main() -> None:
             continue
         print(f"**Time travel in multi-attribute generation, {g['steps']} steps** (all named attributes set, by the "
               f"evaluator {judge_of(g)}; {g['n']} samples per set from seed {g['seed']}, selection seeds apart from the tables' "
-              f"10000..; {g['machine']}, {g['date']}; `python benchmarks/generation.py --travels "
+              f"10000..; {machine_of(g)}, {g['date']}; `python benchmarks/generation.py --travels "
               f"{' '.join(r['travel'] for r in g['rows'])} --n {g['n']} --steps {g['steps']} --name {name}`):\n")
         print(table(g["rows"], [c for c in g["rows"][0] if c != "s_per_image"]))  # calls: the cost, on any machine
         print()
@@ -455,7 +517,7 @@ def main() -> None:
         methods = " ".join(r["method"] for r in ql["reconstruction"])
         latents = ql.get("edit_latents_from", "logits")
         print(f"**Latents from the labels at {ql['steps']} steps** (`SPNNOperator(latents_from=\"labels\")`, "
-              f"method suffix +labels; {ql['n']} test faces, shipped models, judge {judge_of(ql)}, {ql['machine']}, "
+              f"method suffix +labels; {ql['n']} test faces, shipped models, judge {judge_of(ql)}, {machine_of(ql)}, "
               f"{ql['date']}; "
               f"`quality.py --methods {methods} --identity --n {ql['n']} --n-edit {ql['n_edit']} --steps {ql['steps']}"
               f"{' --latents-from labels' if latents == 'labels' else ''}{reproduce_flags(ql)} --name {name}`):\n")
@@ -468,7 +530,7 @@ def main() -> None:
                          f"({safeguard(ql, 'auto')}):")
     if it := load("identity-tradeoff-labels"):
         print(f"**Choosing the label temperature** ({it['n']} {it.get('split', 'test')} faces, {it['steps']} steps, "
-              f"{it['machine']}, {it['date']}; `identity_tradeoff.py --split {it.get('split', 'test')} --latent-steps "
+              f"{machine_of(it)}, {it['date']}; `identity_tradeoff.py --split {it.get('split', 'test')} --latent-steps "
               f"{' '.join(f'{b:g}' for b in it['latent_steps'])} --label-temperatures "
               f"{' '.join(f'{t:g}' for t in it['label_temperatures'])} --name identity-tradeoff-labels`):\n")
         print(table(it["rows"], ["method", "agreement", "own_nearest_pixels", "own_nearest_features",
@@ -483,7 +545,7 @@ def main() -> None:
         travel_flag = f" --recon-travel {' '.join(map(str, qs['recon_travel']))}" if travel else ""
         print(f"**Latents from the labels with slack {qs['recon_slack']:g}{with_travel} at {qs['steps']} steps** (NLBP "
               f"aims at y +- slack before the last step, at y at the end; {qs['n']} test faces, judge {judge_of(qs)}, "
-              f"{qs['machine']}, "
+              f"{machine_of(qs)}, "
               f"{qs['date']}; `quality.py --methods {method} --identity --n {qs['n']} --n-edit 0 --steps {qs['steps']} "
               f"--recon-slack {qs['recon_slack']:g}{travel_flag} --name {name}`):\n")
         print(table(qs["identity"], list(qs["identity"][0])))
@@ -493,7 +555,7 @@ def main() -> None:
         rows = [{"slack": r["recon_slack"], **{k: v for k, v in r["identity"][0].items() if k != "method"}}
                 for r in slack_runs]
         r = slack_runs[0]
-        print(f"**Choosing the slack** ({r['n']} val faces, {r['steps']} steps, latents from the labels, {r['machine']}, "
+        print(f"**Choosing the slack** ({r['n']} val faces, {r['steps']} steps, latents from the labels, {machine_of(r)}, "
               f"{r['date']}; `quality.py --split val --methods nlbp-learned+labels --identity --n-edit 0 --steps "
               f"{r['steps']} --recon-slack S --name slack-val-S`; rule: the highest agreement with own nearest "
               "<= 0.10, the smaller slack on a tie):\n")
@@ -512,7 +574,7 @@ def main() -> None:
             rows.append(row)
         q = runs[0][1]
         print(f"**Precision of the prior's UNet** (NLBP learned; reconstruction on {q['n']} test faces, edits: success / "
-              f"others kept on 50 faces each, sets: all set, {q['steps']} steps, {q['machine']}, {q['date']}; the SPNN "
+              f"others kept on 50 faces each, sets: all set, {q['steps']} steps, {machine_of(q)}, {q['date']}; the SPNN "
               f"runs in float32 in both, the UNet in bfloat16 as a copy with bfloat16 weights{spnn_of(q)}):\n")
         print(table(rows, list(rows[0])))
         print()
@@ -520,7 +582,7 @@ def main() -> None:
         print(f"**Judges of the same edits** (the paper's single-attribute edits of {js['n']} {js['split']} faces, each "
               f"flipped in the direction its labels allow, and {js['n']} samples of {' + '.join(js['set'])}, made "
               f"once, {js['steps']} steps, shipped models; success / others kept, the set: all set; "
-              f"`benchmarks/judge_spread.py --judges {' '.join(r['judge'] for r in js['rows'])}`; {js['machine']}, "
+              f"`benchmarks/judge_spread.py --judges {' '.join(r['judge'] for r in js['rows'])}`; {machine_of(js)}, "
               f"{js['date']}). r3 is the default, the mean of five CNNs trained alike on labels revision 3 from seeds "
               "0-4 (`runs/evaluator32-r3s*`: `spnn evaluator train --data avatars --seed S`); the single CNNs show "
               "how far one judge's verdict on edited faces moves with its seed:\n")
@@ -531,23 +593,24 @@ def main() -> None:
     if c := load("evaluator-casts"):
         print(f"**Colour casts** ({c['n']} real test faces with a global cast x + a c, clamped; agreement with the true "
               f"labels (revision {c.get('labels_revision', 2)}), and the attribute whose positive rate rises most; `benchmarks/evaluator_casts.py "
-              f"--evaluators {' '.join(dict.fromkeys(r['evaluator'] for r in c['rows']))}`; {c['machine']}, "
+              f"--evaluators {' '.join(dict.fromkeys(r['evaluator'] for r in c['rows']))}`; {machine_of(c)}, "
               f"{c['date']}):\n")
         print(table(c["rows"], ["evaluator", "cast", "strength", "agreement", "most_risen", "rise"]))
         print()
     if sv := load("solvers"):
-        print(f"**Solvers side by side** ({sv['settings']['n']} held-out faces per problem, {sv['machine']}, {sv['date']}; "
+        print(f"**Solvers side by side** ({sv['settings']['n']} held-out faces per problem, {machine_of(sv)}, {sv['date']}; "
               "quality: PSNR in dB, or the evaluator's attribute agreement for semantics; consistency: |A(x) - y| / |y| "
               "with the true operator; calls per image; peak_mb: the process's peak resident memory; settings: "
               + "; ".join(f"{k} {v}" for k, v in sv["settings"].items() if k not in ("n", "daps")) + "):\n")
         print(table(sv["rows"], ["problem", "method", "budget", "psnr_db", "agreement", "consistency", "network_calls",
                                  "operator_calls", "s_per_image", "peak_mb"]))
         print("\n![quality against seconds per image](results/solvers.png)\n")
-    for name in ("speed", "speed-traces-b16", "speed-traces-b1", "speed-gpu", "speed-gpu-pinned"):  # CPU, then GPU
+    for name in ("speed", "speed-traces-b16", "speed-traces-b1", "speed-spnn-v2", "speed-spnn-v3", "speed-gpu",
+                 "speed-gpu-pinned"):  # CPU (the last two: the two SPNN versions on one machine, one day), then GPU
         if not (s := load(name)):
             continue
         graphs = any(r.get("graphs") == "on" for r in s["rows"])
-        print(f"**Speed** ({s['steps']} steps, fastest of {s.get('repeats', 1)} interleaved runs, {s['machine']}, "
+        print(f"**Speed** ({s['steps']} steps, fastest of {s.get('repeats', 1)} interleaved runs, {machine_of(s)}, "
               f"{s['date']}" + ("; graphs: recorded calls (on: CUDA-graph replays on a GPU, the bfloat16 UNet's "
                                 "frozen trace on a CPU) or plain calls (off), vs_plain the ratio, "
                                 "max_diff the largest pixel difference of the images on against off, and of two "
@@ -576,7 +639,7 @@ def main() -> None:
                      if "inverse_reuse_s" in c else ""))
         print()
     if d := load("degradations"):
-        print(f"**Non-linear degradations** ({d['n']} held-out faces, {d['steps']} steps, {d['machine']}, {d['date']}):\n")
+        print(f"**Non-linear degradations** ({d['n']} held-out faces, {d['steps']} steps, {machine_of(d)}, {d['date']}):\n")
         print(table(d["rows"], ["degradation", "method", "psnr_db", "consistency", "s_per_image"]))
         print()
     if i := load("identities"):
@@ -586,7 +649,7 @@ def main() -> None:
         print(table(rows, ["identity", "float32", "float64"]))
         print()
     if t := load("train_throughput"):
-        print(f"**Training throughput**, phase 1, batch {t['batch']} ({t['machine']}):\n")
+        print(f"**Training throughput**, phase 1, batch {t['batch']} ({machine_of(t)}):\n")
         print(table(t["rows"], ["hidden", "parameters", "s_per_step", "images_per_s"]))
         print()
     for name in ("paper_step", "paper_step-gpu"):
@@ -597,7 +660,7 @@ def main() -> None:
             r = p["dps_over_nlbp"]
             dps = (f", {p['peak_gib_dps']:.2f} GiB with the DPS step; a DPS step costs {r['natural']:.2f}x an NLBP "
                    f"step (natural), {r['learned']:.2f}x (learned)")
-        print(f"**One 256x256 NLBP step in the paper's setting**, random weights, batch {p['batch']} ({p['machine']}, "
+        print(f"**One 256x256 NLBP step in the paper's setting**, random weights, batch {p['batch']} ({machine_of(p)}, "
               f"{p['date']}), peak memory {p['peak_gib']:.2f} GiB{dps}:\n")
         print(table(p["rows"], ["part", "seconds"]))
         if p.get("sampling"):
@@ -616,7 +679,7 @@ success and agreement) is r3 since 2026-12-07 (session 26): five CNNs of the shi
 the built-in faces' labels revision 3 (the parts as drawn), their logits averaged, because one CNN's verdicts on
 edited faces move by up to 0.28 with its training seed (table "Judges of the same edits"). Before it, r2 (one CNN on
 revision 2, from the morning of 2026-12-07) and r1 (one CNN on revision 1, which misses golden blond and some red
-hair; [training](training.md)); tables of runs that name no judge were judged by r1; the headline tables name theirs. Edit runs made before the shipped SPNN
+hair; [training](training.md)); tables of runs that name no judge were judged by r1; the headline tables name theirs. The shipped SPNN is version 3 since 2026-12-07 (session 28, hidden 64); tables of runs made with an earlier one name it beside their machine ("SPNN v2: ..."; the first table compares the two on the headline runs), and reproduce with `--spnn` and that file added to their command. Edit runs made before the shipped SPNN
 stored a start for Smiling (2026-12-03, [Sampling](sampling.md#stored-starts)) reproduce with `--t-start 500`
 added to their command, and those made before it stored bound levels for Smiling and Gray_Hair (2026-12-03,
 [Sampling](sampling.md#stored-levels)) with `--logit 3.5`. `success_95` and `all_set_95`: the 95% interval of

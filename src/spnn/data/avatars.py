@@ -394,9 +394,9 @@ def default_cache_dir() -> Path:
 class AvatarFaces(ArrayDataset):
     """The built-in procedural faces, cached on disk as a compressed ``.npz``.
 
-    Split membership is fixed by index (`split_of`): 80% train, 10% val, 10% test. ``labels_revision``: 2 (the
-    default) names the hair colour drawn, 1 the colour sampled (the labels the shipped models were trained with;
-    `FIXED_HAIR_COLOUR`).
+    Split membership is fixed by index (`split_of`): 80% train, 10% val, 10% test. ``labels_revision``: 3 (the
+    default) names the parts drawn (the labels the shipped SPNN, version 3, was trained and calibrated with), 2 the
+    hair colour drawn, 1 the colour sampled (version 2's; `FIXED_HAIR_COLOUR`, `HIDDEN_PARTS`).
 
     >>> ds = AvatarFaces(n=20, size=32, split="test", root=None, progress=False)
     >>> len(ds), ds.image_shape, len(ds.attribute_names)
