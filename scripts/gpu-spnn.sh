@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # A wider SPNN for the 32x32 avatars, trained and judged in one short run on a CUDA machine (issue #19: no sampler
-# lever and no retraining of r alone gets the hair edits to 0.90; the step the SPNN takes is speckle in every r, lab
-# notes sessions 23-27, so the question left is the network's capacity, which a GPU makes cheap to ask). Trains the
+# lever and no retraining of r alone got the hair edits to 0.90; twice the width did, for Gray_Hair, not for Bangs:
+# lab notes sessions 23-28; the question left is more capacity and the full training length, which a GPU makes cheap
+# to ask). Trains the
 # shipped recipe (configs/avatars32-swap4-full.yaml: partner targets, swap term, 20 + 5 epochs) from scratch with
-# subnets HIDDEN wide (128; the shipped SPNN is 32), for at most TRAIN_LIMIT seconds, calibrates it keeping the
-# shipped SPNN's stored choices, and measures the edits (150 validation faces, 20 steps, what `r3-shipped-val150`
+# subnets HIDDEN wide (128; the shipped SPNN, version 3, is 64: scripts/spnn-v3.sh; version 2 was 32), for at most
+# TRAIN_LIMIT seconds, calibrates it keeping the shipped SPNN's stored choices, and measures the edits (150 validation faces, 20 steps, what `r3-shipped-val150`
 # holds for the shipped SPNN) and reconstruction from semantics (200 validation faces, `recon-r3-val-20`) on the GPU.
 #
 #   bash scripts/gpu-spnn.sh OUTDIR      # OUTDIR/spnn-hHIDDEN.safetensors (or .part-* pieces), OUTDIR/*.json, *.log
