@@ -271,7 +271,7 @@ def recon_recipes_section() -> None:
 VERSION_RUNS = ["quality-implied-20", "quality-implied-100", "paper-rows-150-20", "quality-labels-20",
                 "quality-labels-slack-20", "quality-labels-slack-travel52-20", "quality-labels-100",
                 "quality-labels-slack-100", "quality-labels-slack-travel52-100", "recon-r3-val-20",
-                "recon-r3-val-slack-20", "recon-r3-val-slack-travel52-20"]
+                "recon-r3-val-slack-20", "recon-r3-val-slack-travel52-20", "r3-shipped-val150"]
 
 
 def version_cells(result: dict) -> dict:
