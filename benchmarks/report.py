@@ -383,7 +383,7 @@ def main() -> None:
     if (cd := load("counterfactual-decoding")) and "step_ratio" in cd["rows"][0]:
         print(f"**What the SPNN's step draws** ({cd['n']} test faces a and their counterfactuals b, the same face with "
               f"one part group changed, {machine_of(cd)}, {cd['date']}; `python benchmarks/counterfactual_decoding.py "
-              f"--spnn {' '.join(cd['spnn'])}`; the models under runs/ are phase-2 retrainings of the shipped SPNN: "
+              f"--spnn {' '.join(cd['spnn'])}`; the models under runs/ are phase-2 retrainings of version 2 of the shipped SPNN: "
               "cfstep `configs/avatars32-counterfactual-step.yaml`, rself10 the paper's self target for 10 epochs, lab "
               "notes session 27). ratio: MSE(G^-1(g(b), q(a)), b) / MSE(a, b), b's logits decoded with a's latents "
               "(1: the logits draw nothing of the change); step_ratio: the same for one learned NLBP step from a to its "
