@@ -88,6 +88,8 @@ def main() -> None:
     ap.add_argument("--edits", nargs="+", default=EDITS, help="attributes to flip")
     ap.add_argument("--multi", nargs="+", action="append", default=None,
                     help="attributes set together in multi-attribute generation (repeat for several sets)")
+    ap.add_argument("--no-multi", dest="multi", action="store_const", const=[],
+                    help="skip multi-attribute generation (edits only)")
     ap.add_argument("--t-start", type=int, default=None,
                     help=f"editing noise level (default: the SPNN's stored start per attribute, else {EDIT_T_START})")
     ap.add_argument("--eta", type=float, default=EDIT_ETA, help="editing DDIM eta")
@@ -293,7 +295,7 @@ def main() -> None:
               f"as given, out of reach):")
         print(edit_table(edit_rows))
 
-        for combo in args.multi or MULTI:
+        for combo in MULTI if args.multi is None else args.multi:
             gen = generate(prior, op, dict.fromkeys(combo, 1.0), args.n_edit, steps=args.steps,
                            seeds=range(10_000, 10_000 + args.n_edit), logit=args.logit, max_abs=args.max_abs,
                            max_move=args.max_move or None, precision=args.precision, progress=False,
@@ -303,12 +305,13 @@ def main() -> None:
             multi_rows.append({"attributes": " + ".join(combo), "n": args.n_edit, "all_set": float(pred.all(1).float().mean()),
                                "all_set_real": real_reading(split_judged, split_labels, [names.index(a) for a in combo], True),
                                "each_set": float(pred.float().mean())})
-        print("multi-attribute generation:")
-        print(multi_table(multi_rows))
+        if multi_rows:
+            print("multi-attribute generation:")
+            print(multi_table(multi_rows))
     models = {k: getattr(args, k) or "shipped" for k in ("spnn", "prior")} | {"evaluator": judge_name(args.evaluator)}
     settings = {"device": args.device, "split": args.split, "n": args.n, "n_edit": args.n_edit, "steps": args.steps,
                 "data_version": args.data_version,
-                "edit_t_start": t_start, "edit_eta": args.eta, "edit_logit": logit, "edit_levels": levels, "edit_max_abs": args.max_abs,
+                "edit_t_start": t_start, "edit_eta": args.eta, "edit_logit": logit, "edit_levels": levels, "edit_implied_levels": calibration_of(op).implied_levels if args.logit is None else {}, "edit_max_abs": args.max_abs,
                 "precision": args.precision, "recon_max_abs": args.recon_max_abs,
                 "recon_slack": args.recon_slack, "recon_travel": args.recon_travel, "skip_tol": args.skip_tol,
                 "edit_max_move": args.max_move, "edit_lam": args.edit_lam, "edit_invert": invert, "edit_starts": starts, "implied": args.implied, "edit_travel": args.edit_travel, "edit_region": parse_region(args.edit_region, calibration_of(op)),

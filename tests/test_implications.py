@@ -206,6 +206,37 @@ def test_a_level_per_direction_takes_precedence_over_the_attributes_level():
     assert float(lower[0, 1]) == 3.0 and float(upper[0, 0]) == -2.0  # the attribute's level, else the logit
 
 
+def test_a_stored_implied_level_bounds_what_an_edit_implies_unless_the_caller_gives_a_logit():
+    from test_diffusion import tiny_prior
+
+    from spnn.tasks import edit, generate
+
+    with pytest.raises(ConfigError, match="implied_levels key 'Gray' must be NAME=1"):
+        EditCalibration(implied_levels={"Gray": 3.0})
+    with pytest.raises(ConfigError, match="implied level of 'Gray=1' must be a finite positive number"):
+        EditCalibration(implied_levels={"Gray=1": -1})
+    rules = {"Gray=1": {"Black": 0}}
+    cal = EditCalibration(logit=2.0, levels={"Black=0": 4.0}, implied_levels={"Gray=1": 3.0}, implications=rules)
+    assert EditCalibration.from_dict(cal.to_dict()) == cal
+    prior, net = tiny_prior(), tiny_net(rules)
+    net.edit_calibration = cal.to_dict()
+    op = SPNNOperator(net)
+    black = NAMES.index("Black")
+    x = (torch.rand(2, 3, 8, 8) * 2 - 1) * 0.5
+    opts = {"steps": 2, "seeds": range(2), "progress": False, "max_abs": None}
+    res = edit(prior, op, x, {"Gray": 1.0}, t_start=300, **opts)
+    assert res.info["levels"] == {"Gray": 2.0, "Black": 3.0}  # the implied level over Black's own 4
+    assert bool((res.bounds[1][:, black] == -3.0).all())
+    assert float(res.violation(net(res.images)).max()) < 1e-4
+    assert edit(prior, op, x, {"Black": 0.0}, t_start=300, **opts).info["levels"] == {"Black": 4.0}  # named: its own
+    assert edit(prior, op, x, {"Gray": 1.0}, t_start=300, logit=2.5, **opts).info["levels"] == {"Gray": 2.5,
+                                                                                                  "Black": 2.5}
+    assert generate(prior, op, {"Gray": 1.0}, 2, **opts).info["levels"] == {"Gray": 2.0, "Black": 3.0}
+    # the same images as storing that level for the implied setting itself
+    net.edit_calibration = EditCalibration(logit=2.0, levels={"Black=0": 3.0}, implications=rules).to_dict()
+    assert torch.equal(res.images, edit(prior, op, x, {"Gray": 1.0}, t_start=300, **opts).images)
+
+
 def test_edit_and_generate_take_time_travel_and_still_meet_the_bounds():
     from test_diffusion import tiny_prior
 

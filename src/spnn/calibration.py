@@ -23,10 +23,10 @@ import torch
 
 from spnn.checks import check_fields, is_level
 from spnn.errors import ConfigError
-from spnn.implications import check_implications, label_implications
+from spnn.implications import check_implications, label_implications, setting_key
 
 __all__ = ["EditCalibration", "UNCALIBRATED", "calibration_of", "calibrate_edits", "check_starts", "check_levels",
-           "check_travel", "check_keeps", "check_range_rules", "RANGE_RULES"]
+           "check_implied_levels", "check_travel", "check_keeps", "check_range_rules", "RANGE_RULES"]
 
 # what NLBP's range safeguard does to a projection that leaves [-M, M]: halve its step, or clip it
 # (`spnn.diffusion.guidance.BackProjection`'s ``range_rule``)
@@ -58,6 +58,20 @@ def check_levels(levels: object) -> None:
                               "NAME=0 (off)")
         if not isinstance(level, (int, float)) or not is_level(level):
             raise ConfigError(f"edit calibration: the level of {name!r} must be a finite positive number, got "
+                              f"{level!r}")
+
+
+def check_implied_levels(levels: object) -> None:
+    """Refuse levels of implied attributes that are not ``{NAME=1 or NAME=0: finite positive number}``."""
+    if not isinstance(levels, dict):
+        raise ConfigError(f"edit calibration: implied_levels must be a mapping, got {type(levels).__name__}")
+    for key, level in levels.items():
+        name, _, value = str(key).rpartition("=")
+        if not isinstance(key, str) or not name or "=" in name or value not in ("0", "1"):
+            raise ConfigError(f"edit calibration: implied_levels key {key!r} must be NAME=1 (turning it on) or NAME=0 "
+                              "(off)")
+        if not isinstance(level, (int, float)) or not is_level(level):
+            raise ConfigError(f"edit calibration: the implied level of {key!r} must be a finite positive number, got "
                               f"{level!r}")
 
 
@@ -134,6 +148,7 @@ class EditCalibration:
     generation_travel: list | None = None
     keeps: dict = field(default_factory=dict)
     range_rules: dict = field(default_factory=dict)
+    implied_levels: dict = field(default_factory=dict)
     source: str = ""
 
     def __post_init__(self):
@@ -153,6 +168,7 @@ class EditCalibration:
             check_travel(self.generation_travel)
         check_keeps(self.keeps)
         check_range_rules(self.range_rules)
+        check_implied_levels(self.implied_levels)
 
     def start_for(self, attributes) -> dict:
         """The editing start of ``attributes`` (names): the stored one if every name has the same, else {}.
@@ -182,6 +198,18 @@ class EditCalibration:
         ('clip', 'halve')
         """
         return _shared(self.range_rules, attributes) or "halve"
+
+    def implied_level_for(self, attributes: dict) -> float | None:
+        """The level of what an edit setting ``attributes`` ({name: 1 or 0}) implies: the stored one if every
+        setting has the same, else None.
+
+        >>> c = EditCalibration(implied_levels={"Bald=1": 3.0})
+        >>> c.implied_level_for({"Bald": 1}), c.implied_level_for({"Bald": 0})
+        (3.0, None)
+        >>> c.implied_level_for({"Bald": 1, "Smiling": 1}) is None
+        True
+        """
+        return _shared(self.implied_levels, [setting_key(name, value) for name, value in attributes.items()])
 
     def max_abs_for(self, reach: torch.Tensor) -> torch.Tensor:
         """Per image, the range safeguard M of an "auto" edit."""

@@ -23,10 +23,11 @@ import torch
 
 from spnn.errors import ConfigError
 
-__all__ = ["label_implications", "with_implied", "check_implications"]
+__all__ = ["label_implications", "with_implied", "check_implications", "setting_key"]
 
 
-def _key(name: str, value: float) -> str:
+def setting_key(name: str, value: float) -> str:
+    """``"NAME=1"`` for turning an attribute on (value > 0), ``"NAME=0"`` for off (0 or -1)."""
     return f"{name}={int(float(value) > 0)}"
 
 
@@ -77,11 +78,12 @@ def with_implied(changes: Mapping[str, float], rules: Mapping[str, Mapping[str, 
     out = {name: float(v) for name, v in changes.items()}
     source: dict[str, str] = {}
     for name, value in changes.items():
-        key = _key(name, value)
+        key = setting_key(name, value)
         for other, w in rules.get(key, {}).items():
             if other in changes:
-                if _key(other, changes[other]) != f"{other}={w}":
-                    raise ConfigError(f"{key} and {_key(other, changes[other])} never occur together in the labels "
+                given = setting_key(other, changes[other])
+                if given != f"{other}={w}":
+                    raise ConfigError(f"{key} and {given} never occur together in the labels "
                                       f"this SPNN was calibrated on; drop one, or edit without implications "
                                       "(implied=False, --no-implied)")
             elif other in source and out[other] != float(w):

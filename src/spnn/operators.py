@@ -20,6 +20,7 @@ from spnn.calibration import calibration_of
 from spnn.checks import is_level
 from spnn.data.common import attribute_index
 from spnn.errors import ConfigError
+from spnn.implications import setting_key
 from spnn.network import PINV_MODES, SPNN
 
 __all__ = ["Operator", "SPNNOperator", "FeedbackEmulator", "LinearOperator", "AveragePool", "Inpainting",
@@ -421,8 +422,7 @@ def level_of(levels: dict[str, float] | None, name: str, value: float, logit: fl
     (8.0, 6.0)
     """
     levels = levels or {}
-    key = f"{name}={1 if float(value) > 0 else 0}"
-    return float(levels.get(key, levels.get(name, logit)))
+    return float(levels.get(setting_key(name, value), levels.get(name, logit)))
 
 
 def edit_target(op: Operator, y: torch.Tensor, changes: dict[str, float], logit: float = 4.0,

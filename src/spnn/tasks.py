@@ -46,7 +46,7 @@ from spnn.diffusion.prior import Prior
 from spnn.diffusion.sampler import sample
 from spnn.errors import ConfigError
 from spnn.graphs import check_graphs
-from spnn.implications import check_implications, with_implied
+from spnn.implications import check_implications, setting_key, with_implied
 from spnn.operators import (
     Operator,
     SPNNOperator,
@@ -233,10 +233,19 @@ def implied_attributes(op: SPNNOperator, attributes: dict[str, float], logit: fl
     return {k: v for k, v in with_implied(attributes, rules).items() if k not in attributes}
 
 
-def bound_levels(calib, logit: float | None) -> tuple[float, dict[str, float]]:
+def bound_levels(calib, logit: float | None, attributes: dict[str, float] | None = None,
+                 implied: dict[str, float] | None = None) -> tuple[float, dict[str, float]]:
     """The edit's bound level and per-attribute levels: the caller's ``logit`` for every attribute, or (None)
-    the calibration's logit with the levels it stores for some attributes (`EditCalibration.levels`)."""
-    return (calib.logit, dict(calib.levels)) if logit is None else (logit, {})
+    the calibration's logit with the levels it stores for some attributes (`EditCalibration.levels`), and for
+    the ``implied`` settings the level it stores for what the named ``attributes`` imply
+    (`EditCalibration.implied_level_for`)."""
+    if logit is not None:
+        return logit, {}
+    levels = dict(calib.levels)
+    level = calib.implied_level_for(attributes or {})
+    if level is not None:
+        levels.update({setting_key(name, value): level for name, value in (implied or {}).items()})
+    return calib.logit, levels
 
 
 def gentle_lam(t: int) -> float:
@@ -356,8 +365,8 @@ def generate(prior: Prior, op: SPNNOperator, attributes: dict[str, float], n: in
     max_abs = parse_max_abs(max_abs)
     max_abs = calib.max_abs if isinstance(max_abs, str) else max_abs  # "auto"
     range_rule = _range_rule_of(method, range_rule, calib, attributes)
-    logit, levels = bound_levels(calib, logit)
-    also = implied_attributes(op, attributes, logit, implied)
+    also = implied_attributes(op, attributes, calib.logit if logit is None else logit, implied)
+    logit, levels = bound_levels(calib, logit, attributes, also)
     full = {**attributes, **also}
     p = next(prior.parameters())
     y0 = torch.zeros(n, *op.output_shape, device=p.device, dtype=p.dtype)
@@ -418,8 +427,8 @@ def edit(prior: Prior, op: SPNNOperator, images: torch.Tensor, attributes: dict[
                           "method='nlbp' or keep=None")
     if isinstance(region, torch.Tensor):
         check_region(region, images)
-    logit, levels = bound_levels(calib, logit)
-    also = implied_attributes(op, attributes, logit, implied)
+    also = implied_attributes(op, attributes, calib.logit if logit is None else logit, implied)
+    logit, levels = bound_levels(calib, logit, attributes, also)
     full = {**attributes, **also}
     stored = calib.start_for(attributes) if t_start is None and invert is None else {}  # a start is the pair
     t_start = stored.get("t_start", EDIT_T_START) if t_start is None else t_start

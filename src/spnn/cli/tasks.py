@@ -399,8 +399,8 @@ RESTORE_TASKS = ("sr4", "sr2", "inpaint", "colorize", "tone-sr4", "tone-inpaint"
 
 def cmd_calibrate(args) -> int:
     """Measure an SPNN's editing numbers on a labelled split and write a copy of it that carries them (the
-    stored starts, levels, region, label temperature, keeping margins, range rules and generation travel, which it
-    does not measure, are kept, or with --keep-from taken from another SPNN's calibration)."""
+    stored starts, levels, implied levels, region, label temperature, keeping margins, range rules and generation
+    travel, which it does not measure, are kept, or with --keep-from taken from another SPNN's calibration)."""
     from dataclasses import replace
 
     from spnn.calibration import calibrate_edits, calibration_of
@@ -447,7 +447,8 @@ def cmd_calibrate(args) -> int:
 
 
 # chosen by benchmarks, not measured by calibrate
-KEPT_BY_CALIBRATE = ("starts", "levels", "region", "label_temperature", "generation_travel", "keeps", "range_rules")
+KEPT_BY_CALIBRATE = ("starts", "levels", "region", "label_temperature", "generation_travel", "keeps", "range_rules",
+                     "implied_levels")
 
 
 def _common(p, spnn: bool = True, images: bool = True) -> None:
