@@ -304,11 +304,12 @@ def versions_section() -> None:
     if not rows:
         return
     print("**The shipped SPNN, version 2 against version 3** (version 3, shipped since 2026-12-07, session 28: the "
-          "same recipe at twice the width, `--hidden 64`, trained on for 6 + 3 epochs, its own range rules; version 2: "
+          "same recipe at twice the width, `--hidden 64`, trained on for 6 + 3 epochs, its own range rules, and since "
+          "session 29 Bangs clipped and kept at 0.5 and Bald's implied settings bounded at 3; version 2: "
           "`src/spnn/assets/avatars32-spnn-v2.safetensors`, hidden 32; each headline run repeated with the same faces, "
           "seeds and judge, version 2's kept as NAME-spnn-v2.json; edits: success / others kept, sets: all set, "
           "reconstruction: agreement / own nearest; the commands are those of the tables below, `--spnn "
-          "src/spnn/assets/avatars32-spnn-v2.safetensors` for version 2; lab notes, session 28):\n")
+          "src/spnn/assets/avatars32-spnn-v2.safetensors` for version 2; lab notes, sessions 28 and 29):\n")
     print(table(rows, ["run", "row", "version 2", "version 3 (shipped)"]))
     print()
 

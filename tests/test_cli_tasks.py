@@ -180,6 +180,7 @@ def test_calibration_travels_with_the_network(tmp_path, capsys, monkeypatch):
     assert again.range_rules == shipped.range_rules and shipped.range_rules["Gray_Hair"] == "clip"
     assert "kept what spnn calibrate does not measure" in captured.err and "starts" in captured.err
     assert "keeps" in captured.err and "generation_travel" in captured.err and "range_rules" in captured.err
+    assert again.implied_levels == shipped.implied_levels and again.implied_levels and "implied_levels" in captured.err
 
 
 def test_calibrate_keeps_the_stored_choices_of_another_spnn(tmp_path, capsys, monkeypatch):
@@ -199,10 +200,12 @@ def test_calibrate_keeps_the_stored_choices_of_another_spnn(tmp_path, capsys, mo
     assert main(argv) == 0
     plain = calibration_of(SPNN.load(out))
     assert plain.starts == {} and plain.levels == {} and plain.keeps == {} and plain.range_rules == {}
+    assert plain.implied_levels == {}
     assert main([*argv, "--keep-from", str(DEFAULT_SPNN)]) == 0
     kept = calibration_of(SPNN.load(out))
     assert (kept.starts, kept.levels, kept.keeps, kept.range_rules) == (
         shipped.starts, shipped.levels, shipped.keeps, shipped.range_rules) and kept.levels and kept.range_rules
+    assert kept.implied_levels == shipped.implied_levels and kept.implied_levels
     assert kept.logit == plain.logit  # measured on this SPNN, not taken
     assert f"as {DEFAULT_SPNN} stored it" in capsys.readouterr().err
     assert main([*argv, "--keep-from", str(tmp_path / "bare.safetensors")]) == 2
