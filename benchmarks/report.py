@@ -217,12 +217,12 @@ def range_rule_section() -> None:
 # under r3 in session 26; 100 steps: under r2, session 25),
 # then run on the test faces (setting, validation run, its method, test run), per step count
 RECIPES = {
-    20: [("none", "recon-r3-val-20", "nlbp-learned+labels", "quality-labels-20"),
+    (20, "version 3"): [("none", "recon-r3-val-20", "nlbp-learned+labels", "quality-labels-20"),
          ("slack 0.5", "recon-r3-val-slack-20", "nlbp-learned+labels", "quality-labels-slack-20"),
          ("slack 0.5, travel (5, 2)", "recon-r3-val-slack-travel52-20", "nlbp-learned+labels+travel",
           "quality-labels-slack-travel52-20")],
-    # 100 steps: chosen for version 2 of the SPNN, so its test runs are version 2's too (NAME-spnn-v2)
-    100: [("none", "recon-r2-val-100", "nlbp-learned+labels", "quality-labels-100-spnn-v2"),
+    # chosen for version 2 of the SPNN, so its test runs are version 2's too (NAME-spnn-v2)
+    (100, "version 2"): [("none", "recon-r2-val-100", "nlbp-learned+labels", "quality-labels-100-spnn-v2"),
           ("skip 0.11", "recon-r2-val-100", "nlbp-learned+labels+skip", None),
           ("skip 0.05", "recon-r2-val-skip0.05-100", "nlbp-learned+labels+skip", "quality-labels-skip0.05-100"),
           ("skip 0.03", "recon-r2-val-skip0.03-100", "nlbp-learned+labels+skip", None),
@@ -230,7 +230,14 @@ RECIPES = {
           ("slack 0.5", "recon-r2-val-slack-100", "nlbp-learned+labels", "quality-labels-slack-100-spnn-v2"),
           ("slack 0.5, skip 0.11", "recon-r2-val-slack-100", "nlbp-learned+labels+skip", None),
           ("slack 0.5, travel (5, 2)", "recon-r2-val-slack-100", "nlbp-learned+labels+travel",
-           "quality-labels-slack-travel52-100-spnn-v2")]}
+           "quality-labels-slack-travel52-100-spnn-v2")],
+    # chosen for version 3 in session 29
+    (100, "version 3"): [
+        ("slack 0.5, travel (5, 2)", "recon-r3-val-slack-travel52-100", "nlbp-learned+labels+travel",
+         "quality-labels-slack-travel52-100"),
+        ("slack 0.5, travel (25, 2)", "recon-r3-val-slack-travel252-100", "nlbp-learned+labels+travel", None),
+        ("slack 1, travel (5, 2)", "recon-r3-val-slack1-travel52-100", "nlbp-learned+labels+travel",
+         "quality-labels-slack1-travel52-100")]}
 
 
 def recon_recipes_section() -> None:
@@ -241,7 +248,7 @@ def recon_recipes_section() -> None:
         return next(((r, i) for r, i in zip(result["reconstruction"], result["identity"]) if r["method"] == method),
                     None)
 
-    for steps, recipes in RECIPES.items():
+    for (steps, version), recipes in RECIPES.items():
         rows = []
         for setting, val_name, method, test_name in recipes:
             if not (val := pick(load(val_name), method)):
@@ -256,13 +263,14 @@ def recon_recipes_section() -> None:
             continue
         r = load(recipes[0][1])
         tests = {judge_of(t) for *_, name in recipes if name and (t := load(name))}
-        print(f"**Reconstruction recipes at {steps} steps** (latents from the labels; 200 validation faces judged by "
-              f"{judge_of(r)}, where the settings were chosen (lab notes sessions 25-26, and 28 for version 3 of the SPNN), then the test faces for those run there, "
+        print(f"**Reconstruction recipes at {steps} steps, {version} of the SPNN** (latents from the labels; 200 "
+              f"validation faces judged by {judge_of(r)}, where the settings were chosen (lab notes sessions 25-26 for "
+              "version 2, 28-29 for version 3), then the test faces for those run there, "
               f"judged by {', '.join(sorted(tests))}; targets agreement >= 0.93, own nearest <= 0.10; rule: the "
               f"highest validation agreement with own nearest <= 0.10; {machine_of(r)}, {r['date']}; `quality.py --split "
               f"val --methods nlbp-learned+labels[+skip|+travel] --identity --n 200 --n-edit 0 --steps {steps} "
-              "[--recon-slack 0.5] [--skip-tol T] [--recon-travel 5 2] --name NAME`, the test runs without `--split "
-              "val`, lab notes sessions 25-26):\n")
+              "[--recon-slack D] [--skip-tol T] [--recon-travel L R] --name NAME`, the test runs without `--split "
+              "val`):\n")
         print(table(rows, list(rows[0])))
         print()
 
