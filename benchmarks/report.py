@@ -213,24 +213,26 @@ def range_rule_section() -> None:
     print()
 
 
-# reconstruction from semantics, latents from the labels: settings chosen on validation faces (20 steps: rejudged
-# under r3 in session 26; 100 steps: under r2, session 25),
-# then run on the test faces (setting, validation run, its method, test run), per step count
+# reconstruction from semantics, latents from the labels: settings chosen on validation faces, then run on the
+# test faces (setting, validation run, its method, test run), per (step count, SPNN version): 20 steps judged
+# under r3 (sessions 26 and 28), 100 steps under r2 for version 2 (session 25) and r3 for version 3 (session 29)
 RECIPES = {
-    (20, "version 3"): [("none", "recon-r3-val-20", "nlbp-learned+labels", "quality-labels-20"),
-         ("slack 0.5", "recon-r3-val-slack-20", "nlbp-learned+labels", "quality-labels-slack-20"),
-         ("slack 0.5, travel (5, 2)", "recon-r3-val-slack-travel52-20", "nlbp-learned+labels+travel",
-          "quality-labels-slack-travel52-20")],
+    (20, "version 3"): [
+        ("none", "recon-r3-val-20", "nlbp-learned+labels", "quality-labels-20"),
+        ("slack 0.5", "recon-r3-val-slack-20", "nlbp-learned+labels", "quality-labels-slack-20"),
+        ("slack 0.5, travel (5, 2)", "recon-r3-val-slack-travel52-20", "nlbp-learned+labels+travel",
+         "quality-labels-slack-travel52-20")],
     # chosen for version 2 of the SPNN, so its test runs are version 2's too (NAME-spnn-v2)
-    (100, "version 2"): [("none", "recon-r2-val-100", "nlbp-learned+labels", "quality-labels-100-spnn-v2"),
-          ("skip 0.11", "recon-r2-val-100", "nlbp-learned+labels+skip", None),
-          ("skip 0.05", "recon-r2-val-skip0.05-100", "nlbp-learned+labels+skip", "quality-labels-skip0.05-100"),
-          ("skip 0.03", "recon-r2-val-skip0.03-100", "nlbp-learned+labels+skip", None),
-          ("travel (5, 2)", "recon-r2-val-100", "nlbp-learned+labels+travel", None),
-          ("slack 0.5", "recon-r2-val-slack-100", "nlbp-learned+labels", "quality-labels-slack-100-spnn-v2"),
-          ("slack 0.5, skip 0.11", "recon-r2-val-slack-100", "nlbp-learned+labels+skip", None),
-          ("slack 0.5, travel (5, 2)", "recon-r2-val-slack-100", "nlbp-learned+labels+travel",
-           "quality-labels-slack-travel52-100-spnn-v2")],
+    (100, "version 2"): [
+        ("none", "recon-r2-val-100", "nlbp-learned+labels", "quality-labels-100-spnn-v2"),
+        ("skip 0.11", "recon-r2-val-100", "nlbp-learned+labels+skip", None),
+        ("skip 0.05", "recon-r2-val-skip0.05-100", "nlbp-learned+labels+skip", "quality-labels-skip0.05-100"),
+        ("skip 0.03", "recon-r2-val-skip0.03-100", "nlbp-learned+labels+skip", None),
+        ("travel (5, 2)", "recon-r2-val-100", "nlbp-learned+labels+travel", None),
+        ("slack 0.5", "recon-r2-val-slack-100", "nlbp-learned+labels", "quality-labels-slack-100-spnn-v2"),
+        ("slack 0.5, skip 0.11", "recon-r2-val-slack-100", "nlbp-learned+labels+skip", None),
+        ("slack 0.5, travel (5, 2)", "recon-r2-val-slack-100", "nlbp-learned+labels+travel",
+         "quality-labels-slack-travel52-100-spnn-v2")],
     # chosen for version 3 in session 29
     (100, "version 3"): [
         ("slack 0.5, travel (5, 2)", "recon-r3-val-slack-travel52-100", "nlbp-learned+labels+travel",
