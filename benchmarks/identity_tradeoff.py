@@ -122,6 +122,7 @@ def main() -> None:
 
             def run(offset, op=op):
                 return torch.cat([reconstruct(prior, op, x[i:i + args.batch], steps=args.steps, progress=False,
+                                              slack=None, travel=None,
                                               seeds=range(offset + i, offset + min(i + args.batch, args.n))).images
                                   for i in range(0, args.n, args.batch)])
             xh, xh2 = run(0), run(1000)

@@ -171,7 +171,8 @@ def main() -> None:
         mode, _, step = mode.partition("@")  # nlbp-learned@0.5: latents moved by half the learned step
         op = SPNNOperator(net, mode=mode or "learned", latent_step=float(step or 1.0),
                           latents_from="labels" if "labels" in extras else "logits")
-        options = {"skip_tol": args.skip_tol} if "skip" in extras else {}
+        # what each run uses is named: no stored recipe (reconstruct's "auto") unless asked for
+        options = {"slack": None, "travel": None} | ({"skip_tol": args.skip_tol} if "skip" in extras else {})
         if "travel" in extras:
             options["travel"] = tuple(args.recon_travel)
         if args.recon_max_abs and name == "nlbp":

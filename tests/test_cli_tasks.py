@@ -37,7 +37,33 @@ def test_reconstruct(models, tmp_path, method):
     assert (tmp_path / "reconstruct.png").exists() and report["n"] == 3
     if method.startswith("nlbp"):
         assert report["consistency_max_abs"] < 1e-4
-    assert report["travel"] == ([1, 1] if "--travel" in method else None)
+    assert report["travel"] == ([1, 1] if "--travel" in method else None)  # the tiny SPNN stores no recipe
+    assert report["slack"] == (0.5 if "--slack" in method else None) and report["recipe_steps"] is None
+
+
+def test_reconstruct_takes_the_stored_recipe_with_latents_from_the_labels(models, tmp_path, capsys):
+    net = SPNN.load(models / "spnn.safetensors")
+    net.edit_calibration = {**net.edit_calibration,
+                            "reconstruction_recipes": {"4": {"slack": 0.5, "travel": [1, 1]}}}
+    net.save(tmp_path / "recipe.safetensors")
+    base = ["reconstruct", str(models / "images"), "--spnn", str(tmp_path / "recipe.safetensors")]
+    for extra, expected in [(["--latents-from", "labels"], (0.5, [1, 1], 4)),
+                            (["--latents-from", "labels", "--travel", "off"], (0.5, None, 4)),
+                            (["--latents-from", "labels", "--slack", "off", "--travel", "2,1"], (None, [2, 1], None)),
+                            ([], (None, None, None))]:  # latents from the logits: no recipe measured there
+        _run(models, tmp_path / "out", *base, *extra)
+        report = json.loads((tmp_path / "out" / "reconstruct.json").read_text())
+        assert (report["slack"], report["travel"], report["recipe_steps"]) == expected, extra
+        assert report["consistency_max_abs"] < 1e-4
+    capsys.readouterr()
+    assert main([*base, "--method", "daps", "--travel", "1,1", "--out", str(tmp_path / "bad")]) == 2
+    assert main([*base, "--method", "dps", "--slack", "0.5", "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert "--method daps has its own loop without time travel" in err and "--slack loosens" in err
+    assert "Traceback" not in err and not (tmp_path / "bad").exists()
+    with pytest.raises(SystemExit):
+        main([*base, "--slack", "wide"])
+    assert "expected a number, got 'wide'" in capsys.readouterr().err
 
 
 def test_generate_and_unknown_attribute(models, tmp_path, capsys):
@@ -181,6 +207,7 @@ def test_calibration_travels_with_the_network(tmp_path, capsys, monkeypatch):
     assert "kept what spnn calibrate does not measure" in captured.err and "starts" in captured.err
     assert "keeps" in captured.err and "generation_travel" in captured.err and "range_rules" in captured.err
     assert again.implied_levels == shipped.implied_levels and again.implied_levels and "implied_levels" in captured.err
+    assert again.reconstruction_recipes == shipped.reconstruction_recipes and again.reconstruction_recipes
 
 
 def test_calibrate_keeps_the_stored_choices_of_another_spnn(tmp_path, capsys, monkeypatch):

@@ -1,4 +1,5 @@
-"""Edits that keep what they do not ask for (`keep_bounds`), and the time travel stored for generation."""
+"""Edits that keep what they do not ask for (`keep_bounds`), and the time travel stored for generation and the
+recipes stored for reconstruction."""
 
 import pytest
 import torch
@@ -84,7 +85,8 @@ def test_generation_takes_the_travel_the_calibration_stores_unless_told_otherwis
     assert auto.info["travel"] == (1, 2) and torch.equal(auto.images, given.images)
     assert plain.info["travel"] is None and not torch.equal(auto.images, plain.images)
     assert float(auto.violation(net(auto.images)).max()) < 1e-4  # the bounds still hold at the end
-    assert generate(prior, op, {"B": 1.0}, 2, preset="paper", **opts).info["travel"] is None  # the authors' loop
+    # the authors' loop (a range safeguard: unguarded, its update form can blow this random net up with one thread)
+    assert generate(prior, op, {"B": 1.0}, 2, preset="paper", **(opts | {"max_abs": 1.5})).info["travel"] is None
     for bad in ([0, 2], [1], [1, -1], [1, 2, 3, 4, 5], [1.0, 2], "1,2", [True, 2]):
         with pytest.raises(ConfigError, match="generation_travel must be"):
             EditCalibration(generation_travel=bad)
@@ -92,6 +94,46 @@ def test_generation_takes_the_travel_the_calibration_stores_unless_told_otherwis
         generate(prior, op, {"B": 1.0}, 2, travel="1;2", **opts)
     with pytest.raises(ConfigError, match=r"travel must be \(length >= 1"):
         generate(prior, op, {"B": 1.0}, 2, travel=(1,), **opts)
+
+
+def test_reconstruction_from_labels_takes_the_recipe_stored_for_the_nearest_step_count_unless_told_otherwise():
+    from test_diffusion import tiny_prior
+
+    from spnn.calibration import EditCalibration
+    from spnn.tasks import reconstruct
+
+    prior, net = tiny_prior(), tiny_net()
+    labels, logits = SPNNOperator(net, latents_from="labels"), SPNNOperator(net)
+    x = (torch.rand(2, 3, 8, 8) * 2 - 1) * 0.5
+    opts = {"seeds": range(2), "progress": False}
+    recipes = {"4": {"slack": 0.5, "travel": [1, 1]}, "40": {"slack": 1.0, "travel": None}}
+    net.edit_calibration = EditCalibration(logit=2.0, reconstruction_recipes=recipes).to_dict()
+    auto = reconstruct(prior, labels, x, steps=5, **opts)  # 5 is nearest 4
+    given = reconstruct(prior, labels, x, steps=5, slack=0.5, travel=(1, 1), **opts)
+    assert auto.info == {"slack": 0.5, "travel": (1, 1), "recipe_steps": 4} and torch.equal(auto.images, given.images)
+    assert float((net(auto.images) - auto.targets).abs().max()) < 1e-4  # g(x) = y still holds at the end
+    plain = reconstruct(prior, labels, x, steps=5, slack="off", travel="off", **opts)
+    assert plain.info["slack"] is None and plain.info["travel"] is None and not torch.equal(plain.images, auto.images)
+    half = reconstruct(prior, labels, x, steps=5, travel="off", **opts)  # each "auto" on its own
+    assert half.info == {"slack": 0.5, "travel": None, "recipe_steps": 4}
+    assert reconstruct(prior, labels, x, steps=20, **opts).info == {"slack": 1.0, "travel": None, "recipe_steps": 40}
+    # where it was not measured: none (the logits' latents, as in the paper's loop; another method)
+    assert reconstruct(prior, logits, x, steps=5, **opts).info["recipe_steps"] is None
+    assert reconstruct(prior, labels, x, steps=5, method="dps", **opts).info["slack"] is None
+    net.edit_calibration = EditCalibration(logit=2.0).to_dict()  # none stored: none
+    assert reconstruct(prior, labels, x, steps=5, **opts).info == {"slack": None, "travel": None, "recipe_steps": None}
+    bad_recipes = [({"20": {"slack": 0.5}}, "must be {'slack'"),
+                   ({"twenty": {"slack": 0.5, "travel": None}}, "key 'twenty' must be a step count"),
+                   ({"20": {"slack": -1, "travel": None}}, "finite positive"),
+                   ({"20": {"slack": True, "travel": None}}, "finite positive"),
+                   ({"20": {"slack": None, "travel": [0, 2]}}, "travel of the 20-step"), ([1], "must be a mapping")]
+    for bad, match in bad_recipes:
+        with pytest.raises(ConfigError, match=match):
+            EditCalibration(reconstruction_recipes=bad)
+    with pytest.raises(ConfigError, match="slack must be 'auto', 'off' or a number >= 0, got 'wide'"):
+        reconstruct(prior, labels, x, steps=5, slack="wide", **opts)
+    with pytest.raises(ConfigError, match="daps has its own loop without time travel"):
+        reconstruct(prior, labels, x, steps=5, method="daps", travel=(1, 1), **opts)
 
 
 def test_an_edit_takes_the_keeping_margin_the_calibration_stores_for_its_attributes():

@@ -173,7 +173,9 @@ class Editor:
                           preset=preset, progress=True)
         with torch.no_grad():
             consistency = float((self.m.net(res.images) - res.targets).abs().max())
-        report = {"attributes": self.m.judged(x[:1]), "max_abs_g_minus_y": consistency}
+        travel = res.info["travel"]
+        report = {"attributes": self.m.judged(x[:1]), "max_abs_g_minus_y": consistency, "slack": res.info["slack"],
+                  "travel": None if travel is None else list(travel)}
         return _png(x[:1]), [_png(res.images[i:i + 1]) for i in range(3)], report
 
     def generate(self, attributes: dict | None = None, n: int = 4, steps: int = 100, preset: str = "spnn",

@@ -25,8 +25,9 @@ from spnn.checks import check_fields, is_level
 from spnn.errors import ConfigError
 from spnn.implications import check_implications, label_implications, setting_key
 
-__all__ = ["EditCalibration", "UNCALIBRATED", "calibration_of", "calibrate_edits", "check_starts", "check_levels",
-           "check_implied_levels", "check_travel", "check_keeps", "check_range_rules", "RANGE_RULES"]
+__all__ = ["EditCalibration", "UNCALIBRATED", "calibration_of", "stored_calibration", "calibrate_edits",
+           "check_starts", "check_levels", "check_implied_levels", "check_travel", "check_keeps", "check_range_rules",
+           "check_recon_recipes", "RANGE_RULES"]
 
 # what NLBP's range safeguard does to a projection that leaves [-M, M]: halve its step, or clip it
 # (`spnn.diffusion.guidance.BackProjection`'s ``range_rule``)
@@ -104,6 +105,27 @@ def check_travel(travel: object, what: str = "edit calibration: generation_trave
                           f"got {travel!r}")
 
 
+def check_recon_recipes(recipes: object) -> None:
+    """Refuse reconstruction recipes that are not ``{"STEPS": {"slack": number or null, "travel": [L, R...] or null}}``
+    (STEPS a positive integer written as a string, as JSON keys are)."""
+    if not isinstance(recipes, dict):
+        raise ConfigError(f"edit calibration: reconstruction_recipes must be a mapping, got {type(recipes).__name__}")
+    for steps, recipe in recipes.items():
+        if not isinstance(steps, str) or not steps.isdigit() or int(steps) < 1:
+            raise ConfigError(f"edit calibration: reconstruction recipe key {steps!r} must be a step count as a "
+                              "string, e.g. '20'")
+        if not isinstance(recipe, dict) or set(recipe) != {"slack", "travel"}:
+            raise ConfigError(f"edit calibration: the reconstruction recipe for {steps} steps must be {{'slack': "
+                              f"number or null, 'travel': [L, R] or null}}, got {recipe!r}")
+        slack = recipe["slack"]
+        number = isinstance(slack, (int, float)) and not isinstance(slack, bool)
+        if slack is not None and not (number and is_level(slack)):
+            raise ConfigError(f"edit calibration: the slack of the {steps}-step reconstruction recipe must be a finite "
+                              f"positive number or null, got {slack!r}")
+        if recipe["travel"] is not None:
+            check_travel(recipe["travel"], f"edit calibration: the travel of the {steps}-step reconstruction recipe")
+
+
 def _shared(stored: dict, names):
     """The value ``stored`` holds for every one of ``names`` if they all have the same, else None."""
     found = [stored.get(name) for name in names]
@@ -132,7 +154,10 @@ class EditCalibration:
     ``travel="auto"``), None for none. ``range_rules``: ``{NAME: rule}``, what the range safeguard does to a
     projection that leaves [-M, M] (`RANGE_RULES`: halve its step, or clip the image), measured best for edits and
     generation naming that attribute with this network (`range_rule_for`, ``range_rule="auto"``); "halve" where
-    none is stored.
+    none is stored. ``reconstruction_recipes``: ``{"STEPS": {"slack": D or None, "travel": [L, R] or None}}``, the
+    NLBP slack and time travel measured best for reconstruction from semantics (latents from the labels) at that
+    many steps with this network and the prior it was measured with (`recipe_for`; `spnn.tasks.reconstruct`'s
+    ``slack="auto"`` / ``travel="auto"``).
     """
 
     logit: float = 4.0
@@ -149,6 +174,7 @@ class EditCalibration:
     keeps: dict = field(default_factory=dict)
     range_rules: dict = field(default_factory=dict)
     implied_levels: dict = field(default_factory=dict)
+    reconstruction_recipes: dict = field(default_factory=dict)
     source: str = ""
 
     def __post_init__(self):
@@ -169,6 +195,7 @@ class EditCalibration:
         check_keeps(self.keeps)
         check_range_rules(self.range_rules)
         check_implied_levels(self.implied_levels)
+        check_recon_recipes(self.reconstruction_recipes)
 
     def start_for(self, attributes) -> dict:
         """The editing start of ``attributes`` (names): the stored one if every name has the same, else {}.
@@ -211,6 +238,22 @@ class EditCalibration:
         """
         return _shared(self.implied_levels, [setting_key(name, value) for name, value in attributes.items()])
 
+    def recipe_for(self, steps: int) -> dict:
+        """The reconstruction recipe stored for the step count nearest ``steps`` (by ratio; the smaller on a tie):
+        ``{"steps": stored count, "slack": ..., "travel": tuple or None}``, or {} if none is stored.
+
+        >>> c = EditCalibration(reconstruction_recipes={"20": {"slack": 0.5, "travel": None},
+        ...                                             "100": {"slack": 1.0, "travel": [5, 2]}})
+        >>> c.recipe_for(100), c.recipe_for(40)["steps"], c.recipe_for(50)["steps"], EditCalibration().recipe_for(20)
+        ({'steps': 100, 'slack': 1.0, 'travel': (5, 2)}, 20, 100, {})
+        """
+        if not self.reconstruction_recipes:
+            return {}
+        nearest = min((int(k) for k in self.reconstruction_recipes), key=lambda k: (abs(math.log(steps / k)), k))
+        recipe = self.reconstruction_recipes[str(nearest)]
+        travel = recipe["travel"]
+        return {"steps": nearest, "slack": recipe["slack"], "travel": None if travel is None else tuple(travel)}
+
     def max_abs_for(self, reach: torch.Tensor) -> torch.Tensor:
         """Per image, the range safeguard M of an "auto" edit."""
         return torch.where(reach <= self.reach_limit, self.max_abs_reachable, self.max_abs).to(reach)
@@ -234,12 +277,19 @@ UNCALIBRATED = EditCalibration(logit=4.0, reach_limit=math.inf, reach_max=math.i
 _warned: set[int] = set()
 
 
+def stored_calibration(op) -> EditCalibration | None:
+    """The calibration an operator's SPNN carries, else None (no warning: for what works without one)."""
+    stored = getattr(getattr(op, "net", op), "edit_calibration", None)
+    if not stored:
+        return None
+    return stored if isinstance(stored, EditCalibration) else EditCalibration.from_dict(stored)
+
+
 def calibration_of(op) -> EditCalibration:
     """The calibration an operator's SPNN carries, else `UNCALIBRATED` (with a warning, once per network)."""
     net = getattr(op, "net", op)
-    stored = getattr(net, "edit_calibration", None)
-    if stored:
-        return stored if isinstance(stored, EditCalibration) else EditCalibration.from_dict(stored)
+    if (stored := stored_calibration(net)) is not None:
+        return stored
     if id(net) not in _warned:
         _warned.add(id(net))
         warnings.warn("this SPNN carries no edit calibration: edits use logit 4 and a range safeguard of 1.5 for "

@@ -25,11 +25,12 @@ that live elsewhere stay as they were.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import inf
 
 import torch
 import torch.nn.functional as F
 
-from spnn.calibration import RANGE_RULES, calibration_of, check_travel
+from spnn.calibration import RANGE_RULES, calibration_of, check_travel, stored_calibration
 from spnn.checks import check_images
 from spnn.diffusion.guidance import (
     DPS,
@@ -60,8 +61,8 @@ from spnn.operators import (
 
 __all__ = ["EDIT_T_START", "EDIT_ETA", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "SOLVERS", "check_pair", "edit_reach",
            "edit_region", "full_step", "parse_region", "parse_travel", "parse_keep", "parse_max_abs",
-           "parse_range_rule", "implied_attributes", "make_guidance", "solve", "reconstruct", "generate", "edit",
-           "restore", "TaskResult", "gentle_lam"]
+           "parse_range_rule", "implied_attributes", "make_guidance", "solve", "reconstruction_recipe", "reconstruct",
+           "generate", "edit", "restore", "TaskResult", "gentle_lam"]
 
 METHODS = ("nlbp", "dps", "dps-paper", "cg", "none", "daps", "red-diff")
 SOLVERS = ("daps", "red-diff")  # methods with their own loop (spnn.diffusion.solvers): reconstruct and restore
@@ -301,28 +302,67 @@ def make_guidance(method: str, op: Operator, y: torch.Tensor, *, mask=None, lam=
 
 
 def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method: str = "nlbp",
-                steps: int = 100, seeds=None, skip_tol: float | None | str = "preset", travel: tuple | None = None,
-                preset: str | SamplerPreset = "spnn", precision: str = "auto", progress: bool = True,
-                slack: float | None = None, graphs: str | bool = "auto", **guidance_options) -> TaskResult:
+                steps: int = 100, seeds=None, skip_tol: float | None | str = "preset",
+                travel: tuple | str | None = "auto", preset: str | SamplerPreset = "spnn", precision: str = "auto",
+                progress: bool = True, slack: float | str | None = "auto", graphs: str | bool = "auto",
+                **guidance_options) -> TaskResult:
     """Reconstruction from semantics: y = g(image); sample images x with g(x) = y.
 
     ``preset``: "spnn" (ours) or "paper" (the authors' loop step for step: `spnn.diffusion.presets`).
     ``skip_tol``: the paper's rule (0.11) stops projecting a sample once its attributes are about right; the
     preset's by default ("preset": off for ours, 0.11 for the paper's), None never skips. ``travel``: RePaint
     time travel (length, repeats), see `spnn.diffusion.sample`. ``slack`` (nlbp): the target's box before the
-    last step (`BackProjection`). ``graphs``: CUDA-graph replays, as in `spnn.diffusion.sample` (every task)."""
+    last step (`BackProjection`). Each of the two "auto" (the default): the recipe the SPNN stores for about this
+    many steps where it applies (NLBP with latents from the labels), else none (`reconstruction_recipe`);
+    ``info`` says what ran. ``graphs``: CUDA-graph replays, as in `spnn.diffusion.sample` (every task)."""
     check_images(images)
     check_pair(prior, op)
     check_graphs(graphs)
-    _check_slack(method, slack)
+    recipe = reconstruction_recipe(op, steps, method, slack, travel)
+    if method in SOLVERS and recipe["travel"] is not None:
+        raise ConfigError(f"{method} has its own loop without time travel: drop travel or use method='nlbp'")
     with torch.no_grad():
         y = op.A(images.to(next(prior.parameters())))
     if method in SOLVERS:
-        return TaskResult(solve(method, prior, op, y, steps, seeds, precision, progress, guidance_options), y)
-    guidance = make_guidance(method, op, y, skip_tol=skip_tol, preset=preset, slack=slack, **guidance_options)
-    out = sample(prior, len(y), steps=steps, guidance=guidance, seeds=seeds, travel=travel, preset=preset,
+        return TaskResult(solve(method, prior, op, y, steps, seeds, precision, progress, guidance_options), y,
+                          info=recipe)
+    guidance = make_guidance(method, op, y, skip_tol=skip_tol, preset=preset, slack=recipe["slack"],
+                             **guidance_options)
+    out = sample(prior, len(y), steps=steps, guidance=guidance, seeds=seeds, travel=recipe["travel"], preset=preset,
                  precision=precision, progress=progress, graphs=graphs).images
-    return TaskResult(out, y)
+    return TaskResult(out, y, info=recipe)
+
+
+def _is_auto(value) -> bool:
+    return isinstance(value, str) and value.strip().lower() == "auto"
+
+
+def reconstruction_recipe(op: Operator | None, steps: int, method: str = "nlbp", slack: float | str | None = "auto",
+                          travel: tuple | str | None = "auto") -> dict:
+    """The slack and time travel a reconstruction runs with: each "auto" takes the recipe the SPNN stores for the
+    step count nearest ``steps`` (`spnn.calibration.EditCalibration.recipe_for`), which applies only where it was
+    measured (NLBP with latents from the labels, which the paper's loop does not take) and is none elsewhere;
+    "off" / None: none; a number or (length, repeats): that. Returns ``{"slack", "travel", "recipe_steps"}`` (the
+    stored count used, or None).
+
+    >>> reconstruction_recipe(None, 20, slack="auto", travel="1,2")  # no SPNN with latents from the labels: none
+    {'slack': None, 'travel': (1, 2), 'recipe_steps': None}
+    """
+    if isinstance(slack, str):
+        if not (_is_auto(slack) or slack.strip().lower() in ("off", "none")):
+            raise ConfigError(f"slack must be 'auto', 'off' or a number >= 0, got {slack!r}")
+        slack = "auto" if _is_auto(slack) else None
+    elif slack is not None and (isinstance(slack, bool) or not isinstance(slack, (int, float)) or not 0 <= slack < inf):
+        raise ConfigError(f"slack must be 'auto', 'off' or a number >= 0, got {slack!r}")
+    travel = parse_travel(travel)
+    recipe = {}
+    if "auto" in (slack, travel) and method == "nlbp" and getattr(op, "latents_from", None) == "labels" and (
+            calib := stored_calibration(op)) is not None:
+        recipe = calib.recipe_for(steps)
+    slack = recipe.get("slack") if slack == "auto" else slack
+    travel = recipe.get("travel") if travel == "auto" else travel
+    _check_slack(method, slack)
+    return {"slack": slack, "travel": travel, "recipe_steps": recipe.get("steps")}
 
 
 def solve(method: str, prior: Prior, op, y: torch.Tensor, steps: int = 200, seeds=None, precision: str = "auto",

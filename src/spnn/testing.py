@@ -34,7 +34,8 @@ def perturb_(module: nn.Module, scale: float = 0.1, seed: int | None = 0) -> nn.
 
 def write_tiny_models(root: str | Path, calibrated: bool = True) -> Path:
     """Write ``root/prior`` (an 8x8 diffusers UNet, random) and ``root/spnn.safetensors`` (an 8x8 SPNN with the 22
-    avatar attributes, perturbed; with the shipped SPNN's edit calibration unless ``calibrated=False``)."""
+    avatar attributes, perturbed; with the default edit calibration, which stores no choices, unless
+    ``calibrated=False``)."""
     from spnn.calibration import EditCalibration
     from spnn.data.avatars import AVATAR_ATTRIBUTES
     from spnn.diffusion.prior import Prior, build_unet

@@ -48,7 +48,8 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
     pool = faces.tensors(limit=max(16 * n, 64))[0].to(device)
 
     # 1. reconstruction from semantics, three seeds per face: other faces with the original's attributes, or the
-    # original again (identified: its nearest face among the demo's pool is the original itself)
+    # original again (identified: its nearest face among the demo's pool is the original itself); the slack and time
+    # travel the SPNN stores for about this many steps (reconstruct's "auto")
     recs = [reconstruct(pr, rec_op, x, steps=steps, seeds=[o + s for s in seeds], progress=progress)
             for o in SEED_OFFSETS]
     images = torch.cat([r.images for r in recs])
@@ -56,7 +57,9 @@ def run_demo(out: Path, *, spnn=None, prior=None, evaluator=None, steps: int = 1
     agree = attribute_agreement(ev.predict(images), targets)
     own = sum(nearest_is_own(r.images, pool) for r in recs) / len(recs)  # x is pool[:n]
     summary["reconstruction"] = {
-        "latents_from": rec_op.latents_from, "evaluator_agreement": agree["mean"], "all_correct": agree["all_correct"],
+        "latents_from": rec_op.latents_from, "slack": recs[0].info["slack"],
+        "travel": None if recs[0].info["travel"] is None else list(recs[0].info["travel"]),
+        "evaluator_agreement": agree["mean"], "all_correct": agree["all_correct"],
         "consistency_max_abs": float((net(images) - targets).abs().max().detach()),
         "nearest_is_own": float(own), "nearest_is_own_pool": len(pool),
         "rmse_to_original": float(rmse(images, x.repeat(len(recs), 1, 1, 1)).mean()),

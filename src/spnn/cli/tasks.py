@@ -240,20 +240,28 @@ def _reconstruct_all(args, prior, op) -> int:
     return 0
 
 
-def _reconstruction_travel(text: str) -> tuple | None:
-    """A time travel for reconstruction: L,R[,T_MIN[,T_MAX]] or off ("auto", the generation travel, is not one)."""
-    if text.strip().lower() == "auto":
-        raise ValueError("reconstruction has no stored time travel; give L,R[,T_MIN[,T_MAX]] or off")
-    return parse_travel(text)
+def _slack(text: str) -> float | str | None:
+    """--slack: auto (the SPNN's stored recipe), off, or a number >= 0."""
+    if text.strip().lower() in ("auto", "off"):
+        return "auto" if text.strip().lower() == "auto" else None
+    return float_in(0)(text)
+
+
+def _explicit_recipe_check(args) -> None:
+    """Refuse a slack or time travel that the chosen method has no use for, before any model is loaded."""
+    if isinstance(args.slack, float) and args.method != "nlbp":
+        raise ConfigError(f"--slack loosens NLBP's target before the last step; --method {args.method} has none; "
+                          "use --method nlbp or drop --slack")
+    if isinstance(args.travel, tuple) and args.method in SOLVERS:
+        raise ConfigError(f"--method {args.method} has its own loop without time travel; drop --travel or use "
+                          "--method nlbp")
 
 
 def cmd_reconstruct(args) -> int:
     from spnn.tasks import reconstruct
     from spnn.viz import image_grid
 
-    if args.slack is not None and args.method != "nlbp":
-        raise ConfigError(f"--slack loosens NLBP's target before the last step; --method {args.method} has none; "
-                          "use --method nlbp or drop --slack")
+    _explicit_recipe_check(args)
     prior, op, evaluator = _models(args)
     if args.all:
         return _reconstruct_all(args, prior, op)
@@ -265,8 +273,11 @@ def cmd_reconstruct(args) -> int:
     caps = _captions(op, res.targets)
     image_grid([x, res.images], out / "reconstruct.png", row_labels=["original", args.method], scale=3,
                captions=[caps, caps] if caps else None)
+    travel = res.info["travel"]
     _report(res, op, evaluator, out, "reconstruct", {"method": args.method, "pinv": args.pinv, "n": len(x),
-                                                      "travel": None if args.travel is None else list(args.travel)})
+                                                      "slack": res.info["slack"],
+                                                      "travel": None if travel is None else list(travel),
+                                                      "recipe_steps": res.info["recipe_steps"]})
     return 0
 
 
@@ -448,7 +459,7 @@ def cmd_calibrate(args) -> int:
 
 # chosen by benchmarks, not measured by calibrate
 KEPT_BY_CALIBRATE = ("starts", "levels", "region", "label_temperature", "generation_travel", "keeps", "range_rules",
-                     "implied_levels")
+                     "implied_levels", "reconstruction_recipes")
 
 
 def _common(p, spnn: bool = True, images: bool = True) -> None:
@@ -525,12 +536,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip NLBP for a sample once mean |sigmoid(g(x0)) - sigmoid(y)| <= this (default: the "
                         "preset's: never for spnn, 0.11 for paper)")
     p.add_argument("--no-skip", action="store_true", help="never skip NLBP, whatever the preset")
-    p.add_argument("--slack", type=float_in(0), default=None,
-                   help="nlbp: aim at logits within SLACK of y before the last step, at y itself at the end "
-                        "(fewer returns of the original at 100 steps; docs: sampling)")
-    p.add_argument("--travel", type=parsed_by(_reconstruction_travel), default=None,
+    p.add_argument("--slack", type=_slack, default="auto",
+                   help="nlbp: aim at logits within SLACK of y before the last step, at y itself at the end; auto "
+                        "(default): the recipe the SPNN stores for about --steps steps with --latents-from labels, "
+                        "none otherwise; off: none (docs: sampling)")
+    p.add_argument("--travel", type=parsed_by(parse_travel), default="auto",
                    help="RePaint time travel L,R[,T_MIN,T_MAX]: after every L steps go back L and denoise again R "
-                        "times (default: off; docs: limitations, reconstruction at 100 steps)")
+                        "times; auto (default): the SPNN's stored recipe, as for --slack; off: none (docs: "
+                        "limitations, reconstruction at 100 steps)")
     p.add_argument("--batch", type=positive_int, default=16)
     p.set_defaults(func=cmd_reconstruct)
     p = sub.add_parser("generate", help="generate faces with chosen attributes, others free")
