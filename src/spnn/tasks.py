@@ -319,8 +319,6 @@ def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method:
     check_pair(prior, op)
     check_graphs(graphs)
     recipe = reconstruction_recipe(op, steps, method, slack, travel)
-    if method in SOLVERS and recipe["travel"] is not None:
-        raise ConfigError(f"{method} has its own loop without time travel: drop travel or use method='nlbp'")
     with torch.no_grad():
         y = op.A(images.to(next(prior.parameters())))
     if method in SOLVERS:
@@ -362,6 +360,8 @@ def reconstruction_recipe(op: Operator | None, steps: int, method: str = "nlbp",
     slack = recipe.get("slack") if slack == "auto" else slack
     travel = recipe.get("travel") if travel == "auto" else travel
     _check_slack(method, slack)
+    if method in SOLVERS and travel is not None:
+        raise ConfigError(f"{method} has its own loop without time travel: drop travel or use method='nlbp'")
     return {"slack": slack, "travel": travel, "recipe_steps": recipe.get("steps")}
 
 
