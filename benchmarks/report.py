@@ -510,7 +510,7 @@ def main() -> None:
               "100 steps: Eyeglasses and Wearing_Hat):\n")
         print(table(rows, ["setting", "flags", *attrs]))
         print()
-    for name in ("generation-travel-20", "generation-travel-100", "generation-travel-100-v3"):
+    for name in ("generation-travel-20", "generation-travel-20-v3", "generation-travel-100", "generation-travel-100-v3"):
         if not (g := load(name)):
             continue
         print(f"**Time travel in multi-attribute generation, {g['steps']} steps** (all named attributes set, by the "
