@@ -150,7 +150,7 @@ CLI_CASES = [
     (REC + ["--method", "dps", "--slack", "0.5"], ["--slack", "--method nlbp"]),
     (REC + ["--pinv", "natural", "--latents-from", "labels"], ["--latents-from labels", "--pinv natural"]),
     (REC + ["--method", "daps", "--travel", "1,1"], ["--travel", "own loop without time travel"]),
-    (REC + ["--slack", "wide"], ["--slack", "expected a number"]),
+    (REC + ["--slack", "wide"], ["--slack", "a number >= 0"]),
     (REC + ["--travel", "0,2"], ["--travel"]),
     (REC + ["--preset", "paper", "--latents-from", "labels"], ["--preset paper", "--preset spnn"]),
     # model paths

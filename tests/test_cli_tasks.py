@@ -63,7 +63,7 @@ def test_reconstruct_takes_the_stored_recipe_with_latents_from_the_labels(models
     assert "Traceback" not in err and not (tmp_path / "bad").exists()
     with pytest.raises(SystemExit):
         main([*base, "--slack", "wide"])
-    assert "expected a number, got 'wide'" in capsys.readouterr().err
+    assert "slack must be 'auto', 'off' or a number >= 0, got 'wide'" in capsys.readouterr().err
 
 
 def test_generate_and_unknown_attribute(models, tmp_path, capsys):

@@ -60,7 +60,7 @@ from spnn.operators import (
 )
 
 __all__ = ["EDIT_T_START", "EDIT_ETA", "EDIT_MAX_MOVE", "BOUND_TOL", "METHODS", "SOLVERS", "check_pair", "edit_reach",
-           "edit_region", "full_step", "parse_region", "parse_travel", "parse_keep", "parse_max_abs",
+           "edit_region", "full_step", "parse_region", "parse_travel", "parse_keep", "parse_slack", "parse_max_abs",
            "parse_range_rule", "implied_attributes", "make_guidance", "solve", "reconstruction_recipe", "reconstruct",
            "generate", "edit", "restore", "TaskResult", "gentle_lam"]
 
@@ -174,6 +174,26 @@ def parse_keep(value) -> float | str | None:
         raise ConfigError(f"keep must be 'auto', 'off' or a positive logit margin (e.g. 0.5), got {value!r}") from None
     check_keep(margin)
     return float(margin)
+
+
+def parse_slack(value) -> float | str | None:
+    """A slack setting for reconstruction (`BackProjection` ``slack``): "auto" (the SPNN's stored recipe:
+    `reconstruction_recipe`), a logit distance >= 0, or None / "off".
+
+    >>> parse_slack("auto"), parse_slack("off"), parse_slack("0.5")
+    ('auto', None, 0.5)
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
+        return None
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        slack = float(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+    except ValueError:
+        slack = None
+    if slack is None or not 0 <= slack < inf:
+        raise ConfigError(f"slack must be 'auto', 'off' or a number >= 0, got {value!r}")
+    return slack
 
 
 def parse_max_abs(value) -> float | str | torch.Tensor | None:
@@ -331,10 +351,6 @@ def reconstruct(prior: Prior, op: SPNNOperator, images: torch.Tensor, *, method:
     return TaskResult(out, y, info=recipe)
 
 
-def _is_auto(value) -> bool:
-    return isinstance(value, str) and value.strip().lower() == "auto"
-
-
 def reconstruction_recipe(op: Operator | None, steps: int, method: str = "nlbp", slack: float | str | None = "auto",
                           travel: tuple | str | None = "auto") -> dict:
     """The slack and time travel a reconstruction runs with: each "auto" takes the recipe the SPNN stores for the
@@ -346,13 +362,7 @@ def reconstruction_recipe(op: Operator | None, steps: int, method: str = "nlbp",
     >>> reconstruction_recipe(None, 20, slack="auto", travel="1,2")  # no SPNN with latents from the labels: none
     {'slack': None, 'travel': (1, 2), 'recipe_steps': None}
     """
-    if isinstance(slack, str):
-        if not (_is_auto(slack) or slack.strip().lower() in ("off", "none")):
-            raise ConfigError(f"slack must be 'auto', 'off' or a number >= 0, got {slack!r}")
-        slack = "auto" if _is_auto(slack) else None
-    elif slack is not None and (isinstance(slack, bool) or not isinstance(slack, (int, float)) or not 0 <= slack < inf):
-        raise ConfigError(f"slack must be 'auto', 'off' or a number >= 0, got {slack!r}")
-    travel = parse_travel(travel)
+    slack, travel = parse_slack(slack), parse_travel(travel)
     recipe = {}
     if "auto" in (slack, travel) and method == "nlbp" and getattr(op, "latents_from", None) == "labels" and (
             calib := stored_calibration(op)) is not None:

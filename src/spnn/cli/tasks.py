@@ -39,6 +39,7 @@ from spnn.tasks import (
     parse_max_abs,
     parse_range_rule,
     parse_region,
+    parse_slack,
     parse_travel,
 )
 
@@ -238,13 +239,6 @@ def _reconstruct_all(args, prior, op) -> int:
         for i, img in zip(idx, to_uint8(res.images)):
             save_png(Image.fromarray(img), out / f"{i:05d}.png")  # seed = index: independent of sharding
     return 0
-
-
-def _slack(text: str) -> float | str | None:
-    """--slack: auto (the SPNN's stored recipe), off, or a number >= 0."""
-    if text.strip().lower() in ("auto", "off"):
-        return "auto" if text.strip().lower() == "auto" else None
-    return float_in(0)(text)
 
 
 def _explicit_recipe_check(args) -> None:
@@ -536,7 +530,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip NLBP for a sample once mean |sigmoid(g(x0)) - sigmoid(y)| <= this (default: the "
                         "preset's: never for spnn, 0.11 for paper)")
     p.add_argument("--no-skip", action="store_true", help="never skip NLBP, whatever the preset")
-    p.add_argument("--slack", type=_slack, default="auto",
+    p.add_argument("--slack", type=parsed_by(parse_slack), default="auto",
                    help="nlbp: aim at logits within SLACK of y before the last step, at y itself at the end; auto "
                         "(default): the recipe the SPNN stores for about --steps steps with --latents-from labels, "
                         "none otherwise; off: none (docs: sampling)")
