@@ -157,6 +157,16 @@ def parse_travel(value, calib=None) -> tuple | str | None:
     return tuple(value)
 
 
+_NUMBER = object()  # `_off_or_auto`: neither word, a value to read
+
+
+def _off_or_auto(value):
+    """None for None / "off" / "none", "auto" for "auto", else `_NUMBER` (the setting is a value)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
+        return None
+    return "auto" if isinstance(value, str) and value.strip().lower() == "auto" else _NUMBER
+
+
 def parse_keep(value) -> float | str | None:
     """A keeping setting (`spnn.operators.keep_bounds`): "auto" (the margin the SPNN's calibration stores for the
     named attributes: `EditCalibration.keep_for`), a positive margin, or None / "off".
@@ -164,10 +174,8 @@ def parse_keep(value) -> float | str | None:
     >>> parse_keep("auto"), parse_keep("off"), parse_keep("0.5")
     ('auto', None, 0.5)
     """
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
-        return None
-    if isinstance(value, str) and value.strip().lower() == "auto":
-        return "auto"
+    if (word := _off_or_auto(value)) is not _NUMBER:
+        return word
     try:
         margin = float(value) if isinstance(value, str) else value
     except ValueError:
@@ -183,10 +191,8 @@ def parse_slack(value) -> float | str | None:
     >>> parse_slack("auto"), parse_slack("off"), parse_slack("0.5")
     ('auto', None, 0.5)
     """
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
-        return None
-    if isinstance(value, str) and value.strip().lower() == "auto":
-        return "auto"
+    if (word := _off_or_auto(value)) is not _NUMBER:
+        return word
     try:
         slack = float(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
     except ValueError:
