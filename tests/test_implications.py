@@ -252,3 +252,19 @@ def test_edit_and_generate_take_time_travel_and_still_meet_the_bounds():
     assert float(travelled.violation(net(travelled.images)).max()) < 1e-4
     gen = generate(prior, op, {"Gray": 1.0}, 2, travel=(1, 1), **opts)
     assert float(gen.violation(net(gen.images)).max()) < 1e-4
+
+
+@pytest.mark.parametrize("field", ["starts", "levels", "implied_levels", "keeps", "range_rules",
+                                   "reconstruction_recipes"])
+def test_every_mapping_field_of_a_calibration_refuses_a_list_by_its_name(field):
+    with pytest.raises(ConfigError, match=f"edit calibration: {field} must be a mapping, got list"):
+        EditCalibration(**{field: [1]})
+
+
+@pytest.mark.parametrize("field, stored", [("levels", {"Gray": True}), ("implied_levels", {"Gray=1": True}),
+                                           ("keeps", {"Gray": True}),
+                                           ("reconstruction_recipes", {"20": {"slack": True, "travel": None}}),
+                                           ("levels", {"Gray": "3"}), ("keeps", {"Gray": float("nan")})])
+def test_a_stored_level_is_a_plain_finite_positive_number_not_a_bool_or_a_string(field, stored):
+    with pytest.raises(ConfigError, match="must be a finite positive number"):
+        EditCalibration(**{field: stored})

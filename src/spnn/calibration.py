@@ -34,11 +34,21 @@ __all__ = ["EditCalibration", "UNCALIBRATED", "calibration_of", "stored_calibrat
 RANGE_RULES = ("halve", "clip")
 
 
+def _mapping(value: object, what: str) -> dict:
+    """``value`` if it is a mapping, else a ConfigError naming the calibration field ``what``."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"edit calibration: {what} must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _stored_level(v: object) -> bool:
+    """A level as stored in the JSON metadata: a plain finite positive number (`is_level` of an int or float)."""
+    return isinstance(v, (int, float)) and is_level(v)
+
+
 def check_starts(starts: object) -> None:
     """Refuse editing starts that are not ``{NAME: {"t_start": 1..999, "invert": bool}}``."""
-    if not isinstance(starts, dict):
-        raise ConfigError(f"edit calibration: starts must be a mapping, got {type(starts).__name__}")
-    for name, start in starts.items():
+    for name, start in _mapping(starts, "starts").items():
         if not isinstance(start, dict) or set(start) != {"t_start", "invert"}:
             raise ConfigError(f"edit calibration: the start of {name!r} must be {{'t_start': int, 'invert': bool}}, "
                               f"got {start!r}")
@@ -50,47 +60,39 @@ def check_starts(starts: object) -> None:
 
 def check_levels(levels: object) -> None:
     """Refuse bound levels that are not ``{NAME or NAME=1 or NAME=0: finite positive number}``."""
-    if not isinstance(levels, dict):
-        raise ConfigError(f"edit calibration: levels must be a mapping, got {type(levels).__name__}")
-    for name, level in levels.items():
+    for name, level in _mapping(levels, "levels").items():
         if not isinstance(name, str) or not name.split("=")[0] or name.count("=") > 1 or (
                 "=" in name and name.split("=")[1] not in ("0", "1")):
             raise ConfigError(f"edit calibration: level key {name!r} must be NAME (both directions), NAME=1 (on) or "
                               "NAME=0 (off)")
-        if not isinstance(level, (int, float)) or not is_level(level):
+        if not _stored_level(level):
             raise ConfigError(f"edit calibration: the level of {name!r} must be a finite positive number, got "
                               f"{level!r}")
 
 
 def check_implied_levels(levels: object) -> None:
     """Refuse levels of implied attributes that are not ``{NAME=1 or NAME=0: finite positive number}``."""
-    if not isinstance(levels, dict):
-        raise ConfigError(f"edit calibration: implied_levels must be a mapping, got {type(levels).__name__}")
-    for key, level in levels.items():
+    for key, level in _mapping(levels, "implied_levels").items():
         name, _, value = str(key).rpartition("=")
         if not isinstance(key, str) or not name or "=" in name or value not in ("0", "1"):
             raise ConfigError(f"edit calibration: implied_levels key {key!r} must be NAME=1 (turning it on) or NAME=0 "
                               "(off)")
-        if not isinstance(level, (int, float)) or not is_level(level):
+        if not _stored_level(level):
             raise ConfigError(f"edit calibration: the implied level of {key!r} must be a finite positive number, got "
                               f"{level!r}")
 
 
 def check_keeps(keeps: object) -> None:
     """Refuse keeping margins that are not ``{NAME: finite positive number}``."""
-    if not isinstance(keeps, dict):
-        raise ConfigError(f"edit calibration: keeps must be a mapping, got {type(keeps).__name__}")
-    for name, margin in keeps.items():
-        if not isinstance(name, str) or not name or not isinstance(margin, (int, float)) or not is_level(margin):
+    for name, margin in _mapping(keeps, "keeps").items():
+        if not isinstance(name, str) or not name or not _stored_level(margin):
             raise ConfigError(f"edit calibration: the keeping margin of {name!r} must be a finite positive number, "
                               f"got {margin!r}")
 
 
 def check_range_rules(rules: object) -> None:
     """Refuse range-safeguard rules that are not ``{NAME: one of RANGE_RULES}``."""
-    if not isinstance(rules, dict):
-        raise ConfigError(f"edit calibration: range_rules must be a mapping, got {type(rules).__name__}")
-    for name, rule in rules.items():
+    for name, rule in _mapping(rules, "range_rules").items():
         if not isinstance(name, str) or not name or rule not in RANGE_RULES:
             raise ConfigError(f"edit calibration: the range rule of {name!r} must be one of {RANGE_RULES}, got "
                               f"{rule!r}")
@@ -108,9 +110,7 @@ def check_travel(travel: object, what: str = "edit calibration: generation_trave
 def check_recon_recipes(recipes: object) -> None:
     """Refuse reconstruction recipes that are not ``{"STEPS": {"slack": number or null, "travel": [L, R...] or null}}``
     (STEPS a positive integer written as a string, as JSON keys are)."""
-    if not isinstance(recipes, dict):
-        raise ConfigError(f"edit calibration: reconstruction_recipes must be a mapping, got {type(recipes).__name__}")
-    for steps, recipe in recipes.items():
+    for steps, recipe in _mapping(recipes, "reconstruction_recipes").items():
         if not isinstance(steps, str) or not steps.isdigit() or int(steps) < 1:
             raise ConfigError(f"edit calibration: reconstruction recipe key {steps!r} must be a step count as a "
                               "string, e.g. '20'")
@@ -118,8 +118,7 @@ def check_recon_recipes(recipes: object) -> None:
             raise ConfigError(f"edit calibration: the reconstruction recipe for {steps} steps must be {{'slack': "
                               f"number or null, 'travel': [L, R] or null}}, got {recipe!r}")
         slack = recipe["slack"]
-        number = isinstance(slack, (int, float)) and not isinstance(slack, bool)
-        if slack is not None and not (number and is_level(slack)):
+        if slack is not None and not _stored_level(slack):
             raise ConfigError(f"edit calibration: the slack of the {steps}-step reconstruction recipe must be a finite "
                               f"positive number or null, got {slack!r}")
         if recipe["travel"] is not None:
