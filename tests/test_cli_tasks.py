@@ -234,6 +234,7 @@ def test_calibrate_keeps_the_stored_choices_of_another_spnn(tmp_path, capsys, mo
         shipped.starts, shipped.levels, shipped.keeps, shipped.range_rules) and kept.levels and kept.range_rules
     assert kept.implied_levels == shipped.implied_levels and kept.implied_levels
     assert kept.logit == plain.logit  # measured on this SPNN, not taken
+    assert f"kept from {DEFAULT_SPNN}: starts" in kept.source  # the file named, not "the input SPNN"
     assert f"as {DEFAULT_SPNN} stored it" in capsys.readouterr().err
     assert main([*argv, "--keep-from", str(tmp_path / "bare.safetensors")]) == 2
     err = capsys.readouterr().err

@@ -442,8 +442,9 @@ def cmd_calibrate(args) -> int:
     if before is not None:  # what calibrate does not measure stays as the SPNN stored it, and the report says so
         kept = {k: getattr(before, k) for k in KEPT_BY_CALIBRATE if getattr(before, k) != getattr(calib, k)}
         if kept:
-            calib = replace(calib, **kept, source=f"{calib.source}; kept from the input SPNN: {', '.join(kept)}")
-            print(f"kept what spnn calibrate does not measure, as {args.keep_from or 'the SPNN'} stored it: "
+            origin = args.keep_from or "the input SPNN"
+            calib = replace(calib, **kept, source=f"{calib.source}; kept from {origin}: {', '.join(kept)}")
+            print(f"kept what spnn calibrate does not measure, as {origin} stored it: "
                   f"{', '.join(kept)}", file=sys.stderr)
     net.edit_calibration = calib.to_dict()
     net.save(out, {"calibrated_from": str(args.spnn or "shipped")})
