@@ -214,16 +214,23 @@ def range_rule_section() -> None:
 
 
 # reconstruction from semantics, latents from the labels: settings chosen on validation faces, then run on the
-# test faces (setting, validation run, its method, test run), per (step count, SPNN version): 20 steps judged
-# under r3 (sessions 26 and 28), 100 steps under r2 for version 2 (session 25) and r3 for version 3 (session 29)
+# test faces (setting, validation run, its method, test run), per (step count, SPNN): 20 steps judged under r3
+# (sessions 26 and 28), 100 steps under r2 for version 2 (session 25) and r3 for version 3 (session 29); the candidate
+# h64-full under r3 (session 32)
 RECIPES = {
-    (20, "version 3"): [
+    (20, "version 3 of the SPNN"): [
         ("none", "recon-r3-val-20", "nlbp-learned+labels", "quality-labels-20"),
         ("slack 0.5", "recon-r3-val-slack-20", "nlbp-learned+labels", "quality-labels-slack-20"),
         ("slack 0.5, travel (5, 2)", "recon-r3-val-slack-travel52-20", "nlbp-learned+labels+travel",
          "quality-labels-slack-travel52-20")],
+    (20, "the SPNN candidate h64-full"): [
+        ("none", "recon-r3-val-20-spnn-h64-full", "nlbp-learned+labels", "quality-labels-20-spnn-h64-full"),
+        ("slack 0.5", "recon-r3-val-slack-20-spnn-h64-full", "nlbp-learned+labels",
+         "quality-labels-slack-20-spnn-h64-full"),
+        ("slack 0.5, travel (5, 2)", "recon-r3-val-slack-travel52-20-spnn-h64-full", "nlbp-learned+labels+travel",
+         "quality-labels-slack-travel52-20-spnn-h64-full")],
     # chosen for version 2 of the SPNN, so its test runs are version 2's too (NAME-spnn-v2)
-    (100, "version 2"): [
+    (100, "version 2 of the SPNN"): [
         ("none", "recon-r2-val-100", "nlbp-learned+labels", "quality-labels-100-spnn-v2"),
         ("skip 0.11", "recon-r2-val-100", "nlbp-learned+labels+skip", None),
         ("skip 0.05", "recon-r2-val-skip0.05-100", "nlbp-learned+labels+skip", "quality-labels-skip0.05-100"),
@@ -234,12 +241,17 @@ RECIPES = {
         ("slack 0.5, travel (5, 2)", "recon-r2-val-slack-100", "nlbp-learned+labels+travel",
          "quality-labels-slack-travel52-100-spnn-v2")],
     # chosen for version 3 in session 29
-    (100, "version 3"): [
+    (100, "version 3 of the SPNN"): [
         ("slack 0.5, travel (5, 2)", "recon-r3-val-slack-travel52-100", "nlbp-learned+labels+travel",
          "quality-labels-slack-travel52-100"),
         ("slack 0.5, travel (25, 2)", "recon-r3-val-slack-travel252-100", "nlbp-learned+labels+travel", None),
         ("slack 1, travel (5, 2)", "recon-r3-val-slack1-travel52-100", "nlbp-learned+labels+travel",
-         "quality-labels-slack1-travel52-100")]}
+         "quality-labels-slack1-travel52-100")],
+    (100, "the SPNN candidate h64-full"): [
+        ("slack 0.5, travel (5, 2)", "recon-r3-val-slack-travel52-100-spnn-h64-full", "nlbp-learned+labels+travel",
+         "quality-labels-slack-travel52-100-spnn-h64-full"),
+        ("slack 1, travel (5, 2)", "recon-r3-val-slack1-travel52-100-spnn-h64-full", "nlbp-learned+labels+travel",
+         "quality-labels-slack1-travel52-100-spnn-h64-full")]}
 
 
 def recon_recipes_section() -> None:
@@ -265,9 +277,9 @@ def recon_recipes_section() -> None:
             continue
         r = load(recipes[0][1])
         tests = {judge_of(t) for *_, name in recipes if name and (t := load(name))}
-        print(f"**Reconstruction recipes at {steps} steps, {version} of the SPNN** (latents from the labels; 200 "
+        print(f"**Reconstruction recipes at {steps} steps, {version}** (latents from the labels; 200 "
               f"validation faces judged by {judge_of(r)}, where the settings were chosen (lab notes sessions 25-26 for "
-              "version 2, 28-29 for version 3), then the test faces for those run there, "
+              "version 2, 28-29 for version 3, 32 for the candidate), then the test faces for those run there, "
               f"judged by {', '.join(sorted(tests))}; targets agreement >= 0.93, own nearest <= 0.10; rule: the "
               f"highest validation agreement with own nearest <= 0.10; {machine_of(r)}, {r['date']}; `quality.py --split "
               f"val --methods nlbp-learned+labels[+skip|+travel] --identity --n 200 --n-edit 0 --steps {steps} "
@@ -277,15 +289,18 @@ def recon_recipes_section() -> None:
         print()
 
 
-# the headline runs repeated when the shipped SPNN changed to version 3 (session 28); NAME-spnn-v2 holds version 2's
+# the headline runs repeated for each SPNN version, with the same faces, seeds and judge: NAME holds the shipped
+# SPNN's (version 3 since session 28), NAME-SUFFIX the other's (SPNN_VERSIONS: column, suffix)
 VERSION_RUNS = ["quality-implied-20", "quality-implied-100", "paper-rows-150-20", "quality-labels-20",
                 "quality-labels-slack-20", "quality-labels-slack-travel52-20", "quality-labels-100",
                 "quality-labels-slack-100", "quality-labels-slack-travel52-100", "recon-r3-val-20",
                 "recon-r3-val-slack-20", "recon-r3-val-slack-travel52-20", "r3-shipped-val150"]
+SHIPPED_COLUMN = "version 3 (shipped)"
+SPNN_VERSIONS = [("version 2", "-spnn-v2"), (SHIPPED_COLUMN, ""), ("h64-full (not shipped)", "-spnn-h64-full")]
 
 
 def version_cells(result: dict) -> dict:
-    """The figures of a headline run that the two SPNN versions are compared on: success / others kept per edit,
+    """The figures of a headline run that the SPNN versions are compared on: success / others kept per edit,
     all set per generated set, agreement / own nearest per reconstruction method."""
     cells = {e["attribute"]: f"{e['success']:.2f} / {e['others_kept']:.3f}" for e in result.get("editing") or []
              if e["attribute"] != "(no edit)"}
@@ -297,30 +312,39 @@ def version_cells(result: dict) -> dict:
 
 
 def versions_section() -> None:
-    """Version 2 of the shipped SPNN against version 3 on the same headline runs (faces, seeds, judge)."""
+    """The shipped SPNN against its former version and the candidate measured for shipping, on the same headline
+    runs (faces, seeds, judge)."""
+    columns = [column for column, _ in SPNN_VERSIONS]
     rows = []
     for name in VERSION_RUNS:
-        new, old = load(name), load(f"{name}-spnn-v2")
-        if not (new and old) or former_spnn(new):
+        runs = {column: load(f"{name}{suffix}") for column, suffix in SPNN_VERSIONS}
+        shipped = runs[SHIPPED_COLUMN]
+        if not shipped or former_spnn(shipped) or sum(r is not None for r in runs.values()) < 2:
             continue
-        before, after = version_cells(old), version_cells(new)
-        rows += [{"run": f"{name} ({new['split']}, {new['steps']} steps)", "row": key, "version 2": before[key],
-                  "version 3 (shipped)": after[key]} for key in after if key in before]
-    acc, acc2 = load("spnn_accuracy"), load("spnn_accuracy-spnn-v2")
-    if acc and acc2 and not former_spnn(acc):
+        cells = {column: version_cells(r) if r else {} for column, r in runs.items()}
+        rows += [{"run": f"{name} ({shipped['split']}, {shipped['steps']} steps)", "row": key,
+                  **{column: cells[column].get(key, "") for column in columns}}
+                 for key in cells[SHIPPED_COLUMN] if sum(key in c for c in cells.values()) > 1]
+    accuracy = {column: load(f"spnn_accuracy{suffix}") for column, suffix in SPNN_VERSIONS}
+    if accuracy[SHIPPED_COLUMN] and not former_spnn(accuracy[SHIPPED_COLUMN]):
         rows.append({"run": "spnn_accuracy (test)", "row": "accuracy / all 22 right",
-                     "version 2": f"{acc2['accuracy']:.4f} / {acc2['all_correct']:.3f}",
-                     "version 3 (shipped)": f"{acc['accuracy']:.4f} / {acc['all_correct']:.3f}"})
+                     **{column: f"{a['accuracy']:.4f} / {a['all_correct']:.3f}" if a else ""
+                        for column, a in accuracy.items()}})
     if not rows:
         return
-    print("**The shipped SPNN, version 2 against version 3** (version 3, shipped since 2026-12-07, session 28: the "
-          "same recipe at twice the width, `--hidden 64`, trained on for 6 + 3 epochs, its own range rules, and since "
-          "session 29 Bangs clipped and kept at 0.5 and Bald's implied settings bounded at 3; version 2: "
-          "`src/spnn/assets/avatars32-spnn-v2.safetensors`, hidden 32; each headline run repeated with the same faces, "
-          "seeds and judge, version 2's kept as NAME-spnn-v2.json; edits: success / others kept, sets: all set, "
-          "reconstruction: agreement / own nearest; the commands are those of the tables below, `--spnn "
-          "src/spnn/assets/avatars32-spnn-v2.safetensors` for version 2; lab notes, sessions 28 and 29):\n")
-    print(table(rows, ["run", "row", "version 2", "version 3 (shipped)"]))
+    print("**The shipped SPNN against version 2 and the candidate h64-full** (version 3, shipped since 2026-12-07, "
+          "session 28: the version-2 recipe at twice the width, `--hidden 64`, trained 10 + 3 epochs and on for 6 + 3, "
+          "its own range rules, and since session 29 Bangs clipped and kept at 0.5 and Bald's implied settings bounded "
+          "at 3; version 2: `src/spnn/assets/avatars32-spnn-v2.safetensors`, hidden 32; h64-full: the same width trained "
+          "from scratch for the recipe's whole 20 + 5 epochs with version 3's stored choices and slack 0.5 at 100 steps, "
+          "`candidates/avatars32-spnn-h64-full.safetensors`, measured for shipping in session 32 and not shipped: it "
+          "lost Blond_Hair + Smiling at 100 steps on the selection seeds, 0.893 -> 0.800; each headline run repeated "
+          "with the same faces, seeds and judge, the others kept as NAME-spnn-v2.json and NAME-spnn-h64-full.json; "
+          "edits: success / others kept, sets: all set, reconstruction: agreement / own nearest; r3-shipped-val150's "
+          "sets: versions 2 and 3 drew them from the test seeds 10000.. (before session 30), h64-full from the "
+          "selection seeds 40000..; the commands are those of the tables below, with `--spnn` and the other's file; "
+          "lab notes, sessions 28, 29 and 32):\n")
+    print(table(rows, ["run", "row", *columns]))
     print()
 
 
@@ -510,12 +534,13 @@ def main() -> None:
               "100 steps: Eyeglasses and Wearing_Hat):\n")
         print(table(rows, ["setting", "flags", *attrs]))
         print()
-    for name in ("generation-travel-20", "generation-travel-20-v3", "generation-travel-100", "generation-travel-100-v3"):
+    for name in ("generation-travel-20", "generation-travel-20-v3", "generation-travel-20-h64-full",
+                 "generation-travel-100", "generation-travel-100-v3", "generation-travel-100-h64-full"):
         if not (g := load(name)):
             continue
         print(f"**Time travel in multi-attribute generation, {g['steps']} steps** (all named attributes set, by the "
               f"evaluator {judge_of(g)}; {g['n']} samples per set from seed {g['seed']}, selection seeds apart from the tables' "
-              f"10000..; {machine_of(g)}, {g['date']}; `python benchmarks/generation.py --travels "
+              f"10000..; {machine_of(g)}{spnn_of(g)}, {g['date']}; `python benchmarks/generation.py --travels "
               f"{' '.join(r['travel'] for r in g['rows'])} --n {g['n']} --steps {g['steps']} --name {name}`):\n")
         print(table(g["rows"], [c for c in g["rows"][0] if c != "s_per_image"]))  # calls: the cost, on any machine
         print()

@@ -3,15 +3,29 @@
 import json
 
 import pytest
+import torch
 
 from spnn.cli.demo import run_demo
-from spnn.models import load_evaluator, load_prior, load_spnn
+from spnn.models import ASSETS, DEFAULT_SPNN, load_evaluator, load_prior, load_spnn
 
 
 def test_shipped_models_load():
     net, prior, ev = load_spnn(), load_prior(), load_evaluator()
     assert net.input_shape == prior.image_shape == ev.input_shape == (3, 32, 32)
     assert net.attribute_names == ev.attribute_names and len(net.attribute_names) == 22
+
+
+@pytest.mark.parametrize("path", [DEFAULT_SPNN, *(ASSETS / f"avatars32-spnn-v{k}.safetensors" for k in (1, 2))],
+                         ids=lambda p: p.stem)
+def test_every_kept_spnn_version_is_a_calibrated_pseudo_inverse(path):
+    """The shipped SPNN and the former versions kept beside it (their results name them): g(g+(y)) = y in float32
+    to 1e-4 of |y| for logits in [-8, 8] (the edits' levels are 3-6), and each carries its own calibration."""
+    net = load_spnn(path)
+    y = 16 * torch.rand(8, 22, generator=torch.Generator().manual_seed(0)) - 8
+    with torch.no_grad():
+        for mode in ("learned", "natural"):
+            assert (net(net.pinv(y, mode=mode)) - y).abs().max() <= 1e-4 * y.abs().max()
+    assert net.edit_calibration is not None and net.edit_calibration["logit"] > 0
 
 
 @pytest.mark.parametrize("version", [1, 2])
