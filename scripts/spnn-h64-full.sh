@@ -23,18 +23,19 @@ from spnn.network import SPNN
 
 net = SPNN.load(sys.argv[1])
 calibration = dict(net.edit_calibration)
-calibration["reconstruction_recipes"] = {"20": {"slack": 0.5, "travel": [5, 2]}, "100": {"slack": 0.5, "travel": [5, 2]}}
+calibration["reconstruction_recipes"] = {"20": {"slack": 0.5, "travel": [5, 2]},
+                                         "100": {"slack": 0.5, "travel": [5, 2]}}
 calibration["source"] = (
-    "calibrate_edits on 200 val images, quantile 0.9; implications: 3000 val labels (spnn calibrate --split val --n 200 "
-    "--rules-n 3000 --keep-from the version-3 SPNN, 2026-12-07); start for Smiling, levels, keeps, range_rules, "
-    "implied_levels, the 20-step reconstruction recipe and generation_travel: version 3's (its source: lab notes, sessions 28 to "
-    "30), kept after re-checking on validation faces (session 32, 150 faces at 20 steps): Gray_Hair level 2 / 2.5 / 3 / "
-    "3.5 / 4: 0.847 / 0.873 / 0.860 / 0.833 / 0.813 (3 stays; 2.5 at 100 steps on 50 faces 0.880 against 0.860), "
-    "halving 0.740, start 400 / 600 0.813 / 0.820; Bangs logit 3 / 4 / 5: 0.633 / 0.760 / 0.753, start 600 0.780; "
-    "reconstruction from the labels on 200 val faces, agreement / own nearest, 20 steps: none 0.953 / 0.115, slack 0.5 "
-    "0.953 / 0.110, slack 0.5 with travel (5, 2) 0.953 / 0.045 (kept); 100 steps: slack 0.5 with travel (5, 2) 0.950 / "
-    "0.085, slack 1 with travel (5, 2) 0.949 / 0.090: the rule 'highest agreement with own nearest <= 0.10' picks slack "
-    "0.5 (version 3 stored 1)")
+    "calibrate_edits on 200 val images, quantile 0.9; implications: 3000 val labels (spnn calibrate --split val "
+    "--n 200 --rules-n 3000 --keep-from the version-3 SPNN, 2026-12-07); start for Smiling, levels, keeps, "
+    "range_rules, implied_levels, the 20-step reconstruction recipe and generation_travel: version 3's (its "
+    "source: lab notes, sessions 28 to 30), kept after re-checking on validation faces (session 32, 150 faces at "
+    "20 steps): Gray_Hair level 2 / 2.5 / 3 / 3.5 / 4: 0.847 / 0.873 / 0.860 / 0.833 / 0.813 (3 stays; 2.5 at 100 "
+    "steps on 50 faces 0.880 against 0.860), halving 0.740, start 400 / 600 0.813 / 0.820; Bangs logit 3 / 4 / 5: "
+    "0.633 / 0.760 / 0.753, start 600 0.780; reconstruction from the labels on 200 val faces, agreement / own "
+    "nearest, 20 steps: none 0.953 / 0.115, slack 0.5 0.953 / 0.110, slack 0.5 with travel (5, 2) 0.953 / 0.045 "
+    "(kept); 100 steps: slack 0.5 with travel (5, 2) 0.950 / 0.085, slack 1 with travel (5, 2) 0.949 / 0.090: the "
+    "rule 'highest agreement with own nearest <= 0.10' picks slack 0.5 (version 3 stored 1)")
 net.edit_calibration = calibration
 net.save(sys.argv[2])
 PY
