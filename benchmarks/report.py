@@ -304,7 +304,9 @@ def version_cells(result: dict) -> dict:
     all set per generated set, agreement / own nearest per reconstruction method."""
     cells = {e["attribute"]: f"{e['success']:.2f} / {e['others_kept']:.3f}" for e in result.get("editing") or []
              if e["attribute"] != "(no edit)"}
-    cells |= {m["attributes"]: f"{m['all_set']:.2f}" for m in result.get("multi_attribute") or []}
+    # validation runs made before quality.py recorded gen_seed (session 30) drew their sets from the test seeds
+    leak = " (test seeds)" if result.get("split") == "val" and "gen_seed" not in result else ""
+    cells |= {m["attributes"]: f"{m['all_set']:.2f}{leak}" for m in result.get("multi_attribute") or []}
     identity = {r["method"]: r for r in result.get("identity") or []}
     cells |= {r["method"]: f"{r['agreement']:.3f} / {identity[r['method']]['own_nearest_pixels']:.3f}"
               for r in result.get("reconstruction") or [] if r["method"] in identity}
@@ -340,10 +342,10 @@ def versions_section() -> None:
           "`candidates/avatars32-spnn-h64-full.safetensors`, measured for shipping in session 32 and not shipped: it "
           "lost Blond_Hair + Smiling at 100 steps on the selection seeds, 0.893 -> 0.800; each headline run repeated "
           "with the same faces, seeds and judge, the others kept as NAME-spnn-v2.json and NAME-spnn-h64-full.json; "
-          "edits: success / others kept, sets: all set, reconstruction: agreement / own nearest; r3-shipped-val150's "
-          "sets: versions 2 and 3 drew them from the test seeds 10000.. (before session 30), h64-full from the "
-          "selection seeds 40000..; the commands are those of the tables below, with `--spnn` and the other's file; "
-          "lab notes, sessions 28, 29 and 32):\n")
+          "edits: success / others kept, sets: all set (validation runs from the selection seeds 40000.., but those "
+          "marked, made before session 30, from the test seeds), reconstruction: agreement / own nearest; the "
+          "commands are those of the tables below, with `--spnn` and the other's file; lab notes, sessions 28, 29 and "
+          "32):\n")
     print(table(rows, ["run", "row", *columns]))
     print()
 
