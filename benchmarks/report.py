@@ -213,6 +213,35 @@ def range_rule_section() -> None:
     print()
 
 
+# the judged term on Bangs (session 33, scripts/judged-bangs.sh): (row, result under r3, under spatial)
+JUDGED_BANGS = [("version 3 (shipped)", "r3-shipped-val150", "judged-bangs-shipped-spatial"),
+                ("+ 2 + 2 epochs (control)", "judged-bangs-finetune-short-r3", "judged-bangs-finetune-short-spatial"),
+                ("+ 2 + 2 epochs with the judged term", "judged-bangs-judged-bangs-r3",
+                 "judged-bangs-judged-bangs-spatial")]
+
+
+def judged_section() -> None:
+    """Bangs edits of version 3 fine-tuned with and without the judged term, under both judges (validation)."""
+    runs = [(row, load(a), load(b)) for row, a, b in JUDGED_BANGS]
+    if not all(a and b for _, a, b in runs):
+        return
+    rows = []
+    for row, by_r3, by_spatial in runs:
+        (e3,), (es,) = ([r for r in res["editing"] if r["attribute"] == "Bangs"] for res in (by_r3, by_spatial))
+        rows.append({"SPNN": row, "success (r3)": f"{e3['success']:.3f}", "success (spatial)": f"{es['success']:.3f}",
+                     "others kept (r3)": f"{e3['others_kept']:.3f}", "bound met": f"{e3['bound_met']:.3f}",
+                     "within reach": f"{e3['within_reach']:.3f}"})
+    first = runs[1][1]
+    print(f"**The judged term on Bangs** (version 3 fine-tuned 2 + 2 epochs on, with the phase-1 term `judged` on its "
+          f"own Bangs-on edits of 4,800 training faces labelled where r3 and spatial agree, and without it; Bangs "
+          f"turned on for those of the first {first['n_edit']} validation faces that each judge reads without a "
+          f"fringe, {first['steps']} steps, stored settings; {machine_of(first)}, {first['date']}; "
+          "`scripts/judged-bangs.sh`; the first row: `r3-shipped-val150` and `quality.py --split val --methods --n 150 "
+          "--n-edit 150 --steps 20 --edits Bangs --no-multi --evaluator spatial --name judged-bangs-shipped-spatial`):\n")
+    print(table(rows, list(rows[0])))
+    print()
+
+
 # reconstruction from semantics, latents from the labels: settings chosen on validation faces, then run on the
 # test faces (setting, validation run, its method, test run), per (step count, SPNN): 20 steps judged under r3
 # (sessions 26 and 28), 100 steps under r2 for version 2 (session 25) and r3 for version 3 (session 29); the candidate
@@ -549,6 +578,7 @@ def main() -> None:
     prior_fidelity_section()
     range_rule_section()
     edit_groups_section()
+    judged_section()
     for name in ("quality-labels-20", "quality-labels-100"):
         if not (ql := load(name)):
             continue

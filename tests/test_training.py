@@ -423,3 +423,71 @@ def test_colour_blends_term_is_the_task_loss_on_the_blends():
     assert "colour_blends" not in off
     with pytest.raises(ValueError, match="colour_blends must be a number >= 0"):
         SPNNTrainConfig(colour_blends=-1.0)
+
+
+def test_judged_term_is_the_cross_entropy_over_the_agreed_entries_only():
+    from spnn.training.spnn import phase1_loss
+    net = _net()
+    x, y = torch.rand(4, 3, 8, 8) * 2 - 1, torch.tensor([[1.0, 0, 0, 1]] * 2 + [[0, 1, 1, 0]] * 2)
+    xj, yj = torch.rand(3, 3, 8, 8) * 2 - 1, torch.tensor([[1.0, 0, 0, 0], [0, 0, 1, 1], [0, 0, 0, 0]])
+    mask = torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 0], [1, 0, 0, 1]])
+    w = {"task": 1.0, "recon": 1.0, "judged": 2.0}
+    loss, terms = phase1_loss(net, x, y, w, smoothing=0.1, judged=(xj, yj, mask))
+    with torch.no_grad():
+        logits = net(xj)
+    target = yj * 0.9 + 0.05
+    by_hand = [torch.nn.functional.binary_cross_entropy_with_logits(logits[i, j], target[i, j])
+               for i, j in mask.nonzero().tolist()]
+    assert torch.isclose(terms["judged"], torch.stack(by_hand).mean(), rtol=1e-5)
+    assert torch.isclose(loss, sum(w[k] * terms[k] for k in terms))
+    # entries outside the mask carry no gradient: a judged image with none agreed does not move
+    extra = torch.cat([xj, torch.rand(1, 3, 8, 8)]).requires_grad_(True)
+    only, _ = phase1_loss(net, x, y, {"task": 0.0, "recon": 0.0, "judged": 1.0},
+                          judged=(extra, torch.cat([yj, torch.ones(1, 4)]), torch.cat([mask, torch.zeros(1, 4)])))
+    (grad,) = torch.autograd.grad(only, extra)
+    assert grad[3].abs().max() == 0 and (grad[:3].flatten(1).abs().sum(1) > 0).all()
+    _, off = phase1_loss(net, x, y, {"task": 1.0, "recon": 1.0}, judged=(xj, yj, mask))
+    assert "judged" not in off
+
+
+def test_judged_term_moves_the_masked_logit_towards_the_judges(tmp_path):
+    from spnn.data.judged import save_judged
+    data = _data()
+    images = torch.from_numpy(data.images[:16]).permute(0, 3, 1, 2).contiguous()
+    labels = torch.zeros(16, 4)
+    mask = torch.zeros(16, 4)
+    mask[:, 0] = 1  # the judges agree attribute "a" is off on all 16, whatever the training labels say
+    path = tmp_path / "judged.safetensors"
+    save_judged(path, images, labels, mask, ["a", "b", "c", "d"])
+    x = images.float() / 127.5 - 1
+    runs = {}
+    for weight in (0.0, 4.0):
+        net = _net()
+        options = {"judged": weight, "judged_path": str(path), "judged_batch": 16} if weight else {}
+        train_spnn(net, data, _data(32, seed=1), _cfg(epochs=6, options=options), tmp_path / str(weight),
+                   progress=False)
+        with torch.no_grad():
+            runs[weight] = net(x)
+    assert runs[4.0][:, 0].mean() < runs[0.0][:, 0].mean() - 0.5  # "a" pushed towards off on the judged images
+
+
+def test_judged_images_refuse_bad_files_with_one_line_errors(tmp_path):
+    from spnn.data.judged import JudgedImages, save_judged
+    from spnn.errors import CheckpointError, DataError
+    from spnn.io import save_tensors
+    with pytest.raises(CheckpointError, match="no such file"):
+        JudgedImages(tmp_path / "missing.safetensors")
+    path = tmp_path / "judged.safetensors"
+    save_judged(path, torch.zeros(2, 3, 4, 4), torch.zeros(2, 2), torch.ones(2, 2), ["a", "b"])
+    with pytest.raises(DataError, match=r"labelled for attributes \['a', 'b'\], the network has \['a', 'c'\]"):
+        JudgedImages(path, ["a", "c"])
+    save_tensors(tmp_path / "partial.safetensors", {"images": torch.zeros(2, 3, 4, 4, dtype=torch.uint8)},
+                 {"attribute_names": ["a", "b"]})
+    with pytest.raises(DataError, match="lacks labels, mask"):
+        JudgedImages(tmp_path / "partial.safetensors")
+    with pytest.raises(DataError, match="expected images"):
+        save_judged(path, torch.zeros(2, 3, 4, 4), torch.zeros(3, 2), torch.ones(2, 2), ["a", "b"])
+    with pytest.raises(ValueError, match="judged > 0 needs judged_path"):
+        SPNNTrainConfig(judged=1.0)
+    with pytest.raises(ValueError, match="judged: a phase-1 option given for phase 2"):
+        SPNNTrainConfig(phase=2, judged=1.0, judged_path=str(path))

@@ -26,6 +26,8 @@ logits and an edit of those logits asks for the counterfactual.
 ``colour_blends`` w adds w task(g(x_blend), labels_blend) over pixel blends of a face and the same face in another
 hair colour (`CounterfactualPairs.blends`): an in-between shade is labelled neither colour, so that a level set of a
 hair colour holds that colour and not the shades on the way to it (medium grey, pink).
+``judged`` w adds w task(g(x_j), labels_j) over pictures the sampler drew, masked to the attributes every judge read
+alike (`spnn.data.judged`, the file ``judged_path``): the SPNN learns not to read what the judges do not see.
 Phase 2 (natural inverse, only the r networks):
     loss = w_norm MSE(q(g+(g(x))), q_origin) + w_recon MSE(g+(g(x)), x) + w_cycle MSE(g(g+(g(x))), g(x)).
 
@@ -59,7 +61,7 @@ PHASE_DEFAULTS = {
 }
 # the optional terms each phase's loss reads (a nonzero one in the other phase's section is refused)
 PHASE_TERMS = {1: ("label_smoothing", "noise_augment", "adversarial", "recon_noise", "invariance", "anchor", "swap",
-                   "counterfactual", "counterfactual_logits", "colour_blends"),
+                   "counterfactual", "counterfactual_logits", "colour_blends", "judged"),
                2: ("counterfactual_step",)}
 
 
@@ -88,10 +90,13 @@ class SPNNTrainConfig:
     counterfactual_logits: float = 0.0  # phase 1: weight of MSE(g(x), g(x_cf)) over the kept attributes / mean g^2
     colour_blends: float = 0.0  # phase 1: weight of the task loss on blends of two hair colours (counterfactual_batch)
     counterfactual_step: float = 0.0  # phase 2: weight of MSE(one learned NLBP step from x to its edited logits, x_cf)
+    judged: float = 0.0  # phase 1: weight of the task loss on judged sampler pictures (judged_path), masked
+    judged_path: str = ""  # a file of `spnn.data.judged.save_judged`
+    judged_batch: int = 64  # judged pictures per step
 
     def __post_init__(self):
         for name in ("label_smoothing", "noise_augment", "adversarial", "recon_noise", "invariance", "anchor", "swap",
-                     "counterfactual", "counterfactual_logits", "colour_blends", "counterfactual_step"):
+                     "counterfactual", "counterfactual_logits", "colour_blends", "counterfactual_step", "judged"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value >= 0:
                 raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
@@ -101,6 +106,10 @@ class SPNNTrainConfig:
             raise ConfigError(f"counterfactual_relative must be true or false, got {self.counterfactual_relative!r}")
         if not isinstance(self.counterfactual_batch, int) or self.counterfactual_batch < 1:
             raise ConfigError(f"counterfactual_batch must be an integer >= 1, got {self.counterfactual_batch!r}")
+        if not isinstance(self.judged_batch, int) or self.judged_batch < 1:
+            raise ConfigError(f"judged_batch must be an integer >= 1, got {self.judged_batch!r}")
+        if self.judged and not self.judged_path:
+            raise ConfigError("judged > 0 needs judged_path: a file of spnn.data.judged.save_judged")
         if self.recon_target not in ("self", "partner"):
             raise ConfigError(f"recon_target must be 'self' or 'partner', got {self.recon_target!r}")
         other = [n for n in PHASE_TERMS[2 if self.phase == 1 else 1] if getattr(self, n)]
@@ -200,7 +209,8 @@ def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float =
                 adversarial: float = 0.0, adversarial_steps: int = 2, recon_noise: float = 0.0,
                 partners: torch.Tensor | None = None, recon_target: str = "self", anchor_logit: float = 3.0,
                 counterfactuals: tuple[torch.Tensor, ...] | None = None, counterfactual_relative: bool = False,
-                blends: tuple[torch.Tensor, torch.Tensor] | None = None):
+                blends: tuple[torch.Tensor, torch.Tensor] | None = None,
+                judged: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None):
     """Phase-1 loss and its terms; ``partners`` (same-label images, one per row) feed the invariance term and, with
     ``recon_target="partner"``, the reconstruction target; ``counterfactuals`` (originals, counterfactuals: the
     same faces with one part changed, `spnn.data.counterfactual`) feed the counterfactual term, each one's logits
@@ -209,7 +219,8 @@ def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float =
     as much as one of the hair. A third entry, the 0/1 mask of the attributes each pair shares, feeds the
     counterfactual-logits term: the mean of (g(a) - g(b))^2 over those attributes, divided by the mean of
     (g(a)^2 + g(b)^2) / 2 (scale-free). ``blends`` (images, labels: `CounterfactualPairs.blends`) feed the
-    colour-blends term, the task loss on them."""
+    colour-blends term, the task loss on them. ``judged`` (images, labels, mask: `JudgedImages`) feeds the judged
+    term, the binary cross-entropy over the masked entries (label smoothing as the task's)."""
     def noised(t):
         return t + noise * torch.rand(len(t), 1, 1, 1, device=t.device, dtype=t.dtype) * torch.randn_like(t)
 
@@ -254,6 +265,11 @@ def phase1_loss(net: SPNN, x, labels, w: dict, adaptive=None, smoothing: float =
             terms["counterfactual_logits"] = spread / (0.5 * (ya ** 2 + yb ** 2).mean()).clamp(min=1e-8)
     if blends is not None and w.get("colour_blends"):
         terms["colour_blends"] = task_loss(net(blends[0]), blends[1], None, smoothing)
+    if judged is not None and w.get("judged"):
+        xj, yj, mj = judged
+        yj = yj * (1 - smoothing) + smoothing / 2 if smoothing else yj
+        bce = F.binary_cross_entropy_with_logits(net(xj), yj, reduction="none")
+        terms["judged"] = (bce * mj).sum() / mj.sum().clamp(min=1)
     loss = sum(w[k] * v for k, v in terms.items())
     return loss, {k: v.detach() for k, v in terms.items()}
 
@@ -320,7 +336,12 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
         params = list(net.parameters())
         w["invariance"], w["anchor"], w["swap"] = cfg.invariance, cfg.anchor, cfg.swap
         w["counterfactual"], w["counterfactual_logits"] = cfg.counterfactual, cfg.counterfactual_logits
-        w["colour_blends"] = cfg.colour_blends
+        w["colour_blends"], w["judged"] = cfg.colour_blends, cfg.judged
+        judged_images = None
+        if cfg.judged:
+            from spnn.data.judged import JudgedImages
+
+            judged_images = JudgedImages(cfg.judged_path, getattr(train_set, "attribute_names", None))
         pairs = colours = None
         if cfg.counterfactual or cfg.counterfactual_logits or cfg.colour_blends:
             from spnn.data.counterfactual import HAIR_COLOURS, CounterfactualPairs
@@ -331,17 +352,19 @@ def train_spnn(net: SPNN, train_set, val_set, cfg: SPNNTrainConfig, out_dir: str
 
         def loss_fn(batch):
             train = net.training
-            cf = blends = None
+            cf = blends = judged = None
             if pairs is not None and train and (cfg.counterfactual or cfg.counterfactual_logits):
                 cf = tuple(t.to(batch[0].device) for t in pairs(cfg.counterfactual_batch,
                                                                   kept=cfg.counterfactual_logits > 0))
             if pairs is not None and train and cfg.colour_blends:
                 blends = tuple(t.to(batch[0].device) for t in pairs.blends(cfg.counterfactual_batch, colours))
+            if judged_images is not None and train:
+                judged = tuple(t.to(batch[0].device) for t in judged_images(cfg.judged_batch))
             return phase1_loss(net, batch[0], batch[1], w, adaptive, cfg.label_smoothing,
                                cfg.noise_augment if train else 0.0, cfg.adversarial if train else 0.0,
                                cfg.adversarial_steps, cfg.recon_noise if train else 0.0,
                                partners(batch[1]) if partners is not None and train else None, cfg.recon_target,
-                               cfg.anchor_logit, cf, cfg.counterfactual_relative, blends)
+                               cfg.anchor_logit, cf, cfg.counterfactual_relative, blends, judged)
     elif cfg.phase == 2:
         for name, p in net.named_parameters():
             p.requires_grad_(".r." in f".{name}")
