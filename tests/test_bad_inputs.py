@@ -63,6 +63,9 @@ def files(tmp_path_factory):
     (root / "list.yaml").write_text("- 1\n- 2\n")
     (root / "unknown.yaml").write_text("phase1:\n  loop:\n    bogus: 1\n")
     (root / "crossed.yaml").write_text("phase1:\n  counterfactual_step: 1.0\n")
+    (root / "judged-missing.yaml").write_text(f"phase1:\n  judged: 1.0\n  judged_path: {root / 'none.safetensors'}\n")
+    (root / "judged-nopath.yaml").write_text("phase1:\n  judged: 1.0\n")
+    (root / "judged-wrong.yaml").write_text(f"phase1:\n  judged: 1.0\n  judged_path: {root / 'spnn.safetensors'}\n")
     for name, rows in {"escape": ["../outside.png,1"], "absolute": ["/etc/hostname,1"], "empty": None,
                        "headeronly": []}.items():
         d = root / f"csv-{name}"
@@ -240,6 +243,9 @@ CLI_CASES = [
     (TRAIN + ["--config", "{d}/list.yaml"], ["list.yaml", "mapping"]),
     (TRAIN + ["--config", "{d}/unknown.yaml"], ["unknown training options", "bogus"]),
     (TRAIN + ["--config", "{d}/crossed.yaml"], ["counterfactual_step", "phase-2 option", "phase2 section"]),
+    (TRAIN + ["--config", "{d}/judged-missing.yaml"], ["none.safetensors", "no such file"]),
+    (TRAIN + ["--config", "{d}/judged-nopath.yaml"], ["judged > 0 needs judged_path"]),
+    (TRAIN + ["--config", "{d}/judged-wrong.yaml"], ["judged images", "lacks images, labels, mask"]),
     (TRAIN + ["--phase", "2", "--epochs", "3"], ["--epochs", "phase-1 options with --phase 2", "--epochs2"]),
     (TRAIN + ["--phase", "2", "--lr", "0.1", "--adaptive-weights"], ["--lr, --adaptive-weights", "--phase 2"]),
     (TRAIN + ["--phase", "1", "--epochs2", "3"], ["--epochs2", "phase-2 option with --phase 1"]),

@@ -91,8 +91,11 @@ def run(args: argparse.Namespace) -> int:
     init_from_env()
     yaml_cfg = _read_config(args.config) if args.config else {}
     check_output_dir(args.out)
-    for phase in (1, 2):  # refuse unknown options before any data is opened
-        _phase_config(args, phase, yaml_cfg)
+    for phase in (1, 2):  # refuse unknown options (and a judged file that cannot be read) before any data is opened
+        if _phase_config(args, phase, yaml_cfg).judged:
+            from spnn.data.judged import JudgedImages
+
+            JudgedImages(_phase_config(args, phase, yaml_cfg).judged_path)
     torch.manual_seed(args.seed if args.seed is not None else 556)
     train_set = training_set(args, factors)
     val_set = open_dataset(args.data, "val", size=args.size, n=args.n)
