@@ -71,4 +71,7 @@ if __name__ == "__main__":
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--merge", nargs="+", metavar="IN", help="join these edit files into OUT (labels, mask)")
     args = ap.parse_args()
-    merge(args.out, args.merge) if args.merge else edits(args)
+    if args.merge:
+        merge(args.out, args.merge)
+    else:
+        edits(args)
