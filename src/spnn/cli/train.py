@@ -92,10 +92,10 @@ def run(args: argparse.Namespace) -> int:
     yaml_cfg = _read_config(args.config) if args.config else {}
     check_output_dir(args.out)
     for phase in (1, 2):  # refuse unknown options (and a judged file that cannot be read) before any data is opened
-        if _phase_config(args, phase, yaml_cfg).judged:
+        if (cfg := _phase_config(args, phase, yaml_cfg)).judged:
             from spnn.data.judged import JudgedImages
 
-            JudgedImages(_phase_config(args, phase, yaml_cfg).judged_path)
+            JudgedImages(cfg.judged_path)
     torch.manual_seed(args.seed if args.seed is not None else 556)
     train_set = training_set(args, factors)
     val_set = open_dataset(args.data, "val", size=args.size, n=args.n)
