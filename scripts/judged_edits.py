@@ -15,12 +15,13 @@ import numpy as np
 import torch
 
 from spnn.data.avatars import AvatarFaces
-from spnn.data.common import attribute_index
+from spnn.data.common import attribute_index, to_tensor_images
 from spnn.data.judged import agreed_labels, save_judged
 from spnn.io import load_tensors, save_tensors
 from spnn.models import load_evaluator, load_prior, load_spnn
 from spnn.operators import SPNNOperator
 from spnn.tasks import edit
+from spnn.viz import to_uint8
 
 JUDGES = ("r3", "spatial")
 
@@ -37,14 +38,14 @@ def edits(args) -> None:
     for k in range(0, len(mine), 50):
         sel = mine[k:k + 50]
         res = edit(prior, op, x[sel], {args.attribute: 1.0}, steps=20, seeds=(100000 + sel).tolist(), progress=False)
-        images.append(res.images.clamp(-1, 1))
+        images.append(res.images)
         print(f"{k + len(sel)} of {len(mine)}", flush=True)
-    u8 = ((torch.cat(images) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-    seen = u8.float() / 127.5 - 1  # read what is stored
+    u8 = to_uint8(torch.cat(images))  # (N, H, W, 3), as the datasets hold images
+    seen = to_tensor_images(u8)  # read what is stored
     with torch.no_grad():
         readings = {"spnn": net(seen)} | {name: judge.predict(seen) for name, judge in judges.items()}
     index = torch.as_tensor(mine)
-    save_tensors(args.out, {"images": u8, "index": index, "labels": labels[index], **readings},
+    save_tensors(args.out, {"images": torch.from_numpy(u8), "index": index, "labels": labels[index], **readings},
                  {"attribute": args.attribute, "attribute_names": net.attribute_names})
 
 
@@ -54,7 +55,7 @@ def merge(out: str, parts: list[str]) -> None:
     t = {k: torch.cat([tensors[k] for tensors, _ in loaded]) for k in loaded[0][0]}
     names = meta["attribute_names"]
     labels, mask = agreed_labels([t[name] for name in JUDGES], [names.index(meta["attribute"])])
-    save_judged(out, t["images"], labels, mask, names,
+    save_judged(out, t["images"].numpy(), labels, mask, names,
                 f"{meta['attribute']}-on edits of training faces, labelled where {' and '.join(JUDGES)} agree")
     print(f"{out}: {len(labels)} images, {meta['attribute']} agreed on {mask.sum().item():.0f}, "
           f"read off by both on {((labels == 0) & (mask > 0)).sum().item():.0f}")

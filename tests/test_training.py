@@ -451,15 +451,16 @@ def test_judged_term_is_the_cross_entropy_over_the_agreed_entries_only():
 
 
 def test_judged_term_moves_the_masked_logit_towards_the_judges(tmp_path):
+    from spnn.data.common import to_tensor_images
     from spnn.data.judged import save_judged
     data = _data()
-    images = torch.from_numpy(data.images[:16]).permute(0, 3, 1, 2).contiguous()
+    images = data.images[:16]  # uint8 (16, 8, 8, 3), as datasets hold them
     labels = torch.zeros(16, 4)
     mask = torch.zeros(16, 4)
     mask[:, 0] = 1  # the judges agree attribute "a" is off on all 16, whatever the training labels say
     path = tmp_path / "judged.safetensors"
     save_judged(path, images, labels, mask, ["a", "b", "c", "d"])
-    x = images.float() / 127.5 - 1
+    x = to_tensor_images(images)
     runs = {}
     for weight in (0.0, 4.0):
         net = _net()
@@ -485,6 +486,10 @@ def test_judged_images_refuse_bad_files_with_one_line_errors(tmp_path):
                  {"attribute_names": ["a", "b"]})
     with pytest.raises(DataError, match="lacks labels, mask"):
         JudgedImages(tmp_path / "partial.safetensors")
+    save_tensors(tmp_path / "channels-first.safetensors", {"images": torch.zeros(2, 3, 4, 4, dtype=torch.uint8),
+                 "labels": torch.zeros(2, 2), "mask": torch.ones(2, 2)}, {"attribute_names": ["a", "b"]})
+    with pytest.raises(DataError, match="inconsistent shapes"):  # images are stored (N, H, W, 3)
+        JudgedImages(tmp_path / "channels-first.safetensors")
     with pytest.raises(DataError, match="expected images"):
         save_judged(path, torch.zeros(2, 3, 4, 4), torch.zeros(3, 2), torch.ones(2, 2), ["a", "b"])
     with pytest.raises(ValueError, match="judged > 0 needs judged_path"):

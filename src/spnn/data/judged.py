@@ -6,8 +6,9 @@ not drawn. A file of such pictures, each attribute labelled where every judge re
 elsewhere, feeds the phase-1 ``judged`` term (`spnn.training.spnn`): the task loss on those labels, so that the
 SPNN's level set of an attribute leaves out what the judges do not read as it.
 
-The file is safetensors (no code runs on loading): ``images`` uint8 (N, 3, H, W), ``labels`` and ``mask`` float
-(N, A) in {0, 1}, the attribute names in its metadata.
+The file is safetensors (no code runs on loading): ``images`` uint8 (N, H, W, 3) as the datasets hold them
+(`spnn.viz.to_uint8`, `spnn.data.common.to_tensor_images`), ``labels`` and ``mask`` float (N, A) in {0, 1}, the
+attribute names in its metadata.
 
 >>> import tempfile, torch
 >>> path = tempfile.mkdtemp() + "/judged.safetensors"
@@ -31,6 +32,7 @@ from collections.abc import Sequence
 
 import torch
 
+from spnn.data.common import to_tensor_images
 from spnn.errors import DataError
 
 __all__ = ["agreed_labels", "save_judged", "JudgedImages"]
@@ -53,16 +55,16 @@ def agreed_labels(readings: Sequence[torch.Tensor], attributes: Sequence[int] | 
 
 def save_judged(path: str | os.PathLike, images: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
                 attribute_names: Sequence[str], source: str = "") -> None:
-    """Write judged images (float in [-1, 1] or uint8, (N, 3, H, W)) with their labels and mask; atomically."""
+    """Write judged images (a tensor (N, 3, H, W) in [-1, 1] or a uint8 array (N, H, W, 3), as `spnn.viz.to_uint8`
+    takes them) with their labels and mask; atomically."""
     from spnn.io import save_tensors
+    from spnn.viz import to_uint8
 
-    if images.dtype != torch.uint8:
-        images = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     n, a = len(images), len(attribute_names)
-    if images.dim() != 4 or labels.shape != (n, a) or mask.shape != (n, a):
+    if images.ndim != 4 or labels.shape != (n, a) or mask.shape != (n, a):
         raise DataError(f"judged images: expected images (N, 3, H, W) and labels / mask ({n}, {a}), got "
                         f"{tuple(images.shape)}, {tuple(labels.shape)}, {tuple(mask.shape)}")
-    save_tensors(path, {"images": images, "labels": labels.float(), "mask": mask.float()},
+    save_tensors(path, {"images": torch.from_numpy(to_uint8(images)), "labels": labels.float(), "mask": mask.float()},
                  {"attribute_names": list(attribute_names), "source": source})
 
 
@@ -83,7 +85,7 @@ class JudgedImages:
             raise DataError(f"judged images: {path} is labelled for attributes {self.attribute_names}, the network "
                             f"has {list(attribute_names)}")
         n = len(self.images)
-        if (self.images.dtype != torch.uint8 or self.images.dim() != 4 or n == 0
+        if (self.images.dtype != torch.uint8 or self.images.dim() != 4 or self.images.shape[-1] != 3 or n == 0
                 or self.labels.shape != (n, len(self.attribute_names)) or self.mask.shape != self.labels.shape):
             raise DataError(f"judged images: {path} has inconsistent shapes (images {tuple(self.images.shape)}, "
                             f"labels {tuple(self.labels.shape)}, mask {tuple(self.mask.shape)})")
@@ -93,4 +95,4 @@ class JudgedImages:
 
     def __call__(self, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         picks = torch.randint(len(self.images), (k,))
-        return self.images[picks].float().div(127.5).sub(1.0), self.labels[picks], self.mask[picks]
+        return to_tensor_images(self.images[picks].numpy()), self.labels[picks], self.mask[picks]
